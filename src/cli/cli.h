@@ -1,0 +1,39 @@
+/*
+ * cli.h - shared pieces of the sealtrail command: one file per
+ * subcommand (cmd_<name>.c), each exporting cmd_<name>(argc, argv).
+ *
+ * Exit codes: 0 success; 1 the operation failed or found a problem
+ * (verify mismatch, refused input lines); 2 usage error.
+ */
+#ifndef SEALTRAIL_CLI_CLI_H
+#define SEALTRAIL_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/buf.h"
+#include "log/log.h"
+
+#define EXIT_USAGE 2
+
+int cmd_init(int argc, char **argv);
+int cmd_append(int argc, char **argv);
+int cmd_checkpoint(int argc, char **argv);
+int cmd_entry(int argc, char **argv);
+int cmd_proof(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_tile(int argc, char **argv);
+
+/* Prints "sealtrail: <msg>\n" to stderr. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Parses a decimal u64 argument or prints an error naming what. */
+bool cli_u64(const char *s, const char *what, uint64_t *ret);
+/* Opens the log at dir, printing the reason on failure. */
+struct log *cli_open(const char *dir);
+/* Writes all of b to stdout; false on error. */
+bool cli_write(const void *p, size_t n);
+
+#endif

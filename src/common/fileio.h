@@ -1,0 +1,30 @@
+/*
+ * fileio.h - whole-buffer I/O that retries short reads and writes, atomic
+ * small-file replacement, and randomness. All return 0 or -errno.
+ */
+#ifndef SEALTRAIL_COMMON_FILEIO_H
+#define SEALTRAIL_COMMON_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/buf.h"
+
+int write_all(int fd, const void *p, size_t n);
+int pwrite_all(int fd, const void *p, size_t n, off_t off);
+/* Reads exactly n bytes at off; -ENODATA if the file ends first. */
+int pread_all(int fd, void *p, size_t n, off_t off);
+/* Appends a whole file of at most max bytes to b; ST_ELIMIT if larger
+ * (b is then left as it was). */
+int read_file(const char *path, size_t max, struct buf *b);
+/* Replaces path with data durably: tmp file, fsync, rename, fsync dir. */
+int write_file_atomic(const char *path, const void *data, size_t n, int mode);
+int fsync_dir(const char *dir);
+/* fsync_dir on the directory that holds path. */
+int fsync_parent(const char *path);
+int mkdir_p(const char *path, int mode);
+/* Fills p with n bytes from the kernel CSPRNG. */
+int random_bytes(void *p, size_t n);
+
+#endif

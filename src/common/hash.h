@@ -1,0 +1,31 @@
+/*
+ * hash.h - SHA-256 and the RFC 6962 / RFC 9162 tree hashes.
+ *
+ * Leaf hash:  SHA-256(0x00 || entry)
+ * Node hash:  SHA-256(0x01 || left || right)
+ *
+ * Backed by OpenSSL 3 through one EVP_MD_CTX per thread that is reused for
+ * every call (fetching the digest per call costs more than hashing a small
+ * entry; see docs/DEPENDENCIES.md). Thread-safe; never fails after the first
+ * call in a thread succeeds (allocation failure aborts: there is no sane way
+ * to carry on sealing a log without a hash function).
+ */
+#ifndef SEALTRAIL_COMMON_HASH_H
+#define SEALTRAIL_COMMON_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HASH_SIZE 32
+
+void sha256(const void *data, size_t len, uint8_t out[HASH_SIZE]);
+/* SHA-256 over the concatenation of up to three pieces (NULL/0 allowed). */
+void sha256_3(const void *a, size_t alen, const void *b, size_t blen,
+	      const void *c, size_t clen, uint8_t out[HASH_SIZE]);
+void hash_leaf(const void *entry, size_t len, uint8_t out[HASH_SIZE]);
+void hash_node(const uint8_t left[HASH_SIZE], const uint8_t right[HASH_SIZE],
+	       uint8_t out[HASH_SIZE]);
+/* SHA-256 of the empty string: the root of the empty tree. */
+void hash_empty(uint8_t out[HASH_SIZE]);
+
+#endif

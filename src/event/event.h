@@ -1,0 +1,98 @@
+/*
+ * event.h - the audit event as the log sees it: a validating JSON reader
+ * that checks a producer's event and writes its compact form, and the
+ * reader of stored entries.
+ *
+ * Producer events (event_parse): one JSON object (RFC 8259), valid UTF-8,
+ * no duplicate keys at any depth, within the limits below, with the fields
+ * of shared/DESIGN.md: `time` (RFC 3339 string), `action` (non-empty
+ * string), `actor.id` (non-empty string) and `resource.type` (non-empty
+ * string) required; optional fields checked for type when present:
+ *   id, tenant, reason, request_id, trace_id, parent_id, schema: string
+ *   actor, resource, source, metadata: object
+ *   outcome: one of "success" "failure" "denied" "unknown"
+ *   before, after: any JSON value
+ *   actor.{type,name,ip,user_agent,on_behalf_of}, resource.{id,name,parent}:
+ *     string when present; actor.auth: any value
+ * Unknown top-level members are refused (they belong in `metadata`) so that
+ * a typo never silently passes. Server-owned names (`seq`, `received_at`,
+ * `tseq`, `tprev`, `producer`) are refused in producer input.
+ * `tenant`, when present, must match [A-Za-z0-9_.-]{1,64}; `id` must be
+ * 1..128 bytes with no control characters.
+ *
+ * The compact form written to `out` is the same object with insignificant
+ * whitespace removed, member order kept, strings and numbers byte-for-byte
+ * as the producer wrote them (escapes are kept, not re-encoded).
+ *
+ * Stored entries (event_parse_stored): the log's own compact JSON, whose
+ * first members are the server fields in this order:
+ *   {"seq":N,"received_at":"...","tseq":N,"tprev":"<base64 32 bytes>",...}
+ * followed by "tenant" and "id" when the server added them, then the
+ * producer's members. event_parse_stored checks well-formedness and the
+ * server fields and returns them; the producer part is checked for JSON
+ * well-formedness, UTF-8 and duplicate keys, with the limits given.
+ */
+#ifndef SEALTRAIL_EVENT_EVENT_H
+#define SEALTRAIL_EVENT_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/* Limits a producer controls; each refusal names the limit. */
+struct event_limits {
+	size_t max_entry;      /* stored entry bytes; default 65535 (tlog-tiles bundles use 16-bit lengths) */
+	uint32_t max_depth;    /* nesting of objects/arrays; default 32 */
+	uint32_t max_members;  /* members + array elements in the whole event; default 1024 */
+	size_t max_string;     /* bytes of one string (raw, as written) ; default 32768 */
+};
+
+void event_limits_default(struct event_limits *lim);
+
+/* Error detail: code is ST_EINVAL or ST_ELIMIT. */
+struct event_error {
+	int code;
+	size_t offset;        /* byte offset in the input where the problem is */
+	char path[128];       /* JSON path of the field, e.g. "actor.id" or "metadata.tags[3]"; "" for the root */
+	char msg[160];        /* what was expected and what was found */
+};
+
+/* Formats "byte N, field P: MSG" (field omitted when path is empty). */
+void event_error_format(const struct event_error *e, char *out, size_t cap);
+
+/* What the log needs from a validated producer event. Slices point into
+ * the input buffer. */
+struct event_info {
+	const char *tenant;    /* NULL when absent */
+	size_t tenant_len;
+	bool has_id;
+	int64_t time_ns;       /* the event's `time`, UTC nanoseconds */
+};
+
+/* Validates one producer event in[0..len) and appends its compact form to
+ * out (which must have room; out is restored to its old length on error).
+ * Returns 0, or ST_EINVAL / ST_ELIMIT with *err filled. Never allocates
+ * beyond growing out. Thread-safe (no shared state). */
+int event_parse(const uint8_t *in, size_t len, const struct event_limits *lim,
+		struct buf *out, struct event_info *ret_info,
+		struct event_error *err);
+
+/* Server fields read back from a stored entry. */
+struct stored_info {
+	uint64_t seq;
+	uint64_t tseq;
+	uint8_t tprev[32];
+	int64_t received_ns;
+	const char *tenant;    /* slice into the entry; the effective tenant */
+	size_t tenant_len;
+};
+
+/* Checks a stored entry (see above) and extracts its server fields.
+ * Returns 0 or ST_EINVAL/ST_ELIMIT with *err filled. */
+int event_parse_stored(const uint8_t *in, size_t len,
+		       const struct event_limits *lim,
+		       struct stored_info *ret, struct event_error *err);
+
+#endif

@@ -1,0 +1,1791 @@
+/*
+ * log.c - the writer: init, open with recovery, group commit, checkpoints,
+ * key rotation, and the read paths.
+ *
+ * Invariants (numbered so comments can cite them):
+ *  L1. Every entry with seq < l->size is fdatasync'd in its segment; the
+ *      tree, the .idx files and the state snapshot never run ahead of it.
+ *  L2. Only the leader (the thread holding l->leader) writes segments, the
+ *      tree, the tenant table, the checkpoint history or the state file.
+ *  L3. After a failed write or fdatasync l->failed is set and never
+ *      cleared; appends and checkpoints then fail with ST_ESTICKY.
+ *  L4. A checkpoint is appended to the history (and fdatasync'd) only
+ *      after the tree files it commits to are fdatasync'd; the state file
+ *      records how many checkpoints exist and the hash of the last one, so
+ *      a history that lost its tail is detected at open and by verify.
+ *  L5. Recovery keeps exactly the frames that pass their CRC, in order, up
+ *      to the first torn one; a bad frame followed by a valid chain of
+ *      frames is corruption, not a torn tail, and refuses to open.
+ */
+#include "log/log.h"
+#include "log/segment.h"
+#include "log/tenants.h"
+#include "common/codec.h"
+#include "common/fileio.h"
+#include "common/timeutil.h"
+#include "common/util.h"
+#include "common/uuid.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STATE_MAGIC "SEALSTAT"
+#define STATE_VERSION 1
+#define CP_PREV_LEN HASH_SIZE
+#define GROUP_MAX_BYTES (32u << 20)
+#define TREE_CHUNK 4096
+
+/* ---- I/O hooks (tests inject failures here) ---------------------------- */
+
+static ssize_t real_pwrite(int fd, const void *p, size_t n, off_t off)
+{
+	return pwrite(fd, p, n, off);
+}
+static int real_fdatasync(int fd)
+{
+	return fdatasync(fd);
+}
+static struct log_io io = { real_pwrite, real_fdatasync };
+
+void log_set_io(const struct log_io *n)
+{
+	if (n) {
+		io = *n;
+	} else {
+		io.pwrite = real_pwrite;
+		io.fdatasync = real_fdatasync;
+	}
+}
+
+static int io_pwrite_all(int fd, const void *p, size_t n, off_t off)
+{
+	const uint8_t *c = p;
+	while (n) {
+		ssize_t w = io.pwrite(fd, c, n, off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (w == 0)
+			return -EIO;
+		c += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+static int io_sync(int fd)
+{
+	return io.fdatasync(fd) < 0 ? -errno : 0;
+}
+
+/* ---- the log object ---------------------------------------------------- */
+
+struct seg_reader {
+	uint64_t first;
+	int fd;
+	int idx_fd;
+};
+
+struct batch {
+	const struct log_event *ev;
+	size_t n;
+	struct log_ack *acks;
+	int result;
+	bool done;
+	struct batch *next;
+};
+
+struct log {
+	char dir[PATH_MAX];
+	struct log_meta meta;
+	int lock_fd;
+
+	/* segments */
+	pthread_rwlock_t segs_lock;  /* guards readers[] growth */
+	struct seg_reader *readers;  /* every segment, by first seq */
+	size_t nsegs, segs_cap;
+	int seg_fd, idx_fd;          /* the active (last) segment */
+	uint64_t seg_first;
+	uint64_t seg_off;            /* end of the last durable frame */
+	uint64_t size;               /* durable entries; atomic for readers */
+
+	struct tree *tree;
+	struct tenants tenants;
+	int64_t last_received_ns;
+
+	/* checkpoints */
+	int cp_fd;
+	uint64_t cp_off;
+	uint64_t cp_count;
+	uint8_t cp_last[HASH_SIZE];  /* SHA-256 of the last history record's data */
+	uint64_t cp_size;            /* tree size of the last checkpoint */
+	struct buf cp_note;          /* the last signed note */
+	struct note_key signer;
+	struct note_key *pubkeys;
+	size_t npub;
+
+	/* group commit */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct batch *qhead, *qtail;
+	bool leader;
+	int failed;
+	struct buf wbuf;
+	uint8_t (*leaves)[HASH_SIZE];
+	size_t leaves_cap;
+	uint64_t *offs;
+	size_t offs_cap;
+};
+
+static void seterr(char *err, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !cap)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, cap, fmt, ap);
+	va_end(ap);
+}
+
+static int path_in(char *out, size_t cap, const char *dir, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", dir, name);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* ---- meta -------------------------------------------------------------- */
+
+static int meta_write(const char *dir, const struct log_meta *m)
+{
+	char path[PATH_MAX];
+	struct buf b = BUF_INIT(4096);
+	int r;
+
+	if ((r = path_in(path, sizeof(path), dir, "meta")) < 0)
+		return r;
+	r = buf_printf(&b,
+		       "sealtrail-log 1\norigin %s\nsegment_max %llu\nmax_tenants %llu\n"
+		       "max_entry %zu\nmax_depth %u\nmax_members %u\nmax_string %zu\n",
+		       m->origin, (unsigned long long)m->segment_max,
+		       (unsigned long long)m->max_tenants, m->limits.max_entry,
+		       m->limits.max_depth, m->limits.max_members,
+		       m->limits.max_string);
+	if (r == 0)
+		r = write_file_atomic(path, b.data, b.len, 0644);
+	buf_release(&b);
+	return r;
+}
+
+int log_meta_read(const char *dir, struct log_meta *m, char *err, size_t errcap)
+{
+	char path[PATH_MAX];
+	struct buf b = BUF_INIT(16384);
+	int r, lineno = 0;
+	bool have_origin = false;
+
+	memset(m, 0, sizeof(*m));
+	event_limits_default(&m->limits);
+	m->segment_max = LOG_DEFAULT_SEGMENT_MAX;
+	m->max_tenants = LOG_DEFAULT_MAX_TENANTS;
+	if ((r = path_in(path, sizeof(path), dir, "meta")) < 0)
+		return r;
+	r = read_file(path, 16384, &b);
+	if (r < 0) {
+		seterr(err, errcap, "%s: %s", path,
+		       r == -ENOENT ? "no log here (run sealtrail init)" : st_strerror(r));
+		goto out;
+	}
+	char *p = (char *)b.data, *end = p + b.len;
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl) {
+			seterr(err, errcap, "%s: line %d: no final newline", path, lineno + 1);
+			r = ST_ECORRUPT;
+			goto out;
+		}
+		*nl = 0;
+		lineno++;
+		char *sp = strchr(p, ' ');
+		if (!sp) {
+			seterr(err, errcap, "%s: line %d: expected 'key value'", path, lineno);
+			r = ST_ECORRUPT;
+			goto out;
+		}
+		*sp = 0;
+		const char *k = p, *v = sp + 1;
+		uint64_t u = 0;
+		bool num = st_parse_u64(v, strlen(v), &u);
+		if (lineno == 1) {
+			if (strcmp(k, "sealtrail-log") || strcmp(v, "1")) {
+				seterr(err, errcap, "%s: line 1: expected 'sealtrail-log 1'", path);
+				r = ST_ECORRUPT;
+				goto out;
+			}
+		} else if (!strcmp(k, "origin")) {
+			if (strlen(v) == 0 || strlen(v) > LOG_ORIGIN_MAX) {
+				seterr(err, errcap, "%s: line %d: bad origin", path, lineno);
+				r = ST_ECORRUPT;
+				goto out;
+			}
+			strcpy(m->origin, v);
+			have_origin = true;
+		} else if (!num) {
+			seterr(err, errcap, "%s: line %d: %s: expected a number", path, lineno, k);
+			r = ST_ECORRUPT;
+			goto out;
+		} else if (!strcmp(k, "segment_max")) {
+			m->segment_max = u;
+		} else if (!strcmp(k, "max_tenants")) {
+			m->max_tenants = u;
+		} else if (!strcmp(k, "max_entry")) {
+			m->limits.max_entry = u;
+		} else if (!strcmp(k, "max_depth")) {
+			m->limits.max_depth = (uint32_t)u;
+		} else if (!strcmp(k, "max_members")) {
+			m->limits.max_members = (uint32_t)u;
+		} else if (!strcmp(k, "max_string")) {
+			m->limits.max_string = u;
+		} /* unknown keys: written by a newer version; ignored */
+		p = nl + 1;
+	}
+	if (!have_origin) {
+		seterr(err, errcap, "%s: no origin line", path);
+		r = ST_ECORRUPT;
+	}
+out:
+	buf_release(&b);
+	return r;
+}
+
+/* ---- keys -------------------------------------------------------------- */
+
+static int keys_load(struct log *l, char *err, size_t errcap)
+{
+	char path[PATH_MAX];
+	struct buf b = BUF_INIT(1 << 20);
+	int r;
+
+	if ((r = path_in(path, sizeof(path), l->dir, "keys/signer")) < 0)
+		return r;
+	r = read_file(path, 4096, &b);
+	if (r == 0) {
+		size_t n = b.len;
+		while (n && (b.data[n - 1] == '\n'))
+			n--;
+		r = note_skey_parse((const char *)b.data, n, &l->signer);
+	}
+	st_wipe(b.data, b.cap);
+	buf_reset(&b);
+	if (r < 0) {
+		seterr(err, errcap, "%s: cannot load the signing key: %s", path, st_strerror(r));
+		goto out;
+	}
+	r = log_public_keys(l->dir, &b);
+	if (r < 0) {
+		seterr(err, errcap, "%s/keys/public: %s", l->dir, st_strerror(r));
+		goto out;
+	}
+	size_t lines = 0;
+	for (size_t i = 0; i < b.len; i++)
+		lines += b.data[i] == '\n';
+	l->pubkeys = calloc(lines ? lines : 1, sizeof(*l->pubkeys));
+	if (!l->pubkeys) {
+		r = -ENOMEM;
+		goto out;
+	}
+	const char *p = (const char *)b.data, *end = p + b.len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			break;
+		r = note_vkey_parse(p, (size_t)(nl - p), &l->pubkeys[l->npub]);
+		if (r < 0) {
+			seterr(err, errcap, "%s/keys/public: line %zu: bad verifier key",
+			       l->dir, l->npub + 1);
+			goto out;
+		}
+		l->npub++;
+		p = nl + 1;
+	}
+out:
+	buf_release(&b);
+	return r;
+}
+
+int log_public_keys(const char *dir, struct buf *out)
+{
+	char path[PATH_MAX];
+	int r = path_in(path, sizeof(path), dir, "keys/public");
+	return r < 0 ? r : read_file(path, 1 << 20, out);
+}
+
+static int append_public_key(const char *dir, const struct note_key *k)
+{
+	char path[PATH_MAX];
+	struct buf b = BUF_INIT(4096);
+	int fd, r;
+
+	if ((r = path_in(path, sizeof(path), dir, "keys/public")) < 0)
+		return r;
+	if ((r = note_vkey_format(k, &b)) < 0 || (r = buf_putc(&b, '\n')) < 0)
+		goto out;
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = write_all(fd, b.data, b.len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	if (r == 0)
+		r = fsync_parent(path);
+out:
+	buf_release(&b);
+	return r;
+}
+
+static int write_signer(const char *dir, const struct note_key *k)
+{
+	char path[PATH_MAX];
+	struct buf b = BUF_INIT(4096);
+	int r;
+
+	if ((r = path_in(path, sizeof(path), dir, "keys/signer")) < 0)
+		return r;
+	if ((r = note_skey_format(k, &b)) == 0 && (r = buf_putc(&b, '\n')) == 0)
+		r = write_file_atomic(path, b.data, b.len, 0600);
+	st_wipe(b.data, b.cap);
+	buf_release(&b);
+	return r;
+}
+
+/* ---- state snapshot ------------------------------------------------------ */
+
+/*
+ * state: "SEALSTAT" u32 version, u64 size, u64 cp_count, 32 cp_last,
+ * u64 cp_size, i64 last_received_ns, u32 ntenants, then per tenant
+ * u8 len, name, u64 tseq, 32 last; finally u32 CRC-32C of all before.
+ */
+static int state_write(struct log *l)
+{
+	char path[PATH_MAX];
+	struct buf b = BUF_INIT((size_t)1 << 30);
+	uint8_t tmp[8];
+	int r;
+
+	if ((r = path_in(path, sizeof(path), l->dir, "state")) < 0)
+		return r;
+	r = buf_append(&b, STATE_MAGIC, 8);
+	put_le32(tmp, STATE_VERSION);
+	if (!r) r = buf_append(&b, tmp, 4);
+	put_le64(tmp, l->size);
+	if (!r) r = buf_append(&b, tmp, 8);
+	put_le64(tmp, l->cp_count);
+	if (!r) r = buf_append(&b, tmp, 8);
+	if (!r) r = buf_append(&b, l->cp_last, HASH_SIZE);
+	put_le64(tmp, l->cp_size);
+	if (!r) r = buf_append(&b, tmp, 8);
+	put_le64(tmp, (uint64_t)l->last_received_ns);
+	if (!r) r = buf_append(&b, tmp, 8);
+	put_le32(tmp, (uint32_t)l->tenants.count);
+	if (!r) r = buf_append(&b, tmp, 4);
+	tenants_foreach(&l->tenants, t) {
+		if (r)
+			break;
+		r = buf_putc(&b, t->len);
+		if (!r) r = buf_append(&b, t->name, t->len);
+		put_le64(tmp, t->tseq);
+		if (!r) r = buf_append(&b, tmp, 8);
+		if (!r) r = buf_append(&b, t->last, HASH_SIZE);
+	}
+	if (!r) {
+		put_le32(tmp, crc32c(0, b.data, b.len));
+		r = buf_append(&b, tmp, 4);
+	}
+	if (!r)
+		r = write_file_atomic(path, b.data, b.len, 0644);
+	buf_release(&b);
+	return r;
+}
+
+struct state {
+	bool present;
+	uint64_t size, cp_count, cp_size;
+	uint8_t cp_last[HASH_SIZE];
+	int64_t last_received_ns;
+};
+
+/* Loads the snapshot into *s and the tenant table. A missing or damaged
+ * state is not an error: it is derived data and recovery rebuilds it
+ * (present = false), except that then rollback detection falls back on
+ * verify's comparison with trusted checkpoints. */
+static int state_read(struct log *l, struct state *s)
+{
+	char path[PATH_MAX];
+	struct buf b = BUF_INIT((size_t)1 << 30);
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	if ((r = path_in(path, sizeof(path), l->dir, "state")) < 0)
+		return r;
+	r = read_file(path, (size_t)1 << 30, &b);
+	if (r < 0) {
+		buf_release(&b);
+		return r == -ENOENT ? 0 : r;
+	}
+	/* layout: 0 magic, 8 version, 12 size, 20 cp_count, 28 cp_last,
+	 * 60 cp_size, 68 last_received, 76 ntenants, 80 tenants, CRC last */
+	const uint8_t *p = b.data;
+	size_t n = b.len, off = 80;
+	if (n < 84 || memcmp(p, STATE_MAGIC, 8) || get_le32(p + 8) != STATE_VERSION ||
+	    crc32c(0, p, n - 4) != get_le32(p + n - 4))
+		goto bad;
+	s->size = get_le64(p + 12);
+	s->cp_count = get_le64(p + 20);
+	memcpy(s->cp_last, p + 28, HASH_SIZE);
+	s->cp_size = get_le64(p + 60);
+	s->last_received_ns = (int64_t)get_le64(p + 68);
+	uint32_t nt = get_le32(p + 76);
+	for (uint32_t i = 0; i < nt; i++) {
+		if (off + 1 > n - 4)
+			goto bad;
+		size_t len = p[off];
+		if (off + 1 + len + 8 + HASH_SIZE > n - 4)
+			goto bad;
+		int err = 0;
+		struct tenant *t = tenants_get(&l->tenants, (const char *)p + off + 1, len, &err);
+		if (!t)
+			goto bad;
+		t->tseq = get_le64(p + off + 1 + len);
+		memcpy(t->last, p + off + 1 + len + 8, HASH_SIZE);
+		off += 1 + len + 8 + HASH_SIZE;
+	}
+	if (off != n - 4)
+		goto bad;
+	s->present = true;
+	buf_release(&b);
+	return 0;
+bad:
+	/* Damaged snapshot: forget it entirely and rebuild. */
+	tenants_release(&l->tenants);
+	tenants_init(&l->tenants, l->meta.max_tenants);
+	memset(s, 0, sizeof(*s));
+	buf_release(&b);
+	return 0;
+}
+
+/* ---- segments ------------------------------------------------------------ */
+
+static int readers_add(struct log *l, uint64_t first)
+{
+	if (l->nsegs == l->segs_cap) {
+		size_t ncap = l->segs_cap ? l->segs_cap * 2 : 16;
+		struct seg_reader *nr = realloc(l->readers, ncap * sizeof(*nr));
+		if (!nr)
+			return -ENOMEM;
+		l->readers = nr;
+		l->segs_cap = ncap;
+	}
+	l->readers[l->nsegs].first = first;
+	l->readers[l->nsegs].fd = -1;
+	l->readers[l->nsegs].idx_fd = -1;
+	l->nsegs++;
+	return 0;
+}
+
+/* Creates segment first_seq with its header; fsyncs file and directory. */
+static int segment_create(struct log *l, uint64_t first_seq)
+{
+	char path[PATH_MAX], ipath[PATH_MAX];
+	struct seg_header h;
+	struct buf b = BUF_INIT(1024);
+	int fd = -1, ifd = -1, r;
+
+	memset(&h, 0, sizeof(h));
+	h.version = SEG_VERSION;
+	h.first_seq = first_seq;
+	h.created_ns = now_realtime_ns();
+	h.origin_len = strlen(l->meta.origin);
+	memcpy(h.origin, l->meta.origin, h.origin_len);
+	if ((r = seg_path(path, sizeof(path), l->dir, first_seq, "seg")) < 0 ||
+	    (r = seg_path(ipath, sizeof(ipath), l->dir, first_seq, "idx")) < 0 ||
+	    (r = seg_header_encode(&h, &b)) < 0)
+		goto out;
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	ifd = open(ipath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (ifd < 0) {
+		r = -errno;
+		goto out;
+	}
+	if ((r = io_pwrite_all(fd, b.data, b.len, 0)) < 0 || (r = io_sync(fd)) < 0)
+		goto out;
+	if ((r = fsync_parent(path)) < 0)
+		goto out;
+	pthread_rwlock_wrlock(&l->segs_lock);
+	r = readers_add(l, first_seq);
+	pthread_rwlock_unlock(&l->segs_lock);
+	if (r < 0)
+		goto out;
+	if (l->seg_fd >= 0)
+		close(l->seg_fd);
+	if (l->idx_fd >= 0)
+		close(l->idx_fd);
+	l->seg_fd = fd;
+	l->idx_fd = ifd;
+	fd = ifd = -1;
+	l->seg_first = first_seq;
+	l->seg_off = b.len;
+out:
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+	if (ifd >= 0)
+		close(ifd);
+	buf_release(&b);
+	return r;
+}
+
+/* Seals the active segment: its frames are already durable (L1); the index
+ * is synced so that recovery can trust sealed indexes, and the file is
+ * made read-only as a guard against accidents. */
+static int segment_seal(struct log *l)
+{
+	char path[PATH_MAX];
+	int r = io_sync(l->idx_fd);
+	if (r < 0)
+		return r;
+	if (seg_path(path, sizeof(path), l->dir, l->seg_first, "seg") == 0)
+		chmod(path, 0444);
+	return 0;
+}
+
+/* ---- group commit ---------------------------------------------------------- */
+
+static size_t u64_dec(char *out, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+static int ensure_scratch(struct log *l, size_t n)
+{
+	if (n > l->leaves_cap) {
+		size_t ncap = n < 1024 ? 1024 : n;
+		void *a = realloc(l->leaves, ncap * sizeof(*l->leaves));
+		if (!a)
+			return -ENOMEM;
+		l->leaves = a;
+		void *o = realloc(l->offs, ncap * sizeof(*l->offs));
+		if (!o)
+			return -ENOMEM;
+		l->offs = o;
+		l->leaves_cap = l->offs_cap = ncap;
+	}
+	return 0;
+}
+
+/* Writes the buffered frames [0, wbuf.len) for entries [l->size, l->size+n)
+ * at the end of the active segment and syncs them (L1). On failure the log
+ * is poisoned (L3). Then appends their leaves to the tree and their offsets
+ * to the index; failures there also poison the log, but the entries are
+ * durable and their acks stand. */
+static int flush_group(struct log *l, size_t n)
+{
+	int r;
+
+	if (n == 0)
+		return 0;
+	r = io_pwrite_all(l->seg_fd, l->wbuf.data, l->wbuf.len, (off_t)l->seg_off);
+	if (r == 0)
+		r = io_sync(l->seg_fd);
+	if (r < 0) {
+		l->failed = r;
+		return r;
+	}
+	uint64_t base = l->seg_off;
+	uint64_t idx_pos = (l->size - l->seg_first) * 8;
+	uint8_t ib[8 * 512];
+	size_t k = 0;
+	l->seg_off += l->wbuf.len;
+	__atomic_store_n(&l->size, l->size + n, __ATOMIC_RELEASE);
+	for (size_t i = 0; i < n; i++) {
+		put_le64(ib + 8 * k++, base + l->offs[i]);
+		if (k == 512 || i + 1 == n) {
+			r = pwrite_all(l->idx_fd, ib, 8 * k, (off_t)idx_pos);
+			if (r < 0)
+				break;
+			idx_pos += 8 * k;
+			k = 0;
+		}
+	}
+	if (r == 0)
+		r = tree_append(l->tree, (const uint8_t(*)[HASH_SIZE])l->leaves, n);
+	if (r < 0)
+		l->failed = r;
+	l->wbuf.len = 0;
+	return 0; /* the entries are durable: acknowledge them */
+}
+
+static int commit_group(struct log *l, struct batch *group)
+{
+	char recv[RFC3339_US_LEN + 1];
+	size_t pending = 0, total = 0;
+	int r = 0;
+
+	if (l->failed)
+		return ST_ESTICKY;
+	for (struct batch *b = group; b; b = b->next)
+		total += b->n;
+	if ((r = ensure_scratch(l, total)) < 0)
+		return r;
+
+	int64_t now = now_realtime_ns();
+	if (now < l->last_received_ns)
+		now = l->last_received_ns;
+	l->last_received_ns = now;
+	rfc3339_format_us(now, recv);
+
+	l->wbuf.len = 0;
+	for (struct batch *b = group; b; b = b->next) {
+		for (size_t i = 0; i < b->n; i++) {
+			const struct log_event *e = &b->ev[i];
+			struct log_ack *a = &b->acks[i];
+			const char *tn = e->info.tenant ? e->info.tenant : LOG_DEFAULT_TENANT;
+			size_t tl = e->info.tenant ? e->info.tenant_len : strlen(LOG_DEFAULT_TENANT);
+			int terr = 0;
+			struct tenant *t;
+
+			a->result = 0;
+			if (e->len < 2 || e->compact[0] != '{') {
+				a->result = ST_EINVAL;
+				continue;
+			}
+			t = tenants_get(&l->tenants, tn, tl, &terr);
+			if (!t) {
+				a->result = terr;
+				continue;
+			}
+			size_t need = SEG_FRAME_HDR + 256 + e->len;
+			/* Roll to a new segment when this frame would pass the limit. */
+			if (l->seg_off + l->wbuf.len + need > l->meta.segment_max &&
+			    (l->size + pending) > l->seg_first) {
+				if ((r = flush_group(l, pending)) < 0)
+					return r;
+				pending = 0;
+				if ((r = segment_seal(l)) < 0 ||
+				    (r = segment_create(l, l->size)) < 0) {
+					l->failed = r;
+					return r;
+				}
+			}
+			if ((r = buf_reserve(&l->wbuf, need)) < 0)
+				return r;
+			uint8_t *fr = l->wbuf.data + l->wbuf.len;
+			char *o = (char *)fr + SEG_FRAME_HDR;
+			uint64_t seq = l->size + pending;
+			char tprev[BASE64_LEN(HASH_SIZE) + 1];
+
+			base64_encode(t->last, HASH_SIZE, tprev);
+			memcpy(o, "{\"seq\":", 7); o += 7;
+			o += u64_dec(o, seq);
+			memcpy(o, ",\"received_at\":\"", 16); o += 16;
+			memcpy(o, recv, RFC3339_US_LEN); o += RFC3339_US_LEN;
+			memcpy(o, "\",\"tseq\":", 9); o += 9;
+			o += u64_dec(o, t->tseq + 1);
+			memcpy(o, ",\"tprev\":\"", 10); o += 10;
+			memcpy(o, tprev, BASE64_LEN(HASH_SIZE)); o += BASE64_LEN(HASH_SIZE);
+			*o++ = '"';
+			*o++ = ',';
+			if (!e->info.tenant) {
+				memcpy(o, "\"tenant\":\"" LOG_DEFAULT_TENANT "\",", 19);
+				o += 19;
+			}
+			if (!e->info.has_id) {
+				char id[UUID_STR_LEN + 1];
+				if ((r = uuidv7_format((uint64_t)(now / 1000000), id)) < 0)
+					return r;
+				memcpy(o, "\"id\":\"", 6); o += 6;
+				memcpy(o, id, UUID_STR_LEN); o += UUID_STR_LEN;
+				*o++ = '"';
+				*o++ = ',';
+			}
+			memcpy(o, e->compact + 1, e->len - 1);
+			o += e->len - 1;
+			size_t elen = (size_t)(o - (char *)fr) - SEG_FRAME_HDR;
+			if (elen > l->meta.limits.max_entry) {
+				a->result = ST_ELIMIT;
+				continue;
+			}
+			seg_frame_put(fr, fr + SEG_FRAME_HDR, elen);
+			l->offs[pending] = l->wbuf.len;
+			hash_leaf(fr + SEG_FRAME_HDR, elen, l->leaves[pending]);
+			t->tseq++;
+			memcpy(t->last, l->leaves[pending], HASH_SIZE);
+			a->seq = seq;
+			memcpy(a->leaf, l->leaves[pending], HASH_SIZE);
+			l->wbuf.len += SEG_FRAME_HDR + elen;
+			pending++;
+		}
+	}
+	return flush_group(l, pending);
+}
+
+static void become_leader(struct log *l)
+{
+	pthread_mutex_lock(&l->mu);
+	while (l->leader)
+		pthread_cond_wait(&l->cv, &l->mu);
+	l->leader = true;
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void resign_leader(struct log *l)
+{
+	pthread_mutex_lock(&l->mu);
+	l->leader = false;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+int log_append(struct log *l, const struct log_event *ev, size_t n,
+	       struct log_ack *acks)
+{
+	struct batch self = { ev, n, acks, 0, false, NULL };
+	struct batch *group, *b, *last;
+	size_t bytes = 0;
+	int r;
+
+	if (n == 0)
+		return 0;
+	pthread_mutex_lock(&l->mu);
+	if (l->qtail)
+		l->qtail->next = &self;
+	else
+		l->qhead = &self;
+	l->qtail = &self;
+	while (!self.done && (l->leader || l->qhead != &self))
+		pthread_cond_wait(&l->cv, &l->mu);
+	if (self.done) {
+		pthread_mutex_unlock(&l->mu);
+		return self.result;
+	}
+	/* Lead: take queued batches up to GROUP_MAX_BYTES (at least one). */
+	l->leader = true;
+	group = last = l->qhead;
+	bytes = 0;
+	for (b = l->qhead; b; b = b->next) {
+		for (size_t i = 0; i < b->n; i++)
+			bytes += b->ev[i].len;
+		last = b;
+		if (bytes >= GROUP_MAX_BYTES)
+			break;
+	}
+	l->qhead = last->next;
+	if (!l->qhead)
+		l->qtail = NULL;
+	last->next = NULL;
+	pthread_mutex_unlock(&l->mu);
+
+	r = commit_group(l, group);
+
+	pthread_mutex_lock(&l->mu);
+	for (b = group; b; b = b->next) {
+		b->result = r;
+		b->done = true;
+	}
+	l->leader = false;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	return r;
+}
+
+/* ---- checkpoints ------------------------------------------------------------ */
+
+static int checkpoint_issue(struct log *l, bool force)
+{
+	struct buf body = BUF_INIT(4096), note = BUF_INIT(NOTE_MAX_SIZE),
+		   rec = BUF_INIT(NOTE_MAX_SIZE + 64), fr = BUF_INIT(NOTE_MAX_SIZE + 128);
+	uint8_t root[HASH_SIZE], h[HASH_SIZE];
+	char path[PATH_MAX];
+	uint64_t size = l->size;
+	int r;
+
+	if (l->failed)
+		return ST_ESTICKY;
+	if (!force && l->cp_count && size == l->cp_size)
+		return 0;
+	/* L4: the tree files must be durable before anything commits to them. */
+	if ((r = tree_sync(l->tree)) < 0) {
+		l->failed = r;
+		goto out;
+	}
+	if ((r = tree_root(l->tree, size, root)) < 0 ||
+	    (r = checkpoint_format(l->meta.origin, size, root, &body)) < 0 ||
+	    (r = note_sign(&l->signer, (const char *)body.data, body.len, &note)) < 0)
+		goto out;
+	if ((r = buf_append(&rec, l->cp_last, HASH_SIZE)) < 0 ||
+	    (r = buf_append(&rec, note.data, note.len)) < 0 ||
+	    (r = seg_frame_encode(rec.data, rec.len, &fr)) < 0)
+		goto out;
+	r = io_pwrite_all(l->cp_fd, fr.data, fr.len, (off_t)l->cp_off);
+	if (r == 0)
+		r = io_sync(l->cp_fd);
+	if (r < 0) {
+		l->failed = r;
+		goto out;
+	}
+	sha256(rec.data, rec.len, h);
+	l->cp_off += fr.len;
+	l->cp_count++;
+	memcpy(l->cp_last, h, HASH_SIZE);
+	l->cp_size = size;
+	buf_reset(&l->cp_note);
+	if ((r = buf_append(&l->cp_note, note.data, note.len)) < 0)
+		goto out;
+	if ((r = path_in(path, sizeof(path), l->dir, "checkpoint")) < 0 ||
+	    (r = write_file_atomic(path, note.data, note.len, 0644)) < 0 ||
+	    (r = state_write(l)) < 0)
+		goto out;
+out:
+	buf_release(&body);
+	buf_release(&note);
+	buf_release(&rec);
+	buf_release(&fr);
+	return r;
+}
+
+int log_checkpoint(struct log *l, bool force, struct buf *out)
+{
+	int r;
+	become_leader(l);
+	r = checkpoint_issue(l, force);
+	if (r == 0 && out)
+		r = buf_append(out, l->cp_note.data, l->cp_note.len);
+	resign_leader(l);
+	return r;
+}
+
+int log_read_checkpoint(struct log *l, uint64_t size, struct buf *out)
+{
+	int r = 0;
+
+	become_leader(l);
+	if (size == 0 || size == l->cp_size) {
+		r = l->cp_count ? buf_append(out, l->cp_note.data, l->cp_note.len)
+				: ST_ENOTFOUND;
+		goto out;
+	}
+	/* Search the history, newest match wins. */
+	uint64_t off = 0;
+	struct buf found = BUF_INIT(NOTE_MAX_SIZE);
+	r = ST_ENOTFOUND;
+	while (off < l->cp_off) {
+		uint8_t hdr[SEG_FRAME_HDR];
+		uint32_t len;
+		if (pread_all(l->cp_fd, hdr, sizeof(hdr), (off_t)off) < 0)
+			break;
+		len = get_le32(hdr);
+		if (len < CP_PREV_LEN || len > NOTE_MAX_SIZE + CP_PREV_LEN)
+			break;
+		struct buf rec = BUF_INIT(NOTE_MAX_SIZE + CP_PREV_LEN);
+		if (buf_reserve(&rec, len) == 0 &&
+		    pread_all(l->cp_fd, rec.data, len, (off_t)(off + SEG_FRAME_HDR)) == 0) {
+			rec.len = len;
+			struct note_opened no;
+			struct checkpoint cp;
+			if (note_open(rec.data + CP_PREV_LEN, len - CP_PREV_LEN, l->pubkeys,
+				      l->npub, &no) == 0 &&
+			    checkpoint_parse(no.text, no.text_len, &cp) == 0 &&
+			    cp.size == size) {
+				buf_reset(&found);
+				buf_append(&found, rec.data + CP_PREV_LEN, len - CP_PREV_LEN);
+				r = 0;
+			}
+		}
+		buf_release(&rec);
+		off += SEG_FRAME_HDR + len;
+	}
+	if (r == 0)
+		r = buf_append(out, found.data, found.len);
+	buf_release(&found);
+out:
+	resign_leader(l);
+	return r;
+}
+
+/* ---- reads ----------------------------------------------------------------- */
+
+uint64_t log_size(struct log *l)
+{
+	return __atomic_load_n(&l->size, __ATOMIC_ACQUIRE);
+}
+
+const char *log_origin(struct log *l)
+{
+	return l->meta.origin;
+}
+
+const struct event_limits *log_limits(struct log *l)
+{
+	return &l->meta.limits;
+}
+
+struct tree *log_tree(struct log *l)
+{
+	return l->tree;
+}
+
+/* Finds the segment holding seq and makes sure its fds are open. */
+static int reader_for(struct log *l, uint64_t seq, int *ret_fd, int *ret_idx,
+		      uint64_t *ret_first)
+{
+	int r = 0;
+	pthread_rwlock_rdlock(&l->segs_lock);
+	size_t lo = 0, hi = l->nsegs;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (l->readers[mid].first <= seq)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	struct seg_reader *s = &l->readers[lo];
+	if (s->fd < 0 || s->idx_fd < 0) {
+		/* Opening is idempotent; a racing reader may open twice, the
+		 * compare-and-swap keeps one and closes the other. */
+		char path[PATH_MAX];
+		int fd = -1, ifd = -1, expect = -1;
+		if (seg_path(path, sizeof(path), l->dir, s->first, "seg") == 0)
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (seg_path(path, sizeof(path), l->dir, s->first, "idx") == 0)
+			ifd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || ifd < 0) {
+			r = -errno;
+			if (fd >= 0) close(fd);
+			if (ifd >= 0) close(ifd);
+			goto out;
+		}
+		if (!__atomic_compare_exchange_n(&s->fd, &expect, fd, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			close(fd);
+		expect = -1;
+		if (!__atomic_compare_exchange_n(&s->idx_fd, &expect, ifd, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			close(ifd);
+	}
+	*ret_fd = __atomic_load_n(&s->fd, __ATOMIC_ACQUIRE);
+	*ret_idx = __atomic_load_n(&s->idx_fd, __ATOMIC_ACQUIRE);
+	*ret_first = s->first;
+out:
+	pthread_rwlock_unlock(&l->segs_lock);
+	return r;
+}
+
+int log_read_entry(struct log *l, uint64_t seq, struct buf *out)
+{
+	uint8_t ob[8], hdr[SEG_FRAME_HDR];
+	uint64_t first, off;
+	uint32_t len;
+	int fd, ifd, r;
+
+	if (seq >= log_size(l))
+		return ST_ERANGE;
+	if ((r = reader_for(l, seq, &fd, &ifd, &first)) < 0)
+		return r;
+	if ((r = pread_all(ifd, ob, 8, (off_t)((seq - first) * 8))) < 0)
+		return r == -ENODATA ? ST_ECORRUPT : r;
+	off = get_le64(ob);
+	if ((r = pread_all(fd, hdr, SEG_FRAME_HDR, (off_t)off)) < 0)
+		return r == -ENODATA ? ST_ECORRUPT : r;
+	len = get_le32(hdr);
+	if (len > SEG_FRAME_MAX)
+		return ST_ECORRUPT;
+	size_t start = out->len;
+	if ((r = buf_reserve(out, len)) < 0)
+		return r;
+	if ((r = pread_all(fd, out->data + start, len, (off_t)(off + SEG_FRAME_HDR))) < 0)
+		return r == -ENODATA ? ST_ECORRUPT : r;
+	if (crc32c(crc32c(0, hdr, 4), out->data + start, len) != get_le32(hdr + 4))
+		return ST_ECORRUPT;
+	out->len += len;
+	return 0;
+}
+
+int log_read_tile(struct log *l, const struct tile_ref *t, struct buf *out)
+{
+	if (t->level >= 0)
+		return tree_read_tile(l->tree, (unsigned)t->level, t->index, t->width, out);
+	/* Entry bundle: big-endian u16 length + entry, for each entry. */
+	uint64_t first = t->index * TILE_WIDTH, size = log_size(l);
+	if (first + t->width > size || t->width == 0 || t->width > TILE_WIDTH)
+		return ST_ERANGE;
+	size_t start = out->len;
+	struct buf e = BUF_INIT(SEG_FRAME_MAX);
+	int r = 0;
+	for (unsigned i = 0; i < t->width && r == 0; i++) {
+		buf_reset(&e);
+		r = log_read_entry(l, first + i, &e);
+		if (r == 0 && e.len > 0xffff)
+			r = ST_ELIMIT;
+		if (r == 0) {
+			uint8_t lb[2];
+			put_be16(lb, (uint16_t)e.len);
+			r = buf_append(out, lb, 2);
+			if (r == 0)
+				r = buf_append(out, e.data, e.len);
+		}
+	}
+	buf_release(&e);
+	if (r < 0)
+		out->len = start;
+	return r;
+}
+
+/* ---- key rotation ------------------------------------------------------------ */
+
+int log_key_rotate(struct log *l, struct buf *ret_vkey)
+{
+	struct note_key k;
+	int r;
+
+	become_leader(l);
+	if (l->failed) {
+		r = ST_ESTICKY;
+		goto out;
+	}
+	if ((r = note_key_generate(l->meta.origin, &k)) < 0)
+		goto out;
+	/* Publish the verifier key before signing anything with it. */
+	if ((r = append_public_key(l->dir, &k)) < 0 || (r = write_signer(l->dir, &k)) < 0)
+		goto wipe;
+	struct note_key *np = realloc(l->pubkeys, (l->npub + 1) * sizeof(*np));
+	if (!np) {
+		r = -ENOMEM;
+		goto wipe;
+	}
+	l->pubkeys = np;
+	l->pubkeys[l->npub] = k;
+	st_wipe(l->pubkeys[l->npub].sec, sizeof(k.sec));
+	l->pubkeys[l->npub].has_secret = false;
+	l->npub++;
+	note_key_clear(&l->signer);
+	l->signer = k;
+	if (ret_vkey)
+		r = note_vkey_format(&k, ret_vkey);
+wipe:
+	note_key_clear(&k);
+out:
+	resign_leader(l);
+	return r;
+}
+
+/* ---- init ------------------------------------------------------------------ */
+
+int log_init(const char *dir, const struct log_init_options *opt,
+	     struct buf *ret_vkey, char *err, size_t errcap)
+{
+	char path[PATH_MAX];
+	struct log_meta m;
+	struct note_key k;
+	struct log *l = NULL;
+	struct stat st;
+	int r, fd;
+
+	memset(&m, 0, sizeof(m));
+	memset(&k, 0, sizeof(k));
+	if (opt && opt->origin) {
+		size_t n = strlen(opt->origin);
+		if (!note_name_valid(opt->origin, n) || n > LOG_ORIGIN_MAX) {
+			seterr(err, errcap, "origin \"%s\" is not a valid key name "
+			       "(1-255 bytes, no spaces or '+')", opt->origin);
+			return ST_EINVAL;
+		}
+		memcpy(m.origin, opt->origin, n + 1);
+	} else {
+		char host[64] = "localhost";
+		uint8_t rnd[4];
+		char hex[9];
+		gethostname(host, sizeof(host) - 1);
+		host[sizeof(host) - 1] = 0;
+		for (char *c = host; *c; c++)
+			if (*c == ' ' || *c == '+' || (unsigned char)*c < 0x21)
+				*c = '-';
+		if ((r = random_bytes(rnd, sizeof(rnd))) < 0)
+			return r;
+		hex_encode(rnd, sizeof(rnd), hex);
+		snprintf(m.origin, sizeof(m.origin), "sealtrail/%s/%s", host, hex);
+	}
+	m.segment_max = opt && opt->segment_max ? opt->segment_max : LOG_DEFAULT_SEGMENT_MAX;
+	m.max_tenants = LOG_DEFAULT_MAX_TENANTS;
+	if (opt && opt->limits)
+		m.limits = *opt->limits;
+	else
+		event_limits_default(&m.limits);
+	if (m.limits.max_entry > 0xffff) {
+		seterr(err, errcap, "max_entry %zu is over 65535, the largest entry "
+		       "a tlog-tiles entry bundle can carry", m.limits.max_entry);
+		return ST_EINVAL;
+	}
+	if (m.segment_max < 4096) {
+		seterr(err, errcap, "segment size %llu is under the 4096-byte minimum",
+		       (unsigned long long)m.segment_max);
+		return ST_EINVAL;
+	}
+
+	if ((r = mkdir_p(dir, 0755)) < 0) {
+		seterr(err, errcap, "%s: %s", dir, st_strerror(r));
+		return r;
+	}
+	if ((r = path_in(path, sizeof(path), dir, "meta")) < 0)
+		return r;
+	if (stat(path, &st) == 0) {
+		seterr(err, errcap, "%s already holds a log", dir);
+		return ST_EEXIST;
+	}
+	const char *sub[] = { "segments", "tree", "keys" };
+	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
+		if ((r = path_in(path, sizeof(path), dir, sub[i])) < 0 ||
+		    (r = mkdir_p(path, i == 2 ? 0700 : 0755)) < 0) {
+			seterr(err, errcap, "%s: %s", path, st_strerror(r));
+			return r;
+		}
+	}
+	if ((r = note_key_generate(m.origin, &k)) < 0 ||
+	    (r = write_signer(dir, &k)) < 0 ||
+	    (r = append_public_key(dir, &k)) < 0) {
+		seterr(err, errcap, "cannot create the signing key: %s", st_strerror(r));
+		goto out;
+	}
+	/* Empty history and first segment, then meta last: meta marks a
+	 * complete init. */
+	if ((r = path_in(path, sizeof(path), dir, "checkpoints")) < 0)
+		goto out;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	close(fd);
+	if ((r = meta_write(dir, &m)) < 0) {
+		seterr(err, errcap, "cannot write meta: %s", st_strerror(r));
+		goto out;
+	}
+	if ((r = log_open(&l, dir, err, errcap)) < 0)
+		goto out;
+	if ((r = log_checkpoint(l, true, NULL)) < 0) {
+		seterr(err, errcap, "cannot issue the first checkpoint: %s", st_strerror(r));
+		goto out;
+	}
+	if (ret_vkey)
+		r = note_vkey_format(&k, ret_vkey);
+out:
+	log_close(l);
+	note_key_clear(&k);
+	return r;
+}
+
+/* ---- open and recovery ---------------------------------------------------------- */
+
+/* Reads a whole segment file into b. */
+static int slurp(const char *path, struct buf *b)
+{
+	return read_file(path, (size_t)16 << 30, b);
+}
+
+/* Scans the frames of segment data p[hsize..n); returns the number of whole
+ * valid frames, their end offset in *ret_end, and in *ret_torn whether
+ * anything follows them. Applies L5: a bad frame followed by a valid chain
+ * to the end of the file is corruption. */
+static int scan_frames(const uint8_t *p, size_t n, size_t hsize, uint64_t *offs,
+		       size_t offs_cap, uint64_t *ret_count, size_t *ret_end,
+		       const char **why)
+{
+	size_t off = hsize;
+	uint64_t count = 0;
+	uint32_t len;
+
+	while (off < n) {
+		int c = seg_frame_check(p + off, n - off, &len);
+		if (c <= 0)
+			break;
+		if (offs && count < offs_cap)
+			offs[count] = off;
+		count++;
+		off += SEG_FRAME_HDR + len;
+	}
+	if (off < n) {
+		/* Something follows the last good frame. If what follows the
+		 * bad frame's claimed length is itself a valid chain to the
+		 * end, the file was damaged in the middle. */
+		uint32_t blen = get_le32(p + off);
+		if (n - off >= SEG_FRAME_HDR && blen <= SEG_FRAME_MAX &&
+		    off + SEG_FRAME_HDR + blen < n) {
+			size_t o2 = off + SEG_FRAME_HDR + blen;
+			bool chain = true;
+			while (o2 < n) {
+				if (seg_frame_check(p + o2, n - o2, &len) <= 0) {
+					chain = false;
+					break;
+				}
+				o2 += SEG_FRAME_HDR + len;
+			}
+			if (chain) {
+				*why = "a damaged frame is followed by valid frames";
+				*ret_end = off;
+				*ret_count = count;
+				return ST_ECORRUPT;
+			}
+		}
+	}
+	*ret_count = count;
+	*ret_end = off;
+	return 0;
+}
+
+static int open_sealed(struct log *l, size_t i, uint64_t expect_first,
+		       uint64_t *ret_count, char *err, size_t errcap)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	uint64_t first = l->readers[i].first;
+
+	if (first != expect_first) {
+		seterr(err, errcap, "segment %020llu.seg: expected it to start at seq %llu",
+		       (unsigned long long)first, (unsigned long long)expect_first);
+		return ST_ECORRUPT;
+	}
+	if (seg_path(path, sizeof(path), l->dir, first, "idx") == 0 &&
+	    stat(path, &st) == 0 && st.st_size % 8 == 0 && st.st_size > 0) {
+		*ret_count = (uint64_t)st.st_size / 8;
+		return 0;
+	}
+	/* Index missing or damaged: rebuild it from the frames. */
+	struct buf b = BUF_INIT((size_t)16 << 30);
+	struct seg_header h;
+	const char *why = NULL;
+	uint64_t count;
+	size_t end;
+	int r;
+
+	seg_path(path, sizeof(path), l->dir, first, "seg");
+	if ((r = slurp(path, &b)) < 0 ||
+	    (r = seg_header_decode(b.data, b.len, &h, &why)) < 0) {
+		seterr(err, errcap, "%s: %s", path, why ? why : st_strerror(r));
+		goto out;
+	}
+	uint64_t *offs = malloc((b.len / SEG_FRAME_HDR + 1) * sizeof(uint64_t));
+	if (!offs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = scan_frames(b.data, b.len, h.size, offs, b.len / SEG_FRAME_HDR + 1,
+			&count, &end, &why);
+	if (r == 0 && end != b.len) {
+		why = "sealed segment ends in a damaged frame";
+		r = ST_ECORRUPT;
+	}
+	if (r < 0) {
+		seterr(err, errcap, "%s: byte %zu: %s", path, end, why);
+		free(offs);
+		goto out;
+	}
+	struct buf ib = BUF_INIT((size_t)count * 8 + 8);
+	for (uint64_t k = 0; k < count && r == 0; k++) {
+		uint8_t x[8];
+		put_le64(x, offs[k]);
+		r = buf_append(&ib, x, 8);
+	}
+	free(offs);
+	seg_path(path, sizeof(path), l->dir, first, "idx");
+	if (r == 0)
+		r = write_file_atomic(path, ib.data, ib.len, 0644);
+	buf_release(&ib);
+	*ret_count = count;
+out:
+	buf_release(&b);
+	return r;
+}
+
+/* Recovers the active segment: keeps the valid frames, truncates a torn
+ * tail (L5), rewrites its index, and makes it the append target. */
+static int open_active(struct log *l, uint64_t expect_first, char *err, size_t errcap)
+{
+	char path[PATH_MAX], ipath[PATH_MAX];
+	struct buf b = BUF_INIT((size_t)16 << 30);
+	struct seg_header h;
+	const char *why = NULL;
+	uint64_t first = l->readers[l->nsegs - 1].first, count = 0;
+	uint64_t *offs = NULL;
+	size_t end = 0;
+	int r, fd = -1, ifd = -1;
+
+	seg_path(path, sizeof(path), l->dir, first, "seg");
+	seg_path(ipath, sizeof(ipath), l->dir, first, "idx");
+	if (first != expect_first) {
+		seterr(err, errcap, "%s: expected it to start at seq %llu", path,
+		       (unsigned long long)expect_first);
+		return ST_ECORRUPT;
+	}
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		goto out;
+	}
+	/* Whatever the page cache holds must be on disk before we trust it
+	 * (a crash may have left written-but-unsynced frames). */
+	if (fdatasync(fd) < 0) {
+		r = -errno;
+		seterr(err, errcap, "%s: fdatasync: %s", path, st_strerror(r));
+		goto out;
+	}
+	if ((r = slurp(path, &b)) < 0) {
+		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		goto out;
+	}
+	if ((r = seg_header_decode(b.data, b.len, &h, &why)) < 0) {
+		seterr(err, errcap, "%s: %s", path, why);
+		goto out;
+	}
+	if (h.first_seq != first || strcmp(h.origin, l->meta.origin)) {
+		seterr(err, errcap, "%s: header names seq %llu of origin \"%s\"; "
+		       "this log is \"%s\"", path, (unsigned long long)h.first_seq,
+		       h.origin, l->meta.origin);
+		r = ST_ECORRUPT;
+		goto out;
+	}
+	offs = malloc((b.len / SEG_FRAME_HDR + 1) * sizeof(uint64_t));
+	if (!offs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = scan_frames(b.data, b.len, h.size, offs, b.len / SEG_FRAME_HDR + 1,
+			&count, &end, &why);
+	if (r < 0) {
+		seterr(err, errcap, "%s: byte %zu: %s; refusing to truncate "
+		       "(run sealtrail verify)", path, end, why);
+		goto out;
+	}
+	if (end < b.len) {
+		/* Torn tail: never acknowledged (L1), safe to drop. */
+		if (ftruncate(fd, (off_t)end) < 0 || fdatasync(fd) < 0) {
+			r = -errno;
+			seterr(err, errcap, "%s: truncating the torn tail: %s", path,
+			       st_strerror(r));
+			goto out;
+		}
+	}
+	/* Rewrite the index of the active segment from the scan. */
+	ifd = open(ipath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (ifd < 0) {
+		r = -errno;
+		goto out;
+	}
+	{
+		struct buf ib = BUF_INIT((size_t)count * 8 + 8);
+		for (uint64_t k = 0; k < count && r == 0; k++) {
+			uint8_t x[8];
+			put_le64(x, offs[k]);
+			r = buf_append(&ib, x, 8);
+		}
+		if (r == 0)
+			r = pwrite_all(ifd, ib.data, ib.len, 0);
+		buf_release(&ib);
+		if (r < 0)
+			goto out;
+	}
+	l->seg_fd = fd;
+	l->idx_fd = ifd;
+	fd = ifd = -1;
+	l->seg_first = first;
+	l->seg_off = end;
+	l->size = first + count;
+out:
+	free(offs);
+	if (fd >= 0)
+		close(fd);
+	if (ifd >= 0)
+		close(ifd);
+	buf_release(&b);
+	return r;
+}
+
+/* Replays entries [from, l->size): checks each stored entry, updates the
+ * tenant chains for seq >= tenants_from and the tree for seq >= tree_from. */
+static int replay(struct log *l, uint64_t from, uint64_t tenants_from,
+		  uint64_t tree_from, char *err, size_t errcap)
+{
+	struct buf e = BUF_INIT(SEG_FRAME_MAX);
+	uint8_t (*leaves)[HASH_SIZE] = malloc(TREE_CHUNK * HASH_SIZE);
+	size_t nl = 0;
+	int r = 0;
+
+	if (!leaves)
+		return -ENOMEM;
+	for (uint64_t seq = from; seq < l->size; seq++) {
+		struct stored_info si;
+		struct event_error ee;
+		uint8_t leaf[HASH_SIZE];
+
+		buf_reset(&e);
+		if ((r = log_read_entry(l, seq, &e)) < 0) {
+			seterr(err, errcap, "seq %llu: cannot read entry: %s",
+			       (unsigned long long)seq, st_strerror(r));
+			goto out;
+		}
+		r = event_parse_stored(e.data, e.len, &l->meta.limits, &si, &ee);
+		if (r < 0) {
+			char m[400];
+			event_error_format(&ee, m, sizeof(m));
+			seterr(err, errcap, "seq %llu: stored entry: %s", (unsigned long long)seq, m);
+			goto out;
+		}
+		if (si.seq != seq) {
+			seterr(err, errcap, "seq %llu: entry says seq %llu",
+			       (unsigned long long)seq, (unsigned long long)si.seq);
+			r = ST_ECORRUPT;
+			goto out;
+		}
+		hash_leaf(e.data, e.len, leaf);
+		if (seq >= tenants_from) {
+			int terr = 0;
+			struct tenant *t = tenants_get(&l->tenants, si.tenant, si.tenant_len, &terr);
+			if (!t) {
+				seterr(err, errcap, "seq %llu: tenant table: %s",
+				       (unsigned long long)seq, st_strerror(terr));
+				r = terr;
+				goto out;
+			}
+			if (si.tseq != t->tseq + 1 || memcmp(si.tprev, t->last, HASH_SIZE)) {
+				seterr(err, errcap, "seq %llu: tenant \"%.*s\" chain broken "
+				       "(tseq %llu after %llu)", (unsigned long long)seq,
+				       (int)si.tenant_len, si.tenant,
+				       (unsigned long long)si.tseq, (unsigned long long)t->tseq);
+				r = ST_ECORRUPT;
+				goto out;
+			}
+			t->tseq = si.tseq;
+			memcpy(t->last, leaf, HASH_SIZE);
+		}
+		if (si.received_ns > l->last_received_ns)
+			l->last_received_ns = si.received_ns;
+		if (seq >= tree_from) {
+			memcpy(leaves[nl++], leaf, HASH_SIZE);
+			if (nl == TREE_CHUNK) {
+				if ((r = tree_append(l->tree, (const uint8_t(*)[HASH_SIZE])leaves, nl)) < 0)
+					goto out;
+				nl = 0;
+			}
+		}
+	}
+	if (nl)
+		r = tree_append(l->tree, (const uint8_t(*)[HASH_SIZE])leaves, nl);
+out:
+	free(leaves);
+	buf_release(&e);
+	return r;
+}
+
+/* Scans the checkpoint history; truncates a torn tail; checks it against
+ * the state snapshot (L4); loads the last note. */
+static int open_history(struct log *l, const struct state *s, char *err, size_t errcap)
+{
+	char path[PATH_MAX];
+	struct buf b = BUF_INIT((size_t)4 << 30);
+	uint8_t prev[HASH_SIZE] = {0}, at_state[HASH_SIZE] = {0};
+	size_t off = 0;
+	uint64_t count = 0;
+	int r;
+
+	path_in(path, sizeof(path), l->dir, "checkpoints");
+	l->cp_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (l->cp_fd < 0) {
+		r = -errno;
+		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		return r;
+	}
+	if ((r = slurp(path, &b)) < 0)
+		goto out;
+	while (off < b.len) {
+		uint32_t len;
+		int c = seg_frame_check(b.data + off, b.len - off, &len);
+		if (c <= 0 || len < CP_PREV_LEN)
+			break;
+		const uint8_t *rec = b.data + off + SEG_FRAME_HDR;
+		if (memcmp(rec, prev, HASH_SIZE)) {
+			seterr(err, errcap, "%s: checkpoint %llu (byte %zu) does not chain "
+			       "to the one before it", path, (unsigned long long)count, off);
+			r = ST_ECORRUPT;
+			goto out;
+		}
+		sha256(rec, len, prev);
+		count++;
+		if (count == s->cp_count)
+			memcpy(at_state, prev, HASH_SIZE);
+		buf_reset(&l->cp_note);
+		if ((r = buf_append(&l->cp_note, rec + CP_PREV_LEN, len - CP_PREV_LEN)) < 0)
+			goto out;
+		off += SEG_FRAME_HDR + len;
+	}
+	if (off < b.len) {
+		/* torn tail of an unfinished checkpoint: never returned to anyone */
+		if (ftruncate(l->cp_fd, (off_t)off) < 0 || fdatasync(l->cp_fd) < 0) {
+			r = -errno;
+			goto out;
+		}
+	}
+	if (s->present && (count < s->cp_count ||
+			   (s->cp_count && memcmp(at_state, s->cp_last, HASH_SIZE)))) {
+		seterr(err, errcap, "%s: checkpoint history rolled back: the state "
+		       "records %llu checkpoints, the history holds %llu%s", path,
+		       (unsigned long long)s->cp_count, (unsigned long long)count,
+		       count >= s->cp_count ? " with a different last one" : "");
+		r = ST_ECORRUPT;
+		goto out;
+	}
+	l->cp_off = off;
+	l->cp_count = count;
+	memcpy(l->cp_last, prev, HASH_SIZE);
+	if (count) {
+		struct note_opened no;
+		struct checkpoint cp;
+		uint8_t root[HASH_SIZE];
+		r = note_open(l->cp_note.data, l->cp_note.len, l->pubkeys, l->npub, &no);
+		if (r == 0)
+			r = checkpoint_parse(no.text, no.text_len, &cp);
+		if (r < 0) {
+			seterr(err, errcap, "%s: last checkpoint does not verify: %s", path,
+			       st_strerror(r));
+			goto out;
+		}
+		if (cp.origin_len != strlen(l->meta.origin) ||
+		    memcmp(cp.origin, l->meta.origin, cp.origin_len)) {
+			seterr(err, errcap, "%s: last checkpoint is for another origin", path);
+			r = ST_ECORRUPT;
+			goto out;
+		}
+		if (cp.size > l->size) {
+			seterr(err, errcap, "last checkpoint covers %llu entries but the log "
+			       "holds %llu: acknowledged entries are missing",
+			       (unsigned long long)cp.size, (unsigned long long)l->size);
+			r = ST_ECORRUPT;
+			goto out;
+		}
+		l->cp_size = cp.size;
+		if ((r = tree_root(l->tree, cp.size, root)) < 0)
+			goto out;
+		if (memcmp(root, cp.root, HASH_SIZE)) {
+			/* The derived tree disagrees: rebuild it from the entries. */
+			if ((r = tree_truncate(l->tree, 0)) < 0 ||
+			    (r = replay(l, 0, UINT64_MAX, 0, err, errcap)) < 0 ||
+			    (r = tree_root(l->tree, cp.size, root)) < 0)
+				goto out;
+			if (memcmp(root, cp.root, HASH_SIZE)) {
+				seterr(err, errcap, "the entries do not match the last checkpoint "
+				       "(size %llu); run sealtrail verify",
+				       (unsigned long long)cp.size);
+				r = ST_ECORRUPT;
+				goto out;
+			}
+		}
+	}
+out:
+	buf_release(&b);
+	return r;
+}
+
+int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
+{
+	char path[PATH_MAX];
+	struct seg_list sl = { NULL, 0 };
+	struct state st;
+	struct log *l;
+	int r;
+
+	if (strlen(dir) >= sizeof(l->dir) - 64)
+		return -ENAMETOOLONG;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	strcpy(l->dir, dir);
+	l->lock_fd = l->seg_fd = l->idx_fd = l->cp_fd = -1;
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	pthread_rwlock_init(&l->segs_lock, NULL);
+	buf_init(&l->wbuf, (size_t)GROUP_MAX_BYTES * 2 + (64u << 20));
+	buf_init(&l->cp_note, NOTE_MAX_SIZE);
+
+	if ((r = log_meta_read(dir, &l->meta, err, errcap)) < 0)
+		goto fail;
+	tenants_init(&l->tenants, l->meta.max_tenants);
+	path_in(path, sizeof(path), dir, "lock");
+	l->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (l->lock_fd < 0 || flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		seterr(err, errcap, "%s: %s", path, r == -EWOULDBLOCK ?
+		       "the log is open in another process" : st_strerror(r));
+		goto fail;
+	}
+	if ((r = keys_load(l, err, errcap)) < 0)
+		goto fail;
+	if ((r = seg_list_load(dir, &sl)) < 0) {
+		seterr(err, errcap, "%s/segments: %s", dir, st_strerror(r));
+		goto fail;
+	}
+	for (size_t i = 0; i < sl.n; i++)
+		if ((r = readers_add(l, sl.first[i])) < 0)
+			goto fail;
+	if (sl.n == 0) {
+		if ((r = segment_create(l, 0)) < 0) {
+			seterr(err, errcap, "cannot create the first segment: %s", st_strerror(r));
+			goto fail;
+		}
+	} else {
+		uint64_t next = 0, count;
+		for (size_t i = 0; i + 1 < l->nsegs; i++) {
+			if ((r = open_sealed(l, i, next, &count, err, errcap)) < 0)
+				goto fail;
+			next += count;
+		}
+		if ((r = open_active(l, next, err, errcap)) < 0)
+			goto fail;
+	}
+
+	if ((r = state_read(l, &st)) < 0)
+		goto fail;
+	if (st.size > l->size) {
+		seterr(err, errcap, "the state records %llu entries but the segments "
+		       "hold %llu: acknowledged entries are missing",
+		       (unsigned long long)st.size, (unsigned long long)l->size);
+		r = ST_ECORRUPT;
+		goto fail;
+	}
+	if (!st.present)
+		st.size = 0;
+	l->last_received_ns = st.last_received_ns;
+
+	path_in(path, sizeof(path), dir, "tree");
+	if ((r = tree_open(&l->tree, path)) < 0) {
+		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		goto fail;
+	}
+	uint64_t tsize = tree_size(l->tree);
+	if (tsize > l->size) {
+		if ((r = tree_truncate(l->tree, l->size)) < 0)
+			goto fail;
+		tsize = l->size;
+	}
+	/* The tree is trusted only up to the state's size, which is written
+	 * only after a tree_sync(); past it, level files may hold whatever a
+	 * crash left, so those hashes are recomputed from the entries. */
+	uint64_t from = st.size < tsize ? st.size : tsize;
+	if (from < tsize && (r = tree_truncate(l->tree, from)) < 0)
+		goto fail;
+	if ((r = replay(l, from, st.size, from, err, errcap)) < 0)
+		goto fail;
+	if ((r = open_history(l, &st, err, errcap)) < 0)
+		goto fail;
+	if ((r = tree_sync(l->tree)) < 0 || (r = state_write(l)) < 0) {
+		seterr(err, errcap, "%s/state: %s", dir, st_strerror(r));
+		goto fail;
+	}
+	seg_list_release(&sl);
+	*ret = l;
+	return 0;
+fail:
+	seg_list_release(&sl);
+	log_close(l);
+	return r;
+}
+
+void log_close(struct log *l)
+{
+	if (!l)
+		return;
+	if (l->tree && !l->failed && l->seg_fd >= 0 && l->cp_fd >= 0) {
+		/* Best effort: a fresh snapshot makes the next open fast. */
+		if (tree_sync(l->tree) == 0)
+			state_write(l);
+	}
+	for (size_t i = 0; i < l->nsegs; i++) {
+		if (l->readers[i].fd >= 0)
+			close(l->readers[i].fd);
+		if (l->readers[i].idx_fd >= 0)
+			close(l->readers[i].idx_fd);
+	}
+	free(l->readers);
+	if (l->seg_fd >= 0)
+		close(l->seg_fd);
+	if (l->idx_fd >= 0)
+		close(l->idx_fd);
+	if (l->cp_fd >= 0)
+		close(l->cp_fd);
+	if (l->lock_fd >= 0)
+		close(l->lock_fd);
+	tree_free(l->tree);
+	tenants_release(&l->tenants);
+	note_key_clear(&l->signer);
+	free(l->pubkeys);
+	buf_release(&l->wbuf);
+	buf_release(&l->cp_note);
+	free(l->leaves);
+	free(l->offs);
+	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->cv);
+	pthread_rwlock_destroy(&l->segs_lock);
+	free(l);
+}
+
+int log_state_head(const char *dir, struct log_state_head *ret)
+{
+	char path[PATH_MAX];
+	struct buf b = BUF_INIT((size_t)1 << 30);
+	int r;
+
+	if ((r = path_in(path, sizeof(path), dir, "state")) < 0)
+		return r;
+	r = read_file(path, (size_t)1 << 30, &b);
+	if (r < 0) {
+		buf_release(&b);
+		return r == -ENOENT ? ST_ENOTFOUND : r;
+	}
+	if (b.len < 84 || memcmp(b.data, STATE_MAGIC, 8) ||
+	    get_le32(b.data + 8) != STATE_VERSION ||
+	    crc32c(0, b.data, b.len - 4) != get_le32(b.data + b.len - 4)) {
+		r = ST_ECORRUPT;
+	} else {
+		ret->size = get_le64(b.data + 12);
+		ret->cp_count = get_le64(b.data + 20);
+		memcpy(ret->cp_last, b.data + 28, HASH_SIZE);
+		ret->cp_size = get_le64(b.data + 60);
+	}
+	buf_release(&b);
+	return r;
+}

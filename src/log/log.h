@@ -1,0 +1,135 @@
+/*
+ * log.h - the tamper-evident log: segments + Merkle tree + signed
+ * checkpoints, with group commit and crash recovery.
+ *
+ * Data directory (docs/FORMAT.md has every byte):
+ *   meta                 the log's identity and limits (text, written once at init)
+ *   lock                 flock'd by the one process that may write
+ *   segments/<seq>.seg   framed entries; <seq>.idx their offsets (derived)
+ *   tree/level-NN        the Merkle tree, level by level (derived; see tree.h)
+ *   checkpoints          history of every signed checkpoint (framed, hash-chained)
+ *   checkpoint           the latest signed checkpoint (a copy, for readers)
+ *   keys/signer          the current signing key (0600)
+ *   keys/public          every verifier key the log ever used, one per line
+ *   state                snapshot of derived state (tenant chains, checkpoint count)
+ *
+ * Durability contract: log_append() returns only after every entry it
+ * acknowledges is written and fdatasync'd. If a write or fdatasync fails,
+ * the log is poisoned: that call and every later append or checkpoint
+ * fails with ST_ESTICKY until the log is closed and opened again (which
+ * runs recovery). Nothing is ever acknowledged that was not synced.
+ *
+ * Threads: log_append() and log_checkpoint() may be called from many
+ * threads; appends that arrive while one group is being synced are
+ * committed together in the next group (one write + one fdatasync).
+ * Reads (entry, proofs, tiles) may run concurrently with appends.
+ */
+#ifndef SEALTRAIL_LOG_LOG_H
+#define SEALTRAIL_LOG_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/buf.h"
+#include "common/hash.h"
+#include "event/event.h"
+#include "log/note.h"
+#include "log/tree.h"
+
+#define LOG_DEFAULT_SEGMENT_MAX (256ull << 20)
+#define LOG_DEFAULT_MAX_TENANTS 100000
+#define LOG_ORIGIN_MAX 255
+#define LOG_DEFAULT_TENANT "default"
+
+struct log;
+
+/* The log's identity and limits, from DIR/meta. */
+struct log_meta {
+	char origin[LOG_ORIGIN_MAX + 1];
+	uint64_t segment_max;
+	uint64_t max_tenants;
+	struct event_limits limits;
+};
+int log_meta_read(const char *dir, struct log_meta *ret, char *err, size_t errcap);
+
+/* The parts of DIR/state that verify cross-checks (see FORMAT.md). */
+struct log_state_head {
+	uint64_t size;
+	uint64_t cp_count;
+	uint8_t cp_last[HASH_SIZE];
+	uint64_t cp_size;
+};
+/* 0 and *ret filled; ST_ENOTFOUND when there is no state file;
+ * ST_ECORRUPT when it fails its CRC. */
+int log_state_head(const char *dir, struct log_state_head *ret);
+
+struct log_init_options {
+	const char *origin;          /* NULL: "sealtrail/<host>/<random>" */
+	uint64_t segment_max;        /* 0: LOG_DEFAULT_SEGMENT_MAX */
+	const struct event_limits *limits; /* NULL: defaults */
+};
+
+/* Creates a new log in dir (created if missing; must not hold a log).
+ * Issues the checkpoint of the empty tree. Appends the verifier key text
+ * to ret_vkey. */
+int log_init(const char *dir, const struct log_init_options *opt,
+	     struct buf *ret_vkey, char *err, size_t errcap);
+
+/* Opens a log for writing, running recovery (see log.c). On failure err
+ * says what and where. */
+int log_open(struct log **ret, const char *dir, char *err, size_t errcap);
+/* Writes the state snapshot and closes. Accepts NULL. */
+void log_close(struct log *l);
+
+/* One event to append: the compact producer JSON from event_parse() and
+ * the info it returned. */
+struct log_event {
+	const uint8_t *compact;
+	size_t len;
+	struct event_info info;
+};
+struct log_ack {
+	int result;                  /* 0, or why this event was refused (ST_ELIMIT) */
+	uint64_t seq;
+	uint8_t leaf[HASH_SIZE];
+};
+/* Appends n events durably. Returns 0 when the batch was committed (each
+ * ack says whether its event was: an event refused by a log-side limit,
+ * e.g. too many tenants, has a negative result and no seq), or a negative
+ * error when nothing in the batch is acknowledged. */
+int log_append(struct log *l, const struct log_event *ev, size_t n,
+	       struct log_ack *acks);
+
+/* Issues a checkpoint if the tree grew since the last one (or force), and
+ * appends the latest signed checkpoint note to out (if out != NULL). */
+int log_checkpoint(struct log *l, bool force, struct buf *out);
+
+uint64_t log_size(struct log *l);
+const char *log_origin(struct log *l);
+const struct event_limits *log_limits(struct log *l);
+struct tree *log_tree(struct log *l);
+
+/* Appends the stored bytes of entry seq to out. */
+int log_read_entry(struct log *l, uint64_t seq, struct buf *out);
+/* Appends the latest signed checkpoint note (or the newest one whose size
+ * equals size, when size != 0) to out. ST_ENOTFOUND when none matches. */
+int log_read_checkpoint(struct log *l, uint64_t size, struct buf *out);
+/* Appends the bytes of a tlog-tiles resource (hash tile or entry bundle). */
+int log_read_tile(struct log *l, const struct tile_ref *t, struct buf *out);
+
+/* Starts signing with a new key; the old verifier key stays published. */
+int log_key_rotate(struct log *l, struct buf *ret_vkey);
+/* Appends the verifier keys, one per line, oldest first. */
+int log_public_keys(const char *dir, struct buf *out);
+
+/* Test hook: the I/O calls the writer makes, so tests can inject write and
+ * fsync failures. NULL restores the real ones. Not for production use. */
+struct log_io {
+	ssize_t (*pwrite)(int fd, const void *p, size_t n, off_t off);
+	int (*fdatasync)(int fd);
+};
+void log_set_io(const struct log_io *io);
+
+#endif
