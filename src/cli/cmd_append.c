@@ -6,10 +6,18 @@
  * reported on stderr with its line number and reason and is skipped, the
  * rest go on. Valid events are appended in batches of --batch (default
  * 1000): one group commit, so one fdatasync, per batch. Once a batch is
- * durable an ack is printed for each of its events:
+ * durable an ack is printed for each of its events, in input order:
  *   {"line":L,"seq":S,"leaf_hash":"<base64>"}
  * A checkpoint is issued at least once a second while appending, and at
- * the end. Blank lines are skipped. Exit status 1 if any line was refused.
+ * the end. Blank lines are skipped. Exit status 1 if any line was refused
+ * or the log failed.
+ *
+ * Pipeline: the main thread parses batch k+1 while a committer thread
+ * appends batch k (write, fdatasync, hashing) and prints its acks. Two
+ * batch slots alternate; a slot is refilled only after the committer has
+ * finished with it. Each batch owns copies of everything its events point
+ * to (compact JSON and tenant), so the input buffer may be refilled at any
+ * time.
  *
  * Limits: a line may hold at most MAX_LINE bytes (the event itself is held
  * to the log's max_entry after compaction); --batch at most MAX_BATCH.
@@ -22,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -30,73 +39,156 @@
 
 #define MAX_LINE (1u << 20)
 #define MAX_BATCH 100000u
-#define INBUF ((size_t)96 << 20)
+#define INBUF ((size_t)16 << 20)
+#define NO_TENANT SIZE_MAX
 
-struct pending {
+struct batch {
 	struct log_event *ev;
 	uint64_t *line;
 	struct log_ack *acks;
+	size_t *off;                 /* compact event offsets in arena */
+	size_t *toff;                /* tenant offsets in arena, or NO_TENANT */
 	size_t n;
-	struct buf arena;            /* compact events of the batch */
-	size_t *off;                 /* offsets into arena */
+	struct buf arena;
+	size_t in_start;             /* input offset of its first line (mapped input) */
 };
 
 struct app {
 	struct log *log;
-	struct pending p;
+	struct batch b[2];
+	int cur;                     /* slot the parser fills */
 	size_t batch;
-	uint64_t refused, appended;
+
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int handed;                  /* slot given to the committer, or -1 */
+	bool quit;
+
+	uint64_t refused_parse;      /* main thread only */
+	uint64_t refused_log, appended; /* committer only (read after join) */
+	bool fatal;                  /* under mu */
 	int64_t last_cp;
 	struct buf out;
-	bool fatal;
 };
 
-static bool flush_batch(struct app *a)
+static int batch_init(struct batch *b, size_t n)
 {
-	struct pending *p = &a->p;
-	int r;
+	b->ev = calloc(n, sizeof(*b->ev));
+	b->line = calloc(n, sizeof(*b->line));
+	b->acks = calloc(n, sizeof(*b->acks));
+	b->off = calloc(n, sizeof(*b->off));
+	b->toff = calloc(n, sizeof(*b->toff));
+	buf_init(&b->arena, n * (MAX_LINE + 128));
+	return b->ev && b->line && b->acks && b->off && b->toff ? 0 : -ENOMEM;
+}
 
-	if (p->n == 0)
-		return true;
-	/* The arena may have moved while growing: fix the event pointers. */
-	for (size_t i = 0; i < p->n; i++)
-		p->ev[i].compact = p->arena.data + p->off[i];
-	r = log_append(a->log, p->ev, p->n, p->acks);
+static void batch_release(struct batch *b)
+{
+	free(b->ev);
+	free(b->line);
+	free(b->acks);
+	free(b->off);
+	free(b->toff);
+	buf_release(&b->arena);
+}
+
+/* Committer side: append one batch, print its acks, checkpoint each second. */
+static bool commit_batch(struct app *a, struct batch *b)
+{
+	int r = log_append(a->log, b->ev, b->n, b->acks);
 	if (r < 0) {
-		cli_err("append failed after line %llu: %s; %zu events in this batch "
-			"were not acknowledged", (unsigned long long)p->line[0],
-			st_strerror(r), p->n);
-		a->fatal = true;
+		cli_err("append failed at line %llu: %s; the %zu events of this batch "
+			"were not acknowledged", (unsigned long long)b->line[0],
+			st_strerror(r), b->n);
 		return false;
 	}
 	buf_reset(&a->out);
-	for (size_t i = 0; i < p->n; i++) {
+	for (size_t i = 0; i < b->n; i++) {
 		char h[BASE64_LEN(HASH_SIZE) + 1];
-		if (p->acks[i].result < 0) {
+		if (b->acks[i].result < 0) {
 			fprintf(stderr, "line %llu: refused by the log: %s\n",
-				(unsigned long long)p->line[i], st_strerror(p->acks[i].result));
-			a->refused++;
+				(unsigned long long)b->line[i], st_strerror(b->acks[i].result));
+			a->refused_log++;
 			continue;
 		}
-		base64_encode(p->acks[i].leaf, HASH_SIZE, h);
+		base64_encode(b->acks[i].leaf, HASH_SIZE, h);
 		buf_printf(&a->out, "{\"line\":%llu,\"seq\":%llu,\"leaf_hash\":\"%s\"}\n",
-			   (unsigned long long)p->line[i],
-			   (unsigned long long)p->acks[i].seq, h);
+			   (unsigned long long)b->line[i],
+			   (unsigned long long)b->acks[i].seq, h);
 		a->appended++;
 	}
-	cli_write(a->out.data, a->out.len);
-	fflush(stdout);
-	p->n = 0;
-	buf_reset(&p->arena);
+	if (!cli_write(a->out.data, a->out.len) || fflush(stdout) != 0)
+		return false;
 	int64_t now = now_monotonic_ns();
 	if (now - a->last_cp >= 1000000000) {
 		a->last_cp = now;
 		if ((r = log_checkpoint(a->log, false, NULL)) < 0) {
 			cli_err("checkpoint: %s", st_strerror(r));
-			a->fatal = true;
 			return false;
 		}
 	}
+	return true;
+}
+
+static void *committer(void *arg)
+{
+	struct app *a = arg;
+	for (;;) {
+		pthread_mutex_lock(&a->mu);
+		while (a->handed < 0 && !a->quit)
+			pthread_cond_wait(&a->cv, &a->mu);
+		if (a->handed < 0) {
+			pthread_mutex_unlock(&a->mu);
+			return NULL;
+		}
+		struct batch *b = &a->b[a->handed];
+		pthread_mutex_unlock(&a->mu);
+
+		bool ok = commit_batch(a, b);
+
+		pthread_mutex_lock(&a->mu);
+		if (!ok)
+			a->fatal = true;
+		a->handed = -1;
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+	}
+}
+
+/* Waits until the committer is idle; false if it failed. */
+static bool wait_idle(struct app *a)
+{
+	bool ok;
+	pthread_mutex_lock(&a->mu);
+	while (a->handed >= 0)
+		pthread_cond_wait(&a->cv, &a->mu);
+	ok = !a->fatal;
+	pthread_mutex_unlock(&a->mu);
+	return ok;
+}
+
+/* Hands the current slot to the committer and switches to the other. */
+static bool submit(struct app *a)
+{
+	struct batch *b = &a->b[a->cur];
+	if (b->n == 0)
+		return true;
+	/* The arena may have moved while growing: fix the pointers. */
+	for (size_t i = 0; i < b->n; i++) {
+		b->ev[i].compact = b->arena.data + b->off[i];
+		if (b->toff[i] != NO_TENANT)
+			b->ev[i].info.tenant = (const char *)b->arena.data + b->toff[i];
+	}
+	if (!wait_idle(a))
+		return false;
+	pthread_mutex_lock(&a->mu);
+	a->handed = a->cur;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	a->cur ^= 1;
+	a->b[a->cur].n = 0;
+	buf_reset(&a->b[a->cur].arena);
 	return true;
 }
 
@@ -108,31 +200,66 @@ static bool blank(const uint8_t *s, size_t n)
 	return true;
 }
 
-static void one_line(struct app *a, const uint8_t *s, size_t n, uint64_t lineno)
+static void one_line(struct app *a, const uint8_t *s, size_t n, uint64_t lineno,
+		     size_t in_off)
 {
-	struct pending *p = &a->p;
+	struct batch *b = &a->b[a->cur];
 	struct event_error ee;
 	struct event_info info;
 	char msg[512];
-	size_t start = p->arena.len;
+	size_t start = b->arena.len;
 	int r;
 
 	if (n && s[n - 1] == '\r')
 		n--;
 	if (blank(s, n))
 		return;
-	r = event_parse(s, n, log_limits(a->log), &p->arena, &info, &ee);
+	r = event_parse(s, n, log_limits(a->log), &b->arena, &info, &ee);
+	if (r == 0 && info.tenant) {
+		/* Keep the tenant with the batch, not in the input buffer. */
+		size_t t = b->arena.len;
+		r = buf_append(&b->arena, info.tenant, info.tenant_len);
+		b->toff[b->n] = t;
+		if (r < 0) {
+			b->arena.len = start;
+			snprintf(ee.msg, sizeof(ee.msg), "batch arena full");
+			ee.offset = 0;
+			ee.path[0] = 0;
+		}
+	} else {
+		b->toff[b->n] = NO_TENANT;
+	}
 	if (r < 0) {
 		event_error_format(&ee, msg, sizeof(msg));
 		fprintf(stderr, "line %llu: %s\n", (unsigned long long)lineno, msg);
-		a->refused++;
+		a->refused_parse++;
 		return;
 	}
-	p->ev[p->n].len = p->arena.len - start;
-	p->ev[p->n].info = info;
-	p->off[p->n] = start;
-	p->line[p->n] = lineno;
-	p->n++;
+	if (b->n == 0)
+		b->in_start = in_off;
+	b->ev[b->n].len = (info.tenant ? b->toff[b->n] : b->arena.len) - start;
+	b->ev[b->n].info = info;
+	b->off[b->n] = start;
+	b->line[b->n] = lineno;
+	b->n++;
+}
+
+static void too_long(struct app *a, uint64_t lineno)
+{
+	fprintf(stderr, "line %llu: byte %u: line is longer than the %u-byte limit\n",
+		(unsigned long long)lineno, MAX_LINE, MAX_LINE);
+	a->refused_parse++;
+}
+
+/* Drops the pages of a mapped input that every committed batch is done
+ * with, so resident memory does not grow with the input file. */
+static void release_input(uint8_t *in, size_t mapped, size_t upto, size_t *released)
+{
+	size_t end = upto & ~(size_t)4095;
+	if (!mapped || end <= *released)
+		return;
+	madvise(in + *released, end - *released, MADV_DONTNEED);
+	*released = end;
 }
 
 int cmd_append(int argc, char **argv)
@@ -146,11 +273,12 @@ int cmd_append(int argc, char **argv)
 	const char *dir = NULL, *file = "-";
 	uint64_t batch = 1000, lineno = 0;
 	uint8_t *in = NULL;
-	size_t have = 0, pos = 0, mapped = 0;
-	bool skipping = false, eof = false;
+	size_t have = 0, pos = 0, mapped = 0, released = 0;
+	bool skipping = false, eof = false, started = false;
 	int c, fd = 0, rc = 1;
 
 	memset(&a, 0, sizeof(a));
+	a.handed = -1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
@@ -179,18 +307,20 @@ int cmd_append(int argc, char **argv)
 			return 1;
 		}
 	}
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	buf_init(&a.out, (size_t)1 << 30);
+	a.batch = (size_t)batch;
+	if (batch_init(&a.b[0], a.batch) < 0 || batch_init(&a.b[1], a.batch) < 0) {
+		cli_err("out of memory for batches of %zu", a.batch);
+		goto out;
+	}
 	if (!(a.log = cli_open(dir)))
 		goto out;
-	a.batch = (size_t)batch;
 	a.last_cp = now_monotonic_ns();
-	a.p.ev = calloc(a.batch, sizeof(*a.p.ev));
-	a.p.line = calloc(a.batch, sizeof(*a.p.line));
-	a.p.acks = calloc(a.batch, sizeof(*a.p.acks));
-	a.p.off = calloc(a.batch, sizeof(*a.p.off));
-	buf_init(&a.p.arena, a.batch * (MAX_LINE + 1));
-	buf_init(&a.out, (size_t)1 << 30);
-	/* A regular file is mapped whole: no copy, and event_info slices stay
-	 * valid for the whole run. Pipes are read into one large buffer. */
+
+	/* A regular file is mapped whole (no copy); pipes are read into a
+	 * buffer that is compacted as lines are consumed. */
 	struct stat st;
 	if (fd > 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
 		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -202,56 +332,48 @@ int cmd_append(int argc, char **argv)
 			eof = true;
 		}
 	}
-	if (!in)
-		in = malloc(INBUF);
-	if (!a.p.ev || !a.p.line || !a.p.acks || !a.p.off || !in) {
+	if (!in && !(in = malloc(INBUF))) {
 		cli_err("out of memory");
 		goto out;
 	}
-	/* Lines are parsed in place from one large buffer; event_info slices
-	 * point into it, so a pending batch is flushed before the buffer is
-	 * compacted and refilled. */
+	if (pthread_create(&a.th, NULL, committer, &a) != 0) {
+		cli_err("cannot start the committer thread");
+		goto out;
+	}
+	started = true;
+
 	for (;;) {
 		uint8_t *nl = pos < have ? memchr(in + pos, '\n', have - pos) : NULL;
 		if (nl) {
 			size_t len = (size_t)(nl - (in + pos));
 			lineno++;
-			if (skipping) {
-				skipping = false;
-			} else if (len > MAX_LINE) {
-				fprintf(stderr, "line %llu: byte %u: line is longer than the "
-					"%u-byte limit\n", (unsigned long long)lineno,
-					MAX_LINE, MAX_LINE);
-				a.refused++;
-			} else {
-				one_line(&a, in + pos, len, lineno);
-				if (a.p.n == a.batch && !flush_batch(&a))
-					goto out;
-			}
+			if (len > MAX_LINE)
+				too_long(&a, lineno);
+			else
+				one_line(&a, in + pos, len, lineno, pos);
 			pos += len + 1;
+			if (a.b[a.cur].n == a.batch) {
+				size_t upto = a.b[a.cur].in_start;
+				if (!submit(&a))
+					goto out;
+				/* Every batch before the one just handed over is done. */
+				release_input(in, mapped, upto, &released);
+			}
 			continue;
 		}
 		if (eof) {
-			if (pos < have && !skipping) {
+			if (pos < have) {
 				lineno++;
-				if (have - pos > MAX_LINE) {
-					fprintf(stderr, "line %llu: line is longer than the "
-						"%u-byte limit\n", (unsigned long long)lineno, MAX_LINE);
-					a.refused++;
-				} else {
-					one_line(&a, in + pos, have - pos, lineno);
-				}
+				if (have - pos > MAX_LINE)
+					too_long(&a, lineno);
+				else
+					one_line(&a, in + pos, have - pos, lineno, pos);
 			}
 			break;
 		}
-		/* Need more input. */
-		if (!flush_batch(&a))
-			goto out;
+		/* Need more input: keep the partial line, read after it. */
 		if (have - pos > MAX_LINE) {
-			/* An over-long line: report it once, drop what we have of it. */
-			fprintf(stderr, "line %llu: line is longer than the %u-byte limit\n",
-				(unsigned long long)lineno + 1, MAX_LINE);
-			a.refused++;
+			too_long(&a, lineno + 1);
 			skipping = true;
 			pos = have;
 		}
@@ -269,6 +391,7 @@ int cmd_append(int argc, char **argv)
 			eof = true;
 		have += (size_t)got;
 		if (skipping) {
+			/* Drop the rest of the over-long line, up to its newline. */
 			uint8_t *e = memchr(in, '\n', have);
 			if (e) {
 				pos = (size_t)(e - in) + 1;
@@ -279,21 +402,33 @@ int cmd_append(int argc, char **argv)
 			}
 		}
 	}
-	if (!flush_batch(&a))
+	if (!submit(&a) || !wait_idle(&a))
 		goto out;
-	{
+	rc = 0;
+out:
+	if (started) {
+		pthread_mutex_lock(&a.mu);
+		a.quit = true;
+		pthread_cond_broadcast(&a.cv);
+		pthread_mutex_unlock(&a.mu);
+		pthread_join(a.th, NULL);
+	}
+	if (rc == 0 && a.fatal)
+		rc = 1;
+	if (rc == 0) {
 		int r = log_checkpoint(a.log, false, NULL);
 		if (r < 0) {
 			cli_err("checkpoint: %s", st_strerror(r));
-			goto out;
+			rc = 1;
 		}
 	}
-	rc = a.refused ? 1 : 0;
-	fprintf(stderr, "sealtrail: appended %llu events, refused %llu lines\n",
-		(unsigned long long)a.appended, (unsigned long long)a.refused);
-out:
-	if (a.fatal)
-		rc = 1;
+	if (a.log) {
+		fprintf(stderr, "sealtrail: appended %llu events, refused %llu lines\n",
+			(unsigned long long)a.appended,
+			(unsigned long long)(a.refused_parse + a.refused_log));
+		if (rc == 0 && a.refused_parse + a.refused_log)
+			rc = 1;
+	}
 	log_close(a.log);
 	if (fd > 0)
 		close(fd);
@@ -301,11 +436,10 @@ out:
 		munmap(in, mapped);
 	else
 		free(in);
-	free(a.p.ev);
-	free(a.p.line);
-	free(a.p.acks);
-	free(a.p.off);
-	buf_release(&a.p.arena);
+	batch_release(&a.b[0]);
+	batch_release(&a.b[1]);
 	buf_release(&a.out);
+	pthread_mutex_destroy(&a.mu);
+	pthread_cond_destroy(&a.cv);
 	return rc;
 }

@@ -1219,56 +1219,6 @@ static int slurp(const char *path, struct buf *b)
 	return read_file(path, (size_t)16 << 30, b);
 }
 
-/* Scans the frames of segment data p[hsize..n); returns the number of whole
- * valid frames, their end offset in *ret_end, and in *ret_torn whether
- * anything follows them. Applies L5: a bad frame followed by a valid chain
- * to the end of the file is corruption. */
-static int scan_frames(const uint8_t *p, size_t n, size_t hsize, uint64_t *offs,
-		       size_t offs_cap, uint64_t *ret_count, size_t *ret_end,
-		       const char **why)
-{
-	size_t off = hsize;
-	uint64_t count = 0;
-	uint32_t len;
-
-	while (off < n) {
-		int c = seg_frame_check(p + off, n - off, &len);
-		if (c <= 0)
-			break;
-		if (offs && count < offs_cap)
-			offs[count] = off;
-		count++;
-		off += SEG_FRAME_HDR + len;
-	}
-	if (off < n) {
-		/* Something follows the last good frame. If what follows the
-		 * bad frame's claimed length is itself a valid chain to the
-		 * end, the file was damaged in the middle. */
-		uint32_t blen = get_le32(p + off);
-		if (n - off >= SEG_FRAME_HDR && blen <= SEG_FRAME_MAX &&
-		    off + SEG_FRAME_HDR + blen < n) {
-			size_t o2 = off + SEG_FRAME_HDR + blen;
-			bool chain = true;
-			while (o2 < n) {
-				if (seg_frame_check(p + o2, n - o2, &len) <= 0) {
-					chain = false;
-					break;
-				}
-				o2 += SEG_FRAME_HDR + len;
-			}
-			if (chain) {
-				*why = "a damaged frame is followed by valid frames";
-				*ret_end = off;
-				*ret_count = count;
-				return ST_ECORRUPT;
-			}
-		}
-	}
-	*ret_count = count;
-	*ret_end = off;
-	return 0;
-}
-
 static int open_sealed(struct log *l, size_t i, uint64_t expect_first,
 		       uint64_t *ret_count, char *err, size_t errcap)
 {
@@ -1305,8 +1255,9 @@ static int open_sealed(struct log *l, size_t i, uint64_t expect_first,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = scan_frames(b.data, b.len, h.size, offs, b.len / SEG_FRAME_HDR + 1,
-			&count, &end, &why);
+	r = seg_scan(b.data, b.len, h.size, offs, b.len / SEG_FRAME_HDR + 1,
+		     &count, &end);
+	why = "a damaged frame is followed by valid frames";
 	if (r == 0 && end != b.len) {
 		why = "sealed segment ends in a damaged frame";
 		r = ST_ECORRUPT;
@@ -1335,7 +1286,71 @@ out:
 
 /* Recovers the active segment: keeps the valid frames, truncates a torn
  * tail (L5), rewrites its index, and makes it the append target. */
-static int open_active(struct log *l, uint64_t expect_first, char *err, size_t errcap)
+/* Fast path of open_active after a clean close: the state says `clean`
+ * entries exist, the index holds exactly the active segment's share, and
+ * the last indexed frame is whole, passes its CRC and ends the file. Then
+ * nothing can be torn and the segment need not be scanned (a damaged
+ * middle is verify's business, not a crash's). Returns true when it
+ * adopted the segment. */
+static bool open_active_fast(struct log *l, uint64_t first, uint64_t clean,
+			     const char *path, const char *ipath)
+{
+	uint8_t hb[SEG_HDR_FIXED + 256 + 4], ob[8], fh[SEG_FRAME_HDR];
+	struct seg_header h;
+	const char *why;
+	struct stat st, ist;
+	struct buf e = BUF_INIT(SEG_FRAME_MAX);
+	int fd = -1, ifd = -1;
+	bool ok = false;
+
+	if (clean == UINT64_MAX || clean < first)
+		return false;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	ifd = open(ipath, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || ifd < 0 || fstat(fd, &st) < 0 || fstat(ifd, &ist) < 0)
+		goto out;
+	if ((uint64_t)ist.st_size != (clean - first) * 8)
+		goto out;
+	size_t hn = (size_t)st.st_size < sizeof(hb) ? (size_t)st.st_size : sizeof(hb);
+	if (pread_all(fd, hb, hn, 0) < 0 || seg_header_decode(hb, hn, &h, &why) < 0 ||
+	    h.first_seq != first || strcmp(h.origin, l->meta.origin))
+		goto out;
+	uint64_t end = h.size;
+	if (clean > first) {
+		uint64_t off;
+		uint32_t len;
+		if (pread_all(ifd, ob, 8, (off_t)((clean - first - 1) * 8)) < 0)
+			goto out;
+		off = get_le64(ob);
+		if (pread_all(fd, fh, SEG_FRAME_HDR, (off_t)off) < 0)
+			goto out;
+		len = get_le32(fh);
+		if (len > SEG_FRAME_MAX || buf_reserve(&e, len) < 0 ||
+		    pread_all(fd, e.data, len, (off_t)(off + SEG_FRAME_HDR)) < 0 ||
+		    crc32c(crc32c(0, fh, 4), e.data, len) != get_le32(fh + 4))
+			goto out;
+		end = off + SEG_FRAME_HDR + len;
+	}
+	if (end != (uint64_t)st.st_size)
+		goto out;
+	l->seg_fd = fd;
+	l->idx_fd = ifd;
+	fd = ifd = -1;
+	l->seg_first = first;
+	l->seg_off = end;
+	l->size = clean;
+	ok = true;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ifd >= 0)
+		close(ifd);
+	buf_release(&e);
+	return ok;
+}
+
+static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
+		       char *err, size_t errcap)
 {
 	char path[PATH_MAX], ipath[PATH_MAX];
 	struct buf b = BUF_INIT((size_t)16 << 30);
@@ -1353,6 +1368,8 @@ static int open_active(struct log *l, uint64_t expect_first, char *err, size_t e
 		       (unsigned long long)expect_first);
 		return ST_ECORRUPT;
 	}
+	if (open_active_fast(l, first, clean, path, ipath))
+		return 0;
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
@@ -1386,9 +1403,10 @@ static int open_active(struct log *l, uint64_t expect_first, char *err, size_t e
 		r = -ENOMEM;
 		goto out;
 	}
-	r = scan_frames(b.data, b.len, h.size, offs, b.len / SEG_FRAME_HDR + 1,
-			&count, &end, &why);
+	r = seg_scan(b.data, b.len, h.size, offs, b.len / SEG_FRAME_HDR + 1,
+		     &count, &end);
 	if (r < 0) {
+		why = "a damaged frame is followed by valid frames";
 		seterr(err, errcap, "%s: byte %zu: %s; refusing to truncate "
 		       "(run sealtrail verify)", path, end, why);
 		goto out;
@@ -1655,6 +1673,8 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 	}
 	if ((r = keys_load(l, err, errcap)) < 0)
 		goto fail;
+	if ((r = state_read(l, &st)) < 0)
+		goto fail;
 	if ((r = seg_list_load(dir, &sl)) < 0) {
 		seterr(err, errcap, "%s/segments: %s", dir, st_strerror(r));
 		goto fail;
@@ -1674,12 +1694,11 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 				goto fail;
 			next += count;
 		}
-		if ((r = open_active(l, next, err, errcap)) < 0)
+		if ((r = open_active(l, next, st.present ? st.size : UINT64_MAX,
+				       err, errcap)) < 0)
 			goto fail;
 	}
 
-	if ((r = state_read(l, &st)) < 0)
-		goto fail;
 	if (st.size > l->size) {
 		seterr(err, errcap, "the state records %llu entries but the segments "
 		       "hold %llu: acknowledged entries are missing",

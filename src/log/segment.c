@@ -118,6 +118,43 @@ int seg_frame_check(const uint8_t *p, size_t avail, uint32_t *ret_len)
 	return 1;
 }
 
+bool seg_damage_follows(const uint8_t *p, size_t n, size_t off)
+{
+	uint32_t blen, len;
+	size_t o;
+
+	if (n - off < SEG_FRAME_HDR)
+		return false;
+	blen = get_le32(p + off);
+	if (blen > SEG_FRAME_MAX || blen >= n - off - SEG_FRAME_HDR)
+		return false;
+	o = off + SEG_FRAME_HDR + blen;
+	while (o < n) {
+		if (seg_frame_check(p + o, n - o, &len) <= 0)
+			return false;
+		o += SEG_FRAME_HDR + len;
+	}
+	return true;
+}
+
+int seg_scan(const uint8_t *p, size_t n, size_t start, uint64_t *offs,
+	     size_t cap, uint64_t *ret_count, size_t *ret_end)
+{
+	size_t off = start;
+	uint64_t count = 0;
+	uint32_t len;
+
+	while (off < n && seg_frame_check(p + off, n - off, &len) > 0) {
+		if (offs && count < cap)
+			offs[count] = off;
+		count++;
+		off += SEG_FRAME_HDR + len;
+	}
+	*ret_count = count;
+	*ret_end = off;
+	return off < n && seg_damage_follows(p, n, off) ? ST_ECORRUPT : 0;
+}
+
 int seg_path(char *out, size_t cap, const char *dir, uint64_t first_seq,
 	     const char *ext)
 {

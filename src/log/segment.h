@@ -63,6 +63,18 @@ int seg_frame_encode(const uint8_t *data, size_t len, struct buf *out);
  *   ST_ECORRUPT when the length is over SEG_FRAME_MAX or the CRC fails. */
 int seg_frame_check(const uint8_t *p, size_t avail, uint32_t *ret_len);
 
+/* True when the bytes after a bad frame at p[off..n) are a valid chain of
+ * frames to the end: damage in the middle of the file, not a torn tail. */
+bool seg_damage_follows(const uint8_t *p, size_t n, size_t off);
+
+/* Scans the frames of segment bytes p[start..n). Stores the offset of each
+ * whole valid frame in offs (up to cap), their number in *ret_count and the
+ * end of the last one in *ret_end. Returns 0 when everything after *ret_end
+ * (if anything) can be a torn tail, ST_ECORRUPT when a bad frame is
+ * followed by valid ones (seg_damage_follows). */
+int seg_scan(const uint8_t *p, size_t n, size_t start, uint64_t *offs,
+	     size_t cap, uint64_t *ret_count, size_t *ret_end);
+
 /* "DIR/segments/<20 digits>.seg" or ".idx" */
 int seg_path(char *out, size_t cap, const char *dir, uint64_t first_seq,
 	     const char *ext);

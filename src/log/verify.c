@@ -634,17 +634,7 @@ static int verify_segment(struct ctx *c, uint64_t first, bool last)
 			goto out;
 		}
 		/* Only a torn tail is tolerated: nothing valid may follow it. */
-		uint32_t blen = get_le32(p + bad_off);
-		size_t o2 = bad_off + SEG_FRAME_HDR + blen;
-		bool chain = n - bad_off >= SEG_FRAME_HDR && blen <= SEG_FRAME_MAX && o2 < n;
-		while (chain && o2 < n) {
-			uint32_t l2;
-			if (seg_frame_check(p + o2, n - o2, &l2) <= 0)
-				chain = false;
-			else
-				o2 += SEG_FRAME_HDR + l2;
-		}
-		if (chain) {
+		if (seg_damage_follows(p, n, bad_off)) {
 			r = fail(c, ST_ECORRUPT, "%s: byte %zu: %s at seq %llu, followed by "
 				 "valid frames", name, bad_off, bad_frame,
 				 (unsigned long long)c->seq);

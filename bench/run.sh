@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# Sealtrail benchmark driver, run by `make bench`:
+#
+#   bash bench/run.sh BUILD_DIR
+#
+# Generates the data sets once into bench/out/ (gitignored), then runs every
+# step listed in STEPS. Each step is a shell function that prints its results
+# through `log`, which also appends them to bench/out/results.txt under a
+# header naming the machine, the commit and the date. A step whose binary or
+# subcommand does not exist (yet) prints "skipped: <reason>" and the run goes
+# on; a step that fails is reported and makes the script exit 1 at the end.
+#
+# Environment knobs: BENCH_RUNS (runs per measurement, default 3),
+# BENCH_SEED (generator seed, default 1), BENCH_TIMEOUT (seconds allowed to
+# one run of one command, default 300), BENCH_STEPS (space-separated step
+# names to run instead of all of them).
+#
+# Needs: bash, coreutils (timeout, date +%N), awk, GNU time (/usr/bin/time,
+# Debian package "time") for peak RSS.
+# Steps and measurements are called indirectly (by name, via median_of).
+# shellcheck disable=SC2317
+set -euo pipefail
+
+if [ $# -ne 1 ]; then
+	echo "usage: bash bench/run.sh BUILD_DIR" >&2
+	exit 2
+fi
+BUILD=$(cd "$1" && pwd)
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=$SRC/bench/out
+RESULTS=$OUT/results.txt
+ST=$BUILD/sealtrail
+GEN=$BUILD/bench/gen_events
+RUNS=${BENCH_RUNS:-3}
+SEED=${BENCH_SEED:-1}
+RUN_TIMEOUT=${BENCH_TIMEOUT:-300}
+GNU_TIME=/usr/bin/time
+
+# The data sets: the big one is generated, the others are its prefixes
+# (gen_events guarantees that `gen_events K S` is the first K lines of
+# `gen_events N S`).
+N_BIG=1000000
+N_MID=200000
+N_SMALL=20000
+EV_BIG=$OUT/events-1m.ndjson
+EV_MID=$OUT/events-200k.ndjson
+EV_SMALL=$OUT/events-20k.ndjson
+
+mkdir -p "$OUT" "$OUT/logs"
+FAILED=0
+
+# ------------------------------------------------------------- helpers
+
+# Print a line and append it to the results file.
+log() {
+	printf '%s\n' "$*"
+	printf '%s\n' "$*" >>"$RESULTS"
+}
+
+# The same, but to stderr: for measurement functions whose stdout is the
+# number median_of reads.
+note() {
+	printf '%s\n' "$*" >&2
+	printf '%s\n' "$*" >>"$RESULTS"
+}
+
+now() { date +%s.%N; }
+
+# elapsed START END: seconds between two `now` readings, 3 decimals.
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# ratio A B [DECIMALS]: A / B.
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-0}" 'BEGIN { if (b > 0) printf "%.*f", d, a / b; else print "inf" }'; }
+
+file_size() { stat -c %s "$1"; }
+
+# median_of N cmd...: run cmd N times and print the median of the number
+# it prints on its last line of stdout (the last number on that line).
+# Fails, with the command's status, if any run fails.
+median_of() {
+	local n=$1 i out last num rc
+	shift
+	local vals=()
+	for ((i = 0; i < n; i++)); do
+		rc=0
+		out=$("$@") || rc=$?
+		if [ "$rc" -ne 0 ]; then
+			echo "median_of: '$*' failed with status $rc" >&2
+			return "$rc"
+		fi
+		last=$(printf '%s\n' "$out" | tail -n 1)
+		num=$(printf '%s\n' "$last" | grep -Eo -- '-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?' | tail -n 1 || true)
+		if [ -z "$num" ]; then
+			echo "median_of: no number on the last line of '$*': '$last'" >&2
+			return 1
+		fi
+		vals+=("$num")
+	done
+	printf '%s\n' "${vals[@]}" | sort -g | awk '
+		{ v[NR] = $1 }
+		END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# bounded cmd...: run cmd with the per-run time limit.
+bounded() { timeout --kill-after=10 "$RUN_TIMEOUT" "$@"; }
+
+# first_line_of FILE: a one-line reason from a command's stderr.
+first_line_of() { head -n 1 "$1" 2>/dev/null | cut -c1-160; }
+
+# ------------------------------------------------------------ data sets
+
+# Generate the data sets unless present with the expected size. The size
+# of the 1M set is recomputed from the generator (about a second, no disk),
+# so a changed generator regenerates the files.
+prepare_data() {
+	if [ ! -x "$GEN" ]; then
+		echo "bench: $GEN not built" >&2
+		exit 1
+	fi
+	local want
+	want=$("$GEN" "$N_BIG" "$SEED" | wc -c)
+	if [ -f "$EV_BIG" ] && [ "$(file_size "$EV_BIG")" = "$want" ]; then
+		echo "data: $EV_BIG present ($want bytes)"
+	else
+		echo "data: generating $N_BIG events (seed $SEED) into $EV_BIG"
+		"$GEN" "$N_BIG" "$SEED" >"$EV_BIG.tmp"
+		mv "$EV_BIG.tmp" "$EV_BIG"
+	fi
+	local n f
+	for n in "$N_MID" "$N_SMALL"; do
+		f=$EV_MID
+		[ "$n" = "$N_SMALL" ] && f=$EV_SMALL
+		want=$(head -n "$n" "$EV_BIG" | wc -c)
+		if [ -f "$f" ] && [ "$(file_size "$f")" = "$want" ]; then
+			echo "data: $f present ($want bytes)"
+		else
+			head -n "$n" "$EV_BIG" >"$f.tmp"
+			mv "$f.tmp" "$f"
+			echo "data: wrote $f ($want bytes)"
+		fi
+	done
+}
+
+# ------------------------------------------------- sealtrail measurements
+
+# A fresh data directory on the same file system as bench/out, so that
+# fdatasync costs what it costs on this machine's disk.
+fresh_dir() {
+	local d=$OUT/data-$1
+	rm -rf "$d"
+	echo "$d"
+}
+
+# probe_sealtrail: succeeds if the binary exists and `init` plus a 10-event
+# `append` work (leaving that log in $PROBE_DIR), otherwise sets $WHY.
+# Call it directly, not in $(...), so that the globals survive.
+PROBE_DIR=
+WHY=
+probe_sealtrail() {
+	if [ ! -x "$ST" ]; then
+		WHY="$ST not built"
+		return 1
+	fi
+	if [ -n "$PROBE_DIR" ]; then
+		return 0
+	fi
+	local d err
+	d=$(fresh_dir probe)
+	err=$OUT/logs/probe.err
+	if ! "$ST" init --data "$d" >/dev/null 2>"$err"; then
+		WHY="'sealtrail init' failed: $(first_line_of "$err")"
+		return 1
+	fi
+	head -n 10 "$EV_SMALL" >"$OUT/probe.ndjson"
+	if ! "$ST" append --data "$d" --batch 5 "$OUT/probe.ndjson" >/dev/null 2>"$err"; then
+		WHY="'sealtrail append' failed: $(first_line_of "$err")"
+		return 1
+	fi
+	PROBE_DIR=$d
+}
+
+# append_once BATCH FILE COUNT TAG: one timed append into a fresh data
+# directory. Logs the run; prints events/s on its last line. Leaves the
+# directory in $OUT/data-TAG for later steps.
+append_once() {
+	local batch=$1 file=$2 count=$3 tag=$4 d t0 t1 wall rss tf err rc=0
+	d=$(fresh_dir "$tag")
+	err=$OUT/logs/append-$tag.err
+	"$ST" init --data "$d" >/dev/null 2>"$err" || {
+		echo "init failed: $(first_line_of "$err")" >&2
+		return 1
+	}
+	tf=$OUT/logs/append-$tag.time
+	sync
+	if [ -x "$GNU_TIME" ]; then
+		t0=$(now)
+		bounded "$GNU_TIME" -v -o "$tf" "$ST" append --data "$d" --batch "$batch" "$file" \
+			>/dev/null 2>"$err" || rc=$?
+		t1=$(now)
+		rss=$(awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $2 }' "$tf")
+	else
+		t0=$(now)
+		bounded "$ST" append --data "$d" --batch "$batch" "$file" \
+			>/dev/null 2>"$err" || rc=$?
+		t1=$(now)
+		rss=
+	fi
+	if [ "$rc" -ne 0 ]; then
+		[ "$rc" -eq 124 ] && echo "append timed out after ${RUN_TIMEOUT}s" >&2 ||
+			echo "append failed ($rc): $(first_line_of "$err")" >&2
+		return 1
+	fi
+	wall=$(elapsed "$t0" "$t1")
+	note "    run: wall ${wall} s, $(ratio "$count" "$wall") events/s, peak RSS ${rss:-n/a} KiB"
+	[ -n "$rss" ] && echo "$rss" >>"$OUT/logs/rss-$tag"
+	ratio "$count" "$wall"
+	echo
+}
+
+# bench_append BATCH FILE COUNT: RUNS appends, median throughput, max RSS.
+bench_append() {
+	local batch=$1 file=$2 count=$3 med rss tag=b$1
+	if ! probe_sealtrail; then
+		log "append batch=$batch: skipped: $WHY"
+		return 0
+	fi
+	rm -f "$OUT/logs/rss-$tag"
+	log "append batch=$batch, $count events ($(file_size "$file") bytes), $RUNS runs:"
+	med=$(median_of "$RUNS" append_once "$batch" "$file" "$count" "$tag") || return 1
+	rss=$(sort -n "$OUT/logs/rss-$tag" 2>/dev/null | tail -n 1)
+	if [ -n "$rss" ]; then
+		rss="$(ratio "$rss" 1024 1) MiB"
+	else
+		rss="n/a (install GNU time)"
+	fi
+	log "  append batch=$batch: median $med events/s ($(awk -v s="$(file_size "$file")" -v m="$med" -v c="$count" 'BEGIN { printf "%.1f", s * m / c / 1e6 }') MB/s), peak RSS $rss"
+}
+
+# The 1M-event log made by the batch=10000 step, for verify and proof.
+BIG_LOG=$OUT/data-b10000
+
+have_big_log() {
+	probe_sealtrail || return 1
+	if [ ! -d "$BIG_LOG" ]; then
+		WHY="no 1M-event log (the append batch=10000 step did not succeed)"
+		return 1
+	fi
+}
+
+verify_once() {
+	local t0 t1 wall rc=0 err=$OUT/logs/verify.err
+	t0=$(now)
+	bounded "$ST" verify --data "$BIG_LOG" >"$OUT/logs/verify.out" 2>"$err" || rc=$?
+	t1=$(now)
+	if [ "$rc" -ne 0 ]; then
+		echo "verify failed ($rc): $(first_line_of "$err")" >&2
+		return 1
+	fi
+	wall=$(elapsed "$t0" "$t1")
+	note "    run: wall ${wall} s"
+	echo "$wall"
+}
+
+# proof_once COUNT: COUNT inclusion proofs for seqs spread over the log
+# (1..N-1, valid whether seqs start at 0 or 1),
+# one process each (what a client pays); prints milliseconds per proof.
+proof_once() {
+	local count=$1 t0 t1 seq rc=0 err=$OUT/logs/proof.err i
+	t0=$(now)
+	for ((i = 0; i < count; i++)); do
+		seq=$(( (i * 7919 + 13) % (N_BIG - 1) + 1 ))
+		bounded "$ST" proof inclusion --data "$BIG_LOG" "$seq" >/dev/null 2>"$err" || rc=$?
+		if [ "$rc" -ne 0 ]; then
+			echo "proof inclusion $seq failed ($rc): $(first_line_of "$err")" >&2
+			return 1
+		fi
+	done
+	t1=$(now)
+	local ms
+	ms=$(awk -v a="$t0" -v b="$t1" -v n="$count" 'BEGIN { printf "%.3f", (b - a) * 1000 / n }')
+	note "    run: $count proofs, ${ms} ms per proof"
+	echo "$ms"
+}
+
+# ----------------------------------------------------------------- steps
+
+step_generate() {
+	gen_once() {
+		local t0 t1
+		t0=$(now)
+		"$GEN" "$N_BIG" "$SEED" >/dev/null
+		t1=$(now)
+		elapsed "$t0" "$t1"
+		echo
+	}
+	local med
+	med=$(median_of "$RUNS" gen_once) || return 1
+	log "generate: $N_BIG events ($(file_size "$EV_BIG") bytes) in median $med s, $(ratio "$N_BIG" "$med") events/s"
+}
+
+step_append_batch1() { bench_append 1 "$EV_SMALL" "$N_SMALL"; }
+step_append_batch100() { bench_append 100 "$EV_MID" "$N_MID"; }
+step_append_batch10000() { bench_append 10000 "$EV_BIG" "$N_BIG"; }
+
+step_verify() {
+	local med
+	if ! have_big_log; then
+		log "verify: skipped: $WHY"
+		return 0
+	fi
+	if ! "$ST" verify --data "$PROBE_DIR" >/dev/null 2>"$OUT/logs/verify-probe.err"; then
+		log "verify: skipped: 'sealtrail verify' failed on a 10-event log: $(first_line_of "$OUT/logs/verify-probe.err")"
+		return 0
+	fi
+	log "verify: $N_BIG-event log, page cache warm, $RUNS runs:"
+	med=$(median_of "$RUNS" verify_once) || return 1
+	log "  verify: median $med s, $(ratio "$N_BIG" "$med") events/s"
+}
+
+step_proof() {
+	local med n=50
+	if ! have_big_log; then
+		log "proof inclusion: skipped: $WHY"
+		return 0
+	fi
+	if ! "$ST" proof inclusion --data "$PROBE_DIR" 1 >/dev/null 2>"$OUT/logs/proof-probe.err"; then
+		log "proof inclusion: skipped: 'sealtrail proof inclusion' failed on a 10-event log: $(first_line_of "$OUT/logs/proof-probe.err")"
+		return 0
+	fi
+	log "proof inclusion: $n proofs in the $N_BIG-event log, one process each, $RUNS runs:"
+	med=$(median_of "$RUNS" proof_once "$n") || return 1
+	log "  proof inclusion: median $med ms per proof (process start included)"
+}
+
+# Order matters: verify and proof use the log the batch=10000 step leaves.
+STEPS=(generate append_batch1 append_batch100 append_batch10000 verify proof)
+if [ -n "${BENCH_STEPS:-}" ]; then
+	read -r -a STEPS <<<"$BENCH_STEPS"
+fi
+
+# ------------------------------------------------------------------ main
+
+machine_header() {
+	local cpu kernel fs commit
+	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+	kernel=$(uname -sr)
+	fs=$(df -PT "$OUT" 2>/dev/null | awk 'NR == 2 { print $2 }')
+	commit=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo none)
+	if [ "$commit" != none ] && [ -n "$(git -C "$SRC" status --porcelain 2>/dev/null)" ]; then
+		commit="$commit (dirty)"
+	fi
+	log ""
+	log "== sealtrail bench, $(date -u +%Y-%m-%dT%H:%M:%SZ) =="
+	log "machine: nproc=$(nproc), cpu=\"${cpu:-unknown}\", kernel=$kernel, data fs=${fs:-unknown}"
+	log "commit: $commit, build: $BUILD, runs per measurement: $RUNS, seed: $SEED"
+}
+
+cleanup() {
+	rm -rf "$OUT"/data-* "$OUT/probe.ndjson" "$OUT"/*.tmp
+}
+trap cleanup EXIT
+
+prepare_data
+machine_header
+T_START=$(now)
+for s in "${STEPS[@]}"; do
+	if ! declare -F "step_$s" >/dev/null; then
+		log "$s: unknown step"
+		FAILED=1
+		continue
+	fi
+	rc=0
+	"step_$s" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		log "$s: FAILED (status $rc, logs in $OUT/logs/)"
+		FAILED=1
+	fi
+done
+log "total: $(elapsed "$T_START" "$(now)") s"
+exit "$FAILED"
