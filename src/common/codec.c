@@ -34,48 +34,56 @@ size_t base64_encode(const uint8_t *in, size_t n, char *out)
 	return o;
 }
 
-static int val(char c)
-{
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
-	if (c == '+') return 62;
-	if (c == '/') return 63;
-	return -1;
-}
+/* Decoding table holding value + 1 (1..64 for the alphabet, 65 for '='),
+ * 0 for every other byte; dv() turns it back into 0..64, or 255. */
+static const uint8_t dec1[256] = {
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
+	['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
+	['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18,
+	['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+	['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30,
+	['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+	['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
+	['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+	['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54,
+	['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60,
+	['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64, ['='] = 65,
+};
+#define dv(c) ((uint32_t)(uint8_t)(dec1[(c)] - 1))
 
 long base64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 {
-	size_t o = 0;
+	const uint8_t *s = (const uint8_t *)in;
+	size_t o = 0, i = 0;
 
 	if (n % 4)
 		return -1;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4], pad = 0;
-		for (int k = 0; k < 4; k++) {
-			if (in[i + k] == '=' && i + 4 == n && k >= 2) {
-				v[k] = 0;
-				pad++;
-				continue;
-			}
-			if (pad)
-				return -1; /* data after padding */
-			v[k] = val(in[i + k]);
-			if (v[k] < 0)
-				return -1;
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-			     (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		size_t nb = 3 - (size_t)pad;
-		if (pad == 1 && (w & 0xff))
+	/* Whole quads without padding: every character must be < 64. */
+	for (; i + 4 < n || (i + 4 == n && s[n - 1] != '='); i += 4) {
+		uint32_t a = dv(s[i]), b = dv(s[i + 1]), c = dv(s[i + 2]), d = dv(s[i + 3]);
+		if ((a | b | c | d) >= 64 || o + 3 > cap)
 			return -1;
-		if (pad == 2 && (w & 0xffff))
-			return -1;
-		if (o + nb > cap)
-			return -1;
+		uint32_t w = a << 18 | b << 12 | c << 6 | d;
 		out[o++] = (uint8_t)(w >> 16);
-		if (nb > 1) out[o++] = (uint8_t)(w >> 8);
-		if (nb > 2) out[o++] = (uint8_t)w;
+		out[o++] = (uint8_t)(w >> 8);
+		out[o++] = (uint8_t)w;
+	}
+	if (i == n)
+		return (long)o;
+	/* The last quad ends in '=': "xx==" or "xxx=", with zero trailing bits. */
+	uint32_t a = dv(s[i]), b = dv(s[i + 1]), c = dv(s[i + 2]);
+	if (a >= 64 || b >= 64)
+		return -1;
+	if (c == 64) {
+		if ((b & 15) || o + 1 > cap)
+			return -1;
+		out[o++] = (uint8_t)(a << 2 | b >> 4);
+	} else {
+		if (c >= 64 || (c & 3) || o + 2 > cap)
+			return -1;
+		uint32_t w = a << 18 | b << 12 | c << 6;
+		out[o++] = (uint8_t)(w >> 16);
+		out[o++] = (uint8_t)(w >> 8);
 	}
 	return (long)o;
 }
