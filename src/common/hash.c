@@ -16,11 +16,19 @@
 
 static EVP_MD *md;
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ctx_key;        /* frees a thread's context at its exit */
 static _Thread_local EVP_MD_CTX *tctx;
+
+static void ctx_free(void *p)
+{
+	EVP_MD_CTX_free(p);
+}
 
 static void md_init(void)
 {
 	md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (pthread_key_create(&ctx_key, ctx_free) != 0)
+		md = NULL;
 }
 
 static EVP_MD_CTX *ctx(void)
@@ -29,6 +37,8 @@ static EVP_MD_CTX *ctx(void)
 		return tctx;
 	pthread_once(&md_once, md_init);
 	tctx = EVP_MD_CTX_new();
+	if (md && tctx)
+		pthread_setspecific(ctx_key, tctx);
 	if (!md || !tctx) {
 		fputs("sealtrail: cannot initialise SHA-256\n", stderr);
 		abort();

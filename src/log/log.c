@@ -119,6 +119,8 @@ struct log {
 	int seg_fd, idx_fd;          /* the active (last) segment */
 	uint64_t seg_first;
 	uint64_t seg_off;            /* end of the last durable frame */
+	uint64_t torn_bytes;         /* recovery: bytes after seg_off to drop, once
+				      * the open has proven no acked entry is there */
 	uint64_t size;               /* durable entries; atomic for readers */
 
 	struct tree *tree;
@@ -1387,7 +1389,32 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 		seterr(err, errcap, "%s: %s", path, st_strerror(r));
 		goto out;
 	}
-	if ((r = seg_header_decode(b.data, b.len, &h, &why)) < 0) {
+	if (b.len <= SEG_HDR_FIXED + strlen(l->meta.origin) + 4 &&
+	    seg_header_decode(b.data, b.len, &h, &why) < 0) {
+		/* A crash inside segment_create(), before its header was synced:
+		 * no frame can be there. Write the header again. */
+		struct buf hb = BUF_INIT(1024);
+		memset(&h, 0, sizeof(h));
+		h.version = SEG_VERSION;
+		h.first_seq = first;
+		h.created_ns = now_realtime_ns();
+		h.origin_len = strlen(l->meta.origin);
+		memcpy(h.origin, l->meta.origin, h.origin_len);
+		r = seg_header_encode(&h, &hb);
+		if (r == 0 && (ftruncate(fd, 0) < 0 || pwrite_all(fd, hb.data, hb.len, 0) < 0 ||
+			       fdatasync(fd) < 0))
+			r = -errno;
+		buf_reset(&b);
+		if (r == 0)
+			r = buf_append(&b, hb.data, hb.len);
+		buf_release(&hb);
+		if (r < 0) {
+			seterr(err, errcap, "%s: rewriting an unfinished header: %s", path,
+			       st_strerror(r));
+			goto out;
+		}
+		h.size = b.len;
+	} else if ((r = seg_header_decode(b.data, b.len, &h, &why)) < 0) {
 		seterr(err, errcap, "%s: %s", path, why);
 		goto out;
 	}
@@ -1411,15 +1438,19 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 		       "(run sealtrail verify)", path, end, why);
 		goto out;
 	}
-	if (end < b.len) {
-		/* Torn tail: never acknowledged (L1), safe to drop. */
-		if (ftruncate(fd, (off_t)end) < 0 || fdatasync(fd) < 0) {
-			r = -errno;
-			seterr(err, errcap, "%s: truncating the torn tail: %s", path,
-			       st_strerror(r));
-			goto out;
-		}
+	/* A torn tail is dropped only at the end of log_open, after the state
+	 * and the checkpoints have shown that no acknowledged entry is in it
+	 * (a damaged last frame that was acknowledged must stop the open,
+	 * never be truncated away). */
+	if (clean != UINT64_MAX && first + count < clean) {
+		seterr(err, errcap, "%s: byte %zu: damaged frame at seq %llu, but the "
+		       "state records %llu acknowledged entries; refusing to truncate "
+		       "(run sealtrail verify)", path, end,
+		       (unsigned long long)(first + count), (unsigned long long)clean);
+		r = ST_ECORRUPT;
+		goto out;
 	}
+	l->torn_bytes = b.len - end;
 	/* Rewrite the index of the active segment from the scan. */
 	ifd = open(ipath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (ifd < 0) {
@@ -1617,6 +1648,19 @@ static int open_history(struct log *l, const struct state *s, char *err, size_t 
 			goto out;
 		}
 		l->cp_size = cp.size;
+		/* A crash between the history append and the copy leaves an old
+		 * `checkpoint`: bring it up to date. */
+		struct buf cur = BUF_INIT(NOTE_MAX_SIZE);
+		char cpath[PATH_MAX];
+		path_in(cpath, sizeof(cpath), l->dir, "checkpoint");
+		if (read_file(cpath, NOTE_MAX_SIZE, &cur) < 0 || cur.len != l->cp_note.len ||
+		    memcmp(cur.data, l->cp_note.data, cur.len))
+			r = write_file_atomic(cpath, l->cp_note.data, l->cp_note.len, 0644);
+		buf_release(&cur);
+		if (r < 0) {
+			seterr(err, errcap, "%s: %s", cpath, st_strerror(r));
+			goto out;
+		}
 		if ((r = tree_root(l->tree, cp.size, root)) < 0)
 			goto out;
 		if (memcmp(root, cp.root, HASH_SIZE)) {
@@ -1731,6 +1775,16 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 		goto fail;
 	if ((r = open_history(l, &st, err, errcap)) < 0)
 		goto fail;
+	if (l->torn_bytes) {
+		if (ftruncate(l->seg_fd, (off_t)l->seg_off) < 0 || fdatasync(l->seg_fd) < 0) {
+			r = -errno;
+			seterr(err, errcap, "segment %020llu: truncating a torn tail of %llu "
+			       "bytes: %s", (unsigned long long)l->seg_first,
+			       (unsigned long long)l->torn_bytes, st_strerror(r));
+			goto fail;
+		}
+		l->torn_bytes = 0;
+	}
 	if ((r = tree_sync(l->tree)) < 0 || (r = state_write(l)) < 0) {
 		seterr(err, errcap, "%s/state: %s", dir, st_strerror(r));
 		goto fail;

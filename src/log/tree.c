@@ -5,8 +5,9 @@
  *
  * Invariants (between calls, for a tree of size n = t->size):
  *  T1. level-L holds exactly floor(n / 2^L) 32-byte hashes, for every L;
- *      fds[L] is open iff floor(n / 2^L) > 0 or the file was opened by an
- *      earlier append or open (an fd is never closed before tree_free).
+ *      fds[L] is open whenever floor(n / 2^L) > 0. tree_open() leaves
+ *      the files of empty levels closed; an fd once opened by an append
+ *      stays open until tree_free() (a truncate may empty its file).
  *  T2. edge[L] is the last hash of level-L whenever floor(n / 2^L) is odd
  *      (it waits for its right sibling); otherwise its value is unused.
  *  T3. t->size is published with a release store only after every byte

@@ -79,6 +79,7 @@ struct ctx {
 	size_t nkeys;
 	struct cp *cps;
 	size_t ncps, next_cp;
+	size_t nhist;             /* cps[0..nhist) came from the history */
 	struct { unsigned level; uint8_t h[HASH_SIZE]; } stack[TREE_MAX_LEVELS + 1];
 	size_t depth;
 	struct level lv[TREE_MAX_LEVELS];
@@ -256,6 +257,7 @@ static int load_history(struct ctx *c, struct buf *last_note)
 		off += SEG_FRAME_HDR + len;
 	}
 	c->res->checkpoints = count;
+	c->nhist = c->ncps;
 	if (count == 0) {
 		r = fail(c, ST_ECORRUPT, "checkpoints: the history is empty (init issues "
 			 "the first checkpoint)");
@@ -291,6 +293,16 @@ static int load_trusted(struct ctx *c, const struct verify_options *o)
 			return fail(c, r, "%s: %s", label, st_strerror(r));
 		}
 		r = open_cp(c, b.data, b.len, &cp, label);
+		/* Every checkpoint ever issued is in the history; one the caller
+		 * holds that is not there means the history lost records. */
+		bool found = false;
+		for (size_t k = 0; r == 0 && k < c->nhist && !found; k++)
+			found = c->cps[k].size == cp.size &&
+				!memcmp(c->cps[k].root, cp.root, HASH_SIZE);
+		if (r == 0 && !found)
+			r = fail(c, ST_ECORRUPT, "%s: size %llu is not in the checkpoint "
+				 "history (history rolled back or rewritten)", label,
+				 (unsigned long long)cp.size);
 		if (r == 0)
 			r = add_cp(c, cp.size, cp.root, label);
 		buf_release(&b);
@@ -547,6 +559,14 @@ static int verify_segment(struct ctx *c, uint64_t first, bool last)
 	c->res->segments++;
 
 	if ((r = seg_header_decode(p, n, &h, &why)) < 0) {
+		if (last && n <= SEG_HDR_FIXED + strlen(c->meta.origin) + 4) {
+			/* A crash while creating the segment: nothing can be in it
+			 * and recovery rewrites its header. */
+			warn(c, "%s: unfinished header (%zu bytes; recovery rewrites it)",
+			     name, n);
+			r = 0;
+			goto out;
+		}
 		r = fail(c, ST_ECORRUPT, "%s: byte 0: %s", name, why);
 		goto out;
 	}
