@@ -105,6 +105,9 @@ bool rfc3339_parse(const char *s, size_t n, int64_t *ret_ns)
 	}
 	int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
 	int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - (oh * 3600 + om * 60);
+	/* Nanoseconds in an int64 reach from 1677-09-21 to 2262-04-11. */
+	if (secs < INT64_MIN / 1000000000 + 1 || secs > INT64_MAX / 1000000000 - 1)
+		return false;
 	*ret_ns = secs * 1000000000 + frac;
 	return true;
 }

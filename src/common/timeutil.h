@@ -12,6 +12,7 @@
  * 'T' and 'Z' may be lower case, as the RFC allows. Fractions longer than
  * nanoseconds are accepted and truncated. A leap second (:60) is accepted
  * and counted as :59.999999999. Checks day-of-month against the calendar.
+ * Refuses instants outside what int64 nanoseconds hold (1677..2262).
  * On success stores nanoseconds since the Unix epoch (UTC). */
 bool rfc3339_parse(const char *s, size_t n, int64_t *ret_ns);
 

@@ -50,7 +50,7 @@
 #endif
 
 #define SERVER_RESERVE 256   /* bytes kept free in max_entry for server fields */
-#define DEPTH_HARD 512       /* containers on the C stack; max_depth is clamped to it */
+#define DEPTH_HARD 256       /* containers on the C stack; max_depth is clamped to it */
 #define KEYS_HARD 2048       /* keys of all open objects at once */
 #define BIG_OBJECT 16        /* objects with more keys use the hash table */
 #define TABLE_BITS 12
@@ -90,13 +90,15 @@ struct want {
 struct frame {
 	uint32_t kbase;  /* first key of this object on the key stack */
 	uint32_t count;  /* members or elements read so far */
+	uint64_t bloom;  /* one bit per key fingerprint, small objects only */
 	uint8_t obj;
 	uint8_t big;     /* keys are linked into the table */
 	uint8_t ctx;
 };
 
 struct key {
-	uint32_t hash;
+	uint64_t fp;     /* fingerprint: first 8 decoded bytes and the decoded length */
+	uint32_t hash;   /* full hash of the decoded key; set in big objects only */
 	uint32_t off;    /* first byte after the opening quote */
 	uint32_t len;    /* raw length, as written */
 	uint16_t next;   /* table chain (big objects only) */
@@ -300,19 +302,16 @@ static const char *type_name(uint8_t c)
 	}
 }
 
-static uint8_t type_of(uint8_t c)
+static const uint8_t type_tab[256] = {
+	['{'] = T_OBJ, ['['] = T_ARR, ['"'] = T_STR, ['t'] = T_BOOL, ['f'] = T_BOOL,
+	['n'] = T_NULL, ['-'] = T_NUM, ['0'] = T_NUM, ['1'] = T_NUM, ['2'] = T_NUM,
+	['3'] = T_NUM, ['4'] = T_NUM, ['5'] = T_NUM, ['6'] = T_NUM, ['7'] = T_NUM,
+	['8'] = T_NUM, ['9'] = T_NUM,
+};
+
+static inline uint8_t type_of(uint8_t c)
 {
-	switch (c) {
-	case '{': return T_OBJ;
-	case '[': return T_ARR;
-	case '"': return T_STR;
-	case 't': case 'f': return T_BOOL;
-	case 'n': return T_NULL;
-	case '-': case '0': case '1': case '2': case '3': case '4':
-	case '5': case '6': case '7': case '8': case '9':
-		return T_NUM;
-	default: return 0;
-	}
+	return type_tab[c];
 }
 
 static const char *types_name(uint8_t t)
@@ -345,7 +344,7 @@ static void emit(struct parser *ps, const uint8_t *upto)
 		ps->over = true;
 		ps->over_at = off_of(ps, ps->span) + (ps->entry_limit - ps->clen);
 	}
-	if (ps->clen + n <= ps->room)
+	if (n && ps->clen + n <= ps->room)
 		memcpy(ps->dst + ps->clen, ps->span, n);
 	ps->clen += n;
 }
@@ -490,12 +489,11 @@ static const uint8_t *utf8_seq(struct parser *ps, const uint8_t *p)
 	return p + need + 1;
 }
 
-/* Scans the string whose opening quote is at q. Returns the closing quote
- * or NULL (error filled). *esc tells whether a backslash was seen. */
-static inline const uint8_t *scan_string(struct parser *ps, const uint8_t *q, uint8_t *esc)
+/* The general string scanner: escapes, UTF-8, errors, long strings.
+ * p is where the fast path stopped (no special byte before it). */
+static const uint8_t *__attribute__((noinline))
+scan_string_slow(struct parser *ps, const uint8_t *q, const uint8_t *p, uint8_t *esc)
 {
-	const uint8_t *p = q + 1;
-
 	for (;;) {
 		p = find_special(p, ps->end);
 		if (unlikely(p >= ps->end)) {
@@ -524,6 +522,33 @@ static inline const uint8_t *scan_string(struct parser *ps, const uint8_t *q, ui
 		return NULL;
 	}
 	return p;
+}
+
+/* Scans the string whose opening quote is at q. Returns the closing quote
+ * or NULL (error filled). *esc is set when a backslash was seen. The fast
+ * path is one 16-byte compare: most keys and values are short ASCII. */
+static inline const uint8_t *scan_string(struct parser *ps, const uint8_t *q, uint8_t *esc)
+{
+	const uint8_t *p = q + 1;
+
+#if defined(__SSE2__)
+	if (likely(ps->end - p >= 16)) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+						      _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+					 _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+		unsigned mask = (unsigned)_mm_movemask_epi8(m);
+		if (likely(mask)) {
+			p += __builtin_ctz(mask);
+			/* max_string >= 15 here is not assumed: check it. */
+			if (likely(*p == '"') && likely((size_t)(p - q - 1) <= ps->max_string))
+				return p;
+		} else {
+			p += 16;
+		}
+	}
+#endif
+	return scan_string_slow(ps, q, p, esc);
 }
 
 /* ---- decoding validated strings -------------------------------------- */
@@ -601,38 +626,67 @@ static size_t unescape(const uint8_t *s, size_t n, uint8_t *out, size_t cap)
 
 /* ---- keys ------------------------------------------------------------ */
 
-static uint32_t khash(const uint8_t *s, size_t m, size_t n)
+/* Hash of s[0..m) and the length n. Reads 8 bytes at a time, including
+ * for the tail: the caller guarantees that s[0..m+8) is readable (pad). */
+static inline uint32_t khash(const uint8_t *s, size_t m, size_t n)
 {
-	uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+	uint64_t h = 0x9E3779B97F4A7C15ull ^ n, w;
 
-	while (m >= 8) {
-		uint64_t w;
+	while (m > 8) {
 		memcpy(&w, s, 8);
 		h = (h ^ w) * 0xff51afd7ed558ccdull;
 		h ^= h >> 32;
 		s += 8;
 		m -= 8;
 	}
-	if (m) {
-		uint64_t w = 0;
-		memcpy(&w, s, m);
-		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-	}
+	memcpy(&w, s, 8);
+	w &= m ? ~0ull >> (64 - 8 * m) : 0;
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ull;
 	h ^= h >> 32;
 	return (uint32_t)h;
 }
 
-/* Hash of the decoded key: its first HASH_PREFIX bytes and its length. */
-static uint32_t key_hash(const uint8_t *s, size_t n, bool esc)
+/* Hash of the decoded key: its first HASH_PREFIX bytes and its length.
+ * end bounds the input, for khash's 8-byte reads. */
+static inline uint32_t key_hash(const uint8_t *s, size_t n, bool esc, const uint8_t *end)
 {
-	uint8_t buf[HASH_PREFIX];
+	uint8_t buf[HASH_PREFIX + 8];
+	size_t m = n < HASH_PREFIX ? n : HASH_PREFIX;
 
-	if (!esc)
-		return khash(s, n < HASH_PREFIX ? n : HASH_PREFIX, n);
-	size_t d = unescape(s, n, buf, sizeof(buf));
-	return khash(buf, d < HASH_PREFIX ? d : HASH_PREFIX, d);
+	if (!esc) {
+		if (likely((size_t)(end - s) >= m + 8))
+			return khash(s, m, n);
+		memcpy(buf, s, m);
+	} else {
+		n = unescape(s, n, buf, HASH_PREFIX);
+		m = n < HASH_PREFIX ? n : HASH_PREFIX;
+	}
+	memset(buf + m, 0, 8);
+	return khash(buf, m, n);
+}
+
+/* Fingerprint of the decoded key: equal keys have equal fingerprints. Keys
+ * of small objects are compared by fingerprint first, which costs one load
+ * instead of a hash over the whole key. */
+static inline uint64_t key_fp(const uint8_t *s, size_t n, bool esc, const uint8_t *end)
+{
+	uint8_t buf[16];
+	uint64_t w;
+	size_t m;
+
+	if (esc) {
+		n = unescape(s, n, buf, 8);
+		s = buf;
+	} else if (unlikely((size_t)(end - s) < 8)) {
+		memcpy(buf, s, n < 8 ? n : 8);
+		s = buf;
+	}
+	m = n < 8 ? n : 8;
+	memcpy(&w, s, 8);
+	w &= m ? ~0ull >> (64 - 8 * m) : 0;
+	return w ^ (uint64_t)n * 0x9E3779B97F4A7C15ull;
 }
 
 static bool key_eq(const struct parser *ps, const struct key *a, const struct key *b)
@@ -666,8 +720,12 @@ static bool key_is(const struct parser *ps, const struct key *k, const char *s, 
 
 static void table_link(struct parser *ps, uint32_t i)
 {
-	uint32_t b = ps->keys[i].hash >> (32 - TABLE_BITS);
-	ps->keys[i].next = ps->table[b];
+	struct key *k = &ps->keys[i];
+	uint32_t b;
+
+	k->hash = key_hash(ps->in + k->off, k->len, k->esc, ps->end);
+	b = k->hash >> (32 - TABLE_BITS);
+	k->next = ps->table[b];
 	ps->table[b] = (uint16_t)i;
 }
 
@@ -679,8 +737,15 @@ static const struct key *find_dup(struct parser *ps, struct frame *f)
 	const struct key *k = &ps->keys[i];
 
 	if (likely(f->count <= BIG_OBJECT)) {
+		/* A bit per fingerprint: a new bit means a new key, and the
+		 * scan below runs only on a (rare) bit collision. */
+		uint64_t bit = 1ull << ((k->fp * 0x9E3779B97F4A7C15ull) >> 58);
+		if (likely(!(f->bloom & bit))) {
+			f->bloom |= bit;
+			return NULL;
+		}
 		for (uint32_t j = f->kbase; j < i; j++)
-			if (ps->keys[j].hash == k->hash && key_eq(ps, &ps->keys[j], k))
+			if (ps->keys[j].fp == k->fp && key_eq(ps, &ps->keys[j], k))
 				return &ps->keys[j];
 		return NULL;
 	}
@@ -693,13 +758,14 @@ static const struct key *find_dup(struct parser *ps, struct frame *f)
 			table_link(ps, j);
 		f->big = 1;
 	}
-	/* Chains run from newest to oldest; keys below kbase are an
-	 * enclosing object's. */
-	for (uint32_t j = ps->table[k->hash >> (32 - TABLE_BITS)];
-	     j != NO_KEY && j >= f->kbase; j = ps->keys[j].next)
-		if (ps->keys[j].hash == k->hash && key_eq(ps, &ps->keys[j], k))
-			return &ps->keys[j];
+	/* Link first (which computes the hash), then walk the rest of the
+	 * chain: newest to oldest, and keys below kbase are an enclosing
+	 * object's. */
 	table_link(ps, i);
+	for (uint32_t j = k->next; j != NO_KEY && j >= f->kbase; j = ps->keys[j].next)
+		if (ps->keys[j].hash == k->hash && ps->keys[j].fp == k->fp &&
+		    key_eq(ps, &ps->keys[j], k))
+			return &ps->keys[j];
 	return NULL;
 }
 
@@ -723,45 +789,56 @@ struct field {
 #define F(n, t, r, c, b) { n, sizeof(n) - 1, { t, r, c, b } }
 #define SERVER 0xFF  /* types value marking a server-owned name */
 
-static const struct field root_fields[] = {
-	F("id", T_STR, R_ID, 0, S_ID),
-	F("time", T_STR, R_TIME, 0, S_TIME),
-	F("tenant", T_STR, R_TENANT, 0, S_TENANT),
-	F("actor", T_OBJ, R_NONE, C_ACTOR, S_ACTOR),
-	F("action", T_STR, R_NONEMPTY, 0, S_ACTION),
-	F("resource", T_OBJ, R_NONE, C_RESOURCE, S_RESOURCE),
-	F("outcome", T_STR, R_OUTCOME, 0, 0),
-	F("reason", T_STR, R_NONE, 0, 0),
-	F("request_id", T_STR, R_NONE, 0, 0),
-	F("trace_id", T_STR, R_NONE, 0, 0),
-	F("parent_id", T_STR, R_NONE, 0, 0),
-	F("source", T_OBJ, R_NONE, 0, 0),
-	F("before", T_ANY, R_NONE, 0, 0),
-	F("after", T_ANY, R_NONE, 0, 0),
-	F("metadata", T_OBJ, R_NONE, 0, 0),
-	F("schema", T_STR, R_NONE, 0, 0),
-	F("seq", SERVER, 0, 0, 0),
-	F("received_at", SERVER, 0, 0, 0),
-	F("tseq", SERVER, 0, 0, 0),
-	F("tprev", SERVER, 0, 0, 0),
-	F("producer", SERVER, 0, 0, 0),
+enum {
+	RF_ID, RF_TIME, RF_TENANT, RF_ACTOR, RF_ACTION, RF_RESOURCE, RF_OUTCOME,
+	RF_REASON, RF_REQUEST_ID, RF_TRACE_ID, RF_PARENT_ID, RF_SOURCE, RF_BEFORE,
+	RF_AFTER, RF_METADATA, RF_SCHEMA, RF_SEQ, RF_RECEIVED_AT, RF_TSEQ, RF_TPREV,
+	RF_PRODUCER,
 };
+
+static const struct field root_fields[] = {
+	[RF_ID] = F("id", T_STR, R_ID, 0, S_ID),
+	[RF_TIME] = F("time", T_STR, R_TIME, 0, S_TIME),
+	[RF_TENANT] = F("tenant", T_STR, R_TENANT, 0, S_TENANT),
+	[RF_ACTOR] = F("actor", T_OBJ, R_NONE, C_ACTOR, S_ACTOR),
+	[RF_ACTION] = F("action", T_STR, R_NONEMPTY, 0, S_ACTION),
+	[RF_RESOURCE] = F("resource", T_OBJ, R_NONE, C_RESOURCE, S_RESOURCE),
+	[RF_OUTCOME] = F("outcome", T_STR, R_OUTCOME, 0, 0),
+	[RF_REASON] = F("reason", T_STR, R_NONE, 0, 0),
+	[RF_REQUEST_ID] = F("request_id", T_STR, R_NONE, 0, 0),
+	[RF_TRACE_ID] = F("trace_id", T_STR, R_NONE, 0, 0),
+	[RF_PARENT_ID] = F("parent_id", T_STR, R_NONE, 0, 0),
+	[RF_SOURCE] = F("source", T_OBJ, R_NONE, 0, 0),
+	[RF_BEFORE] = F("before", T_ANY, R_NONE, 0, 0),
+	[RF_AFTER] = F("after", T_ANY, R_NONE, 0, 0),
+	[RF_METADATA] = F("metadata", T_OBJ, R_NONE, 0, 0),
+	[RF_SCHEMA] = F("schema", T_STR, R_NONE, 0, 0),
+	[RF_SEQ] = F("seq", SERVER, 0, 0, 0),
+	[RF_RECEIVED_AT] = F("received_at", SERVER, 0, 0, 0),
+	[RF_TSEQ] = F("tseq", SERVER, 0, 0, 0),
+	[RF_TPREV] = F("tprev", SERVER, 0, 0, 0),
+	[RF_PRODUCER] = F("producer", SERVER, 0, 0, 0),
+};
+
+enum { AF_ID, AF_TYPE, AF_NAME, AF_IP, AF_USER_AGENT, AF_AUTH, AF_ON_BEHALF_OF };
 
 static const struct field actor_fields[] = {
-	F("id", T_STR, R_NONEMPTY, 0, S_ACTOR_ID),
-	F("type", T_STR, R_NONE, 0, 0),
-	F("name", T_STR, R_NONE, 0, 0),
-	F("ip", T_STR, R_NONE, 0, 0),
-	F("user_agent", T_STR, R_NONE, 0, 0),
-	F("auth", T_ANY, R_NONE, 0, 0),
-	F("on_behalf_of", T_STR, R_NONE, 0, 0),
+	[AF_ID] = F("id", T_STR, R_NONEMPTY, 0, S_ACTOR_ID),
+	[AF_TYPE] = F("type", T_STR, R_NONE, 0, 0),
+	[AF_NAME] = F("name", T_STR, R_NONE, 0, 0),
+	[AF_IP] = F("ip", T_STR, R_NONE, 0, 0),
+	[AF_USER_AGENT] = F("user_agent", T_STR, R_NONE, 0, 0),
+	[AF_AUTH] = F("auth", T_ANY, R_NONE, 0, 0),
+	[AF_ON_BEHALF_OF] = F("on_behalf_of", T_STR, R_NONE, 0, 0),
 };
 
+enum { SF_TYPE, SF_ID, SF_NAME, SF_PARENT };
+
 static const struct field resource_fields[] = {
-	F("type", T_STR, R_NONEMPTY, 0, S_RES_TYPE),
-	F("id", T_STR, R_NONE, 0, 0),
-	F("name", T_STR, R_NONE, 0, 0),
-	F("parent", T_STR, R_NONE, 0, 0),
+	[SF_TYPE] = F("type", T_STR, R_NONEMPTY, 0, S_RES_TYPE),
+	[SF_ID] = F("id", T_STR, R_NONE, 0, 0),
+	[SF_NAME] = F("name", T_STR, R_NONE, 0, 0),
+	[SF_PARENT] = F("parent", T_STR, R_NONE, 0, 0),
 };
 
 static const struct field stored_fields[] = {
@@ -775,13 +852,102 @@ static const struct field stored_tenant = F("tenant", T_STR, R_TENANT, 0, S_TENA
 
 #undef F
 
-static const struct field *lookup(const struct field *tab, size_t n, const uint8_t *s, size_t len)
+/* Field lookups: a switch on the length, then fixed-size compares (which
+ * the compiler turns into one or two loads), instead of a table scan. */
+static inline uint64_t ld8(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint32_t ld4(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint16_t ld2(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+/* s[0..n) == lit for 2 <= n <= 16, with overlapping loads that stay
+ * inside both; with a literal, the compiler folds lit's loads away. */
+static inline bool eq_lit(const uint8_t *s, const char *lit, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (tab[i].len == len && memcmp(tab[i].name, s, len) == 0)
-			return &tab[i];
-	return NULL;
+	if (n >= 8)
+		return ld8(s) == ld8(lit) && ld8(s + n - 8) == ld8(lit + n - 8);
+	if (n >= 4)
+		return ld4(s) == ld4(lit) && ld4(s + n - 4) == ld4(lit + n - 4);
+	return ld2(s) == ld2(lit) && ld2(s + n - 2) == ld2(lit + n - 2);
 }
+
+#define IS(lit) eq_lit(s, lit, sizeof(lit) - 1)
+
+static const struct field *root_lookup(const uint8_t *s, size_t len)
+{
+	int i = -1;
+
+	switch (len) {
+	case 2: if (IS("id")) i = RF_ID; break;
+	case 3: if (IS("seq")) i = RF_SEQ; break;
+	case 4:
+		if (IS("time")) i = RF_TIME;
+		else if (IS("tseq")) i = RF_TSEQ;
+		break;
+	case 5:
+		if (IS("actor")) i = RF_ACTOR;
+		else if (IS("after")) i = RF_AFTER;
+		else if (IS("tprev")) i = RF_TPREV;
+		break;
+	case 6:
+		if (IS("action")) i = RF_ACTION;
+		else if (IS("tenant")) i = RF_TENANT;
+		else if (IS("reason")) i = RF_REASON;
+		else if (IS("source")) i = RF_SOURCE;
+		else if (IS("before")) i = RF_BEFORE;
+		else if (IS("schema")) i = RF_SCHEMA;
+		break;
+	case 7: if (IS("outcome")) i = RF_OUTCOME; break;
+	case 8:
+		if (IS("resource")) i = RF_RESOURCE;
+		else if (IS("metadata")) i = RF_METADATA;
+		else if (IS("trace_id")) i = RF_TRACE_ID;
+		else if (IS("producer")) i = RF_PRODUCER;
+		break;
+	case 9: if (IS("parent_id")) i = RF_PARENT_ID; break;
+	case 10: if (IS("request_id")) i = RF_REQUEST_ID; break;
+	case 11: if (IS("received_at")) i = RF_RECEIVED_AT; break;
+	default: break;
+	}
+	return i < 0 ? NULL : &root_fields[i];
+}
+
+static const struct field *actor_lookup(const uint8_t *s, size_t len)
+{
+	int i = -1;
+
+	switch (len) {
+	case 2:
+		if (IS("id")) i = AF_ID;
+		else if (IS("ip")) i = AF_IP;
+		break;
+	case 4:
+		if (IS("type")) i = AF_TYPE;
+		else if (IS("name")) i = AF_NAME;
+		else if (IS("auth")) i = AF_AUTH;
+		break;
+	case 10: if (IS("user_agent")) i = AF_USER_AGENT; break;
+	case 12: if (IS("on_behalf_of")) i = AF_ON_BEHALF_OF; break;
+	default: break;
+	}
+	return i < 0 ? NULL : &actor_fields[i];
+}
+
+static const struct field *resource_lookup(const uint8_t *s, size_t len)
+{
+	int i = -1;
+
+	switch (len) {
+	case 2: if (IS("id")) i = SF_ID; break;
+	case 4:
+		if (IS("type")) i = SF_TYPE;
+		else if (IS("name")) i = SF_NAME;
+		break;
+	case 6: if (IS("parent")) i = SF_PARENT; break;
+	default: break;
+	}
+	return i < 0 ? NULL : &resource_fields[i];
+}
+
+#undef IS
 
 /* Decides the rule for the value of key k in object f. */
 static int classify(struct parser *ps, const struct frame *f, const struct key *k,
@@ -815,13 +981,13 @@ static int classify(struct parser *ps, const struct frame *f, const struct key *
 	if (name) {
 		switch (f->ctx) {
 		case C_ROOT:
-			fd = lookup(root_fields, ARRAY_SIZE(root_fields), name, len);
+			fd = root_lookup(name, len);
 			break;
 		case C_ACTOR:
-			fd = lookup(actor_fields, ARRAY_SIZE(actor_fields), name, len);
+			fd = actor_lookup(name, len);
 			break;
 		default:
-			fd = lookup(resource_fields, ARRAY_SIZE(resource_fields), name, len);
+			fd = resource_lookup(name, len);
 			break;
 		}
 	}
@@ -851,6 +1017,21 @@ static bool tenant_ok(const uint8_t *s, size_t n)
 	return true;
 }
 
+/* rfc3339_parse over the years that int64 nanoseconds can hold: outside
+ * 1678..2261 its arithmetic would overflow, so they are refused first. */
+static bool time_parse(const uint8_t *s, size_t n, int64_t *ret_ns)
+{
+	if (n < 4)
+		return false;
+	for (int i = 0; i < 4; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	int year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+	if (year < 1678 || year > 2261)
+		return false;
+	return rfc3339_parse((const char *)s, n, ret_ns);
+}
+
 /* Content rule for the string whose quotes are at q and e. */
 static int check_string(struct parser *ps, const struct want *w, const uint8_t *q,
 			const uint8_t *e, uint8_t esc)
@@ -871,10 +1052,9 @@ static int check_string(struct parser *ps, const struct want *w, const uint8_t *
 			n = unescape(s, n, buf, 64);
 			s = n <= 64 ? buf : NULL;
 		}
-		if (!s || !rfc3339_parse((const char *)s, n,
-					 w->rule == R_TIME ? &ps->time_ns : &ps->recv_ns)) {
+		if (!s || !time_parse(s, n, w->rule == R_TIME ? &ps->time_ns : &ps->recv_ns)) {
 			quote(qs, q + 1, (size_t)(e - q - 1));
-			return fail(ps, ST_EINVAL, q, "expected RFC 3339 date-time, found %s", qs);
+			return fail(ps, ST_EINVAL, q, "expected RFC 3339 date-time (years 1678-2261), found %s", qs);
 		}
 		break;
 	case R_TENANT:
@@ -1004,7 +1184,7 @@ value:
 	p = ws(ps, p);
 	if (unlikely(p >= end))
 		return fail(ps, ST_EINVAL, p, "expected value, found end of input");
-	if (w.types && !(w.types & type_of(*p)) && type_of(*p))
+	if (unlikely(w.types && !(w.types & type_of(*p)) && type_of(*p)))
 		return fail(ps, ST_EINVAL, p, "expected %s, found %s", types_name(w.types), type_name(*p));
 	ps->seen |= w.bit;
 	switch (*p) {
@@ -1104,6 +1284,7 @@ open_object:
 	f = ps->top = ps->top ? ps->top + 1 : ps->st;
 	f->kbase = ps->ktop;
 	f->count = 0;
+	f->bloom = 0;
 	f->obj = 1;
 	f->big = 0;
 	f->ctx = w.ctx;
@@ -1133,7 +1314,7 @@ key:
 		k->off = (uint32_t)off_of(ps, q + 1);
 		k->len = (uint32_t)(p - q - 1);
 		k->esc = esc;
-		k->hash = key_hash(q + 1, k->len, esc);
+		k->fp = key_fp(q + 1, k->len, esc, end);
 		f->count++;
 		ps->key_phase = false;
 		if (unlikely((dup = find_dup(ps, f)) != NULL)) {
@@ -1177,10 +1358,10 @@ open_array:
 	goto element;
 
 element:
+	f->count++;
 	if (unlikely(++ps->members > ps->max_members))
 		return fail(ps, ST_ELIMIT, p, "more than %u members and elements, limit max_members is %u",
 			    ps->max_members, ps->max_members);
-	f->count++;
 	w.types = 0;
 	w.rule = 0;
 	w.ctx = 0;
@@ -1286,7 +1467,7 @@ int event_parse(const uint8_t *in, size_t len, const struct event_limits *lim,
 		return fail_at(&ps, rc, in, "", "cannot reserve %zu bytes of output (%s)", want,
 			       st_strerror(rc));
 	ps.out_on = true;
-	ps.dst = out->data + out->len;
+	ps.dst = out->data ? out->data + out->len : NULL;   /* NULL only when want is 0 */
 	ps.room = want;
 	rc = run(&ps, C_ROOT);
 	if (rc < 0)
