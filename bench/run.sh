@@ -29,6 +29,7 @@ BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=$SRC/bench/out
 RESULTS=$OUT/results.txt
+PIN=${PIN:-}
 ST=$BUILD/sealtrail
 GEN=$BUILD/bench/gen_events
 RUNS=${BENCH_RUNS:-3}
@@ -194,13 +195,13 @@ append_once() {
 	sync
 	if [ -x "$GNU_TIME" ]; then
 		t0=$(now)
-		bounded "$GNU_TIME" -v -o "$tf" "$ST" append --data "$d" --batch "$batch" "$file" \
+		bounded $PIN "$GNU_TIME" -v -o "$tf" "$ST" append --data "$d" --batch "$batch" "$file" \
 			>/dev/null 2>"$err" || rc=$?
 		t1=$(now)
 		rss=$(awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $2 }' "$tf")
 	else
 		t0=$(now)
-		bounded "$ST" append --data "$d" --batch "$batch" "$file" \
+		bounded $PIN "$ST" append --data "$d" --batch "$batch" "$file" \
 			>/dev/null 2>"$err" || rc=$?
 		t1=$(now)
 		rss=
@@ -301,6 +302,15 @@ step_generate() {
 step_append_batch1() { bench_append 1 "$EV_SMALL" "$N_SMALL"; }
 step_append_batch100() { bench_append 100 "$EV_MID" "$N_MID"; }
 step_append_batch10000() { bench_append 10000 "$EV_BIG" "$N_BIG"; }
+# The same, with every thread of the process pinned to one core.
+step_append_onecore() {
+	if ! command -v taskset >/dev/null; then
+		log "append one core: skipped: no taskset"
+		return 0
+	fi
+	log "append pinned to one core (taskset -c 0):"
+	PIN="taskset -c 0" bench_append 10000 "$EV_BIG" "$N_BIG"
+}
 
 step_verify() {
 	local med
@@ -314,7 +324,9 @@ step_verify() {
 	fi
 	log "verify: $N_BIG-event log, page cache warm, $RUNS runs:"
 	med=$(median_of "$RUNS" verify_once) || return 1
-	log "  verify: median $med s, $(ratio "$N_BIG" "$med") events/s"
+	local bytes
+	bytes=$(cat "$BIG_LOG"/segments/*.seg | wc -c)
+	log "  verify: median $med s, $(ratio "$N_BIG" "$med") events/s, $(awk -v b="$bytes" -v m="$med" 'BEGIN { printf "%.0f", b / m / 1e6 }') MB/s of segments"
 }
 
 step_proof() {
@@ -332,8 +344,45 @@ step_proof() {
 	log "  proof inclusion: median $med ms per proof (process start included)"
 }
 
+# The parser against the Debian JSON libraries, on the same 200k events.
+step_json() {
+	local jc=$BUILD/bench/json_compare
+	if [ ! -x "$jc" ]; then
+		log "json: skipped: $jc not built (libjson-c-dev, libjansson-dev)"
+		return 0
+	fi
+	log "json: event_parse vs json-c vs jansson, $N_MID events, median of 5 runs each (thread CPU time):"
+	"$jc" "$EV_MID" 2>&1 | tee -a "$RESULTS" | sed 's/^/    /' >&2
+}
+
+# Proof generation in-process on a 1M-leaf tree (no process start).
+step_proof_inproc() {
+	local bp=$BUILD/bench/bench_proof
+	if [ ! -x "$bp" ]; then
+		log "proof in-process: skipped: $bp not built"
+		return 0
+	fi
+	log "proof in-process: tree of $N_BIG leaves, 10,000 random proofs each:"
+	"$bp" "$N_BIG" 2>&1 | tee -a "$RESULTS" | sed 's/^/    /' >&2
+}
+
+# Peak RSS must not grow with the log: the same batch size on 200k and 1M.
+step_rss() {
+	if ! probe_sealtrail; then
+		log "rss: skipped: $WHY"
+		return 0
+	fi
+	local small big
+	rm -f "$OUT/logs/rss-rss200k" "$OUT/logs/rss-rss1m"
+	append_once 10000 "$EV_MID" "$N_MID" rss200k >/dev/null || return 1
+	append_once 10000 "$EV_BIG" "$N_BIG" rss1m >/dev/null || return 1
+	small=$(cat "$OUT/logs/rss-rss200k" 2>/dev/null || echo 0)
+	big=$(cat "$OUT/logs/rss-rss1m" 2>/dev/null || echo 0)
+	log "rss: peak RSS appending $N_MID events $(ratio "$small" 1024 1) MiB, $N_BIG events $(ratio "$big" 1024 1) MiB (ratio $(ratio "$big" "$small" 2))"
+}
+
 # Order matters: verify and proof use the log the batch=10000 step leaves.
-STEPS=(generate append_batch1 append_batch100 append_batch10000 verify proof)
+STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify proof proof_inproc append_onecore rss)
 if [ -n "${BENCH_STEPS:-}" ]; then
 	read -r -a STEPS <<<"$BENCH_STEPS"
 fi

@@ -33,6 +33,9 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool cli_u64(const char *s, const char *what, uint64_t *ret);
 /* Opens the log at dir, printing the reason on failure. */
 struct log *cli_open(const char *dir);
+/* Parses a command whose only option is --data DIR; on success *dir is
+ * set and optind is the first positional argument. */
+bool cli_data_only(int argc, char **argv, const char **dir);
 /* Writes all of b to stdout; false on error. */
 bool cli_write(const void *p, size_t n);
 

@@ -9,22 +9,13 @@
 
 int cmd_entry(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "data", required_argument, NULL, 'd' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct buf e = BUF_INIT(1 << 20);
 	const char *dir = NULL;
 	uint64_t seq;
 	struct log *l;
-	int c, r;
+	int r;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'd')
-			return EXIT_USAGE;
-		dir = optarg;
-	}
-	if (!dir || optind + 1 != argc) {
+	if (!cli_data_only(argc, argv, &dir) || optind + 1 != argc) {
 		cli_err("usage: sealtrail entry --data DIR SEQ");
 		return EXIT_USAGE;
 	}

@@ -9,21 +9,12 @@
 
 int cmd_key(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "data", required_argument, NULL, 'd' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct buf out = BUF_INIT(1 << 20);
 	const char *dir = NULL, *verb;
 	struct log *l;
-	int c, r;
+	int r;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'd')
-			return EXIT_USAGE;
-		dir = optarg;
-	}
-	if (!dir || optind + 1 != argc ||
+	if (!cli_data_only(argc, argv, &dir) || optind + 1 != argc ||
 	    (strcmp(argv[optind], "rotate") && strcmp(argv[optind], "list"))) {
 		cli_err("usage: sealtrail key rotate|list --data DIR");
 		return EXIT_USAGE;

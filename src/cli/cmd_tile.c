@@ -10,22 +10,13 @@
 
 int cmd_tile(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "data", required_argument, NULL, 'd' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct buf out = BUF_INIT((size_t)64 << 20);
 	const char *dir = NULL;
 	struct tile_ref t;
 	struct log *l;
-	int c, r;
+	int r;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'd')
-			return EXIT_USAGE;
-		dir = optarg;
-	}
-	if (!dir || optind + 1 != argc) {
+	if (!cli_data_only(argc, argv, &dir) || optind + 1 != argc) {
 		cli_err("usage: sealtrail tile --data DIR PATH");
 		return EXIT_USAGE;
 	}

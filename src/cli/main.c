@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "common/util.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,22 @@ struct log *cli_open(const char *dir)
 		return NULL;
 	}
 	return l;
+}
+
+bool cli_data_only(int argc, char **argv, const char **dir)
+{
+	static const struct option opts[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	*dir = NULL;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'd')
+			return false;
+		*dir = optarg;
+	}
+	return *dir != NULL;
 }
 
 bool cli_write(const void *p, size_t n)

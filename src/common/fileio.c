@@ -34,9 +34,15 @@ int write_all(int fd, const void *p, size_t n)
 
 int pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
+	return pwrite_all_with(pwrite, fd, p, n, off);
+}
+
+int pwrite_all_with(ssize_t (*fn)(int, const void *, size_t, off_t), int fd,
+		    const void *p, size_t n, off_t off)
+{
 	const uint8_t *c = p;
 	while (n) {
-		ssize_t w = pwrite(fd, c, n, off);
+		ssize_t w = fn(fd, c, n, off);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;

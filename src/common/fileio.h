@@ -13,6 +13,9 @@
 
 int write_all(int fd, const void *p, size_t n);
 int pwrite_all(int fd, const void *p, size_t n, off_t off);
+/* pwrite_all through fn instead of pwrite(2) (fault injection in tests). */
+int pwrite_all_with(ssize_t (*fn)(int, const void *, size_t, off_t), int fd,
+		    const void *p, size_t n, off_t off);
 /* Reads exactly n bytes at off; -ENODATA if the file ends first. */
 int pread_all(int fd, void *p, size_t n, off_t off);
 /* Appends a whole file of at most max bytes to b; ST_ELIMIT if larger

@@ -68,21 +68,7 @@ void log_set_io(const struct log_io *n)
 
 static int io_pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
-	const uint8_t *c = p;
-	while (n) {
-		ssize_t w = io.pwrite(fd, c, n, off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (w == 0)
-			return -EIO;
-		c += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
+	return pwrite_all_with(io.pwrite, fd, p, n, off);
 }
 
 static int io_sync(int fd)
@@ -510,13 +496,10 @@ static int readers_add(struct log *l, uint64_t first)
 	return 0;
 }
 
-/* Creates segment first_seq with its header; fsyncs file and directory. */
-static int segment_create(struct log *l, uint64_t first_seq)
+/* Encodes the header of segment first_seq of this log into out. */
+static int make_header(struct log *l, uint64_t first_seq, struct buf *out)
 {
-	char path[PATH_MAX], ipath[PATH_MAX];
 	struct seg_header h;
-	struct buf b = BUF_INIT(1024);
-	int fd = -1, ifd = -1, r;
 
 	memset(&h, 0, sizeof(h));
 	h.version = SEG_VERSION;
@@ -524,9 +507,35 @@ static int segment_create(struct log *l, uint64_t first_seq)
 	h.created_ns = now_realtime_ns();
 	h.origin_len = strlen(l->meta.origin);
 	memcpy(h.origin, l->meta.origin, h.origin_len);
+	return seg_header_encode(&h, out);
+}
+
+/* Makes (fd, ifd) the active segment, taking ownership of both. */
+static void adopt_active(struct log *l, int *fd, int *ifd, uint64_t first,
+			 uint64_t end, uint64_t size)
+{
+	if (l->seg_fd >= 0)
+		close(l->seg_fd);
+	if (l->idx_fd >= 0)
+		close(l->idx_fd);
+	l->seg_fd = *fd;
+	l->idx_fd = *ifd;
+	*fd = *ifd = -1;
+	l->seg_first = first;
+	l->seg_off = end;
+	__atomic_store_n(&l->size, size, __ATOMIC_RELEASE);
+}
+
+/* Creates segment first_seq with its header; fsyncs file and directory. */
+static int segment_create(struct log *l, uint64_t first_seq)
+{
+	char path[PATH_MAX], ipath[PATH_MAX];
+	struct buf b = BUF_INIT(1024);
+	int fd = -1, ifd = -1, r;
+
 	if ((r = seg_path(path, sizeof(path), l->dir, first_seq, "seg")) < 0 ||
 	    (r = seg_path(ipath, sizeof(ipath), l->dir, first_seq, "idx")) < 0 ||
-	    (r = seg_header_encode(&h, &b)) < 0)
+	    (r = make_header(l, first_seq, &b)) < 0)
 		goto out;
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
@@ -547,15 +556,7 @@ static int segment_create(struct log *l, uint64_t first_seq)
 	pthread_rwlock_unlock(&l->segs_lock);
 	if (r < 0)
 		goto out;
-	if (l->seg_fd >= 0)
-		close(l->seg_fd);
-	if (l->idx_fd >= 0)
-		close(l->idx_fd);
-	l->seg_fd = fd;
-	l->idx_fd = ifd;
-	fd = ifd = -1;
-	l->seg_first = first_seq;
-	l->seg_off = b.len;
+	adopt_active(l, &fd, &ifd, first_seq, b.len, first_seq);
 out:
 	if (fd >= 0) {
 		close(fd);
@@ -1335,12 +1336,7 @@ static bool open_active_fast(struct log *l, uint64_t first, uint64_t clean,
 	}
 	if (end != (uint64_t)st.st_size)
 		goto out;
-	l->seg_fd = fd;
-	l->idx_fd = ifd;
-	fd = ifd = -1;
-	l->seg_first = first;
-	l->seg_off = end;
-	l->size = clean;
+	adopt_active(l, &fd, &ifd, first, end, clean);
 	ok = true;
 out:
 	if (fd >= 0)
@@ -1394,13 +1390,7 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 		/* A crash inside segment_create(), before its header was synced:
 		 * no frame can be there. Write the header again. */
 		struct buf hb = BUF_INIT(1024);
-		memset(&h, 0, sizeof(h));
-		h.version = SEG_VERSION;
-		h.first_seq = first;
-		h.created_ns = now_realtime_ns();
-		h.origin_len = strlen(l->meta.origin);
-		memcpy(h.origin, l->meta.origin, h.origin_len);
-		r = seg_header_encode(&h, &hb);
+		r = make_header(l, first, &hb);
 		if (r == 0 && (ftruncate(fd, 0) < 0 || pwrite_all(fd, hb.data, hb.len, 0) < 0 ||
 			       fdatasync(fd) < 0))
 			r = -errno;
@@ -1408,12 +1398,11 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 		if (r == 0)
 			r = buf_append(&b, hb.data, hb.len);
 		buf_release(&hb);
-		if (r < 0) {
+		if (r < 0 || (r = seg_header_decode(b.data, b.len, &h, &why)) < 0) {
 			seterr(err, errcap, "%s: rewriting an unfinished header: %s", path,
 			       st_strerror(r));
 			goto out;
 		}
-		h.size = b.len;
 	} else if ((r = seg_header_decode(b.data, b.len, &h, &why)) < 0) {
 		seterr(err, errcap, "%s: %s", path, why);
 		goto out;
@@ -1470,12 +1459,7 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 		if (r < 0)
 			goto out;
 	}
-	l->seg_fd = fd;
-	l->idx_fd = ifd;
-	fd = ifd = -1;
-	l->seg_first = first;
-	l->seg_off = end;
-	l->size = first + count;
+	adopt_active(l, &fd, &ifd, first, end, first + count);
 out:
 	free(offs);
 	if (fd >= 0)
