@@ -54,7 +54,6 @@ int cmd_proof(int argc, char **argv)
 	if (!(l = cli_open(dir)))
 		goto out;
 	if (!strcmp(kind, "inclusion")) {
-		struct note_opened no;
 		struct checkpoint cp;
 		r = log_read_checkpoint(l, size, &note);
 		if (r == ST_ENOTFOUND) {
@@ -71,7 +70,6 @@ int cmd_proof(int argc, char **argv)
 			r = ST_ECORRUPT;
 			goto fail;
 		}
-		(void)no;
 		if (a >= cp.size) {
 			cli_err("entry %llu is not in the checkpoint of size %llu%s",
 				(unsigned long long)a, (unsigned long long)cp.size,

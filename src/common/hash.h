@@ -4,11 +4,9 @@
  * Leaf hash:  SHA-256(0x00 || entry)
  * Node hash:  SHA-256(0x01 || left || right)
  *
- * Backed by OpenSSL 3 through one EVP_MD_CTX per thread that is reused for
- * every call (fetching the digest per call costs more than hashing a small
- * entry; see docs/DEPENDENCIES.md). Thread-safe; never fails after the first
- * call in a thread succeeds (allocation failure aborts: there is no sane way
- * to carry on sealing a log without a hash function).
+ * Backed by OpenSSL's SHA-256 (SHA-NI when the CPU has it), called through
+ * its low-level interface with the context on the stack: thread-safe,
+ * no allocation, never fails.
  */
 #ifndef SEALTRAIL_COMMON_HASH_H
 #define SEALTRAIL_COMMON_HASH_H

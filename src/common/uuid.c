@@ -1,6 +1,6 @@
 /*
  * uuid.c - UUIDv7 generation. Random bits come from a per-thread pool
- * refilled from getrandom() 4 KiB at a time: one syscall per ~400 ids.
+ * refilled from getrandom() 64 KiB at a time: one syscall per ~6,500 ids.
  */
 #include "common/uuid.h"
 #include "common/codec.h"
@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-static _Thread_local uint8_t pool[4096];
+static _Thread_local uint8_t pool[65536];
 static _Thread_local size_t pool_left;
 
 int uuidv7_format(uint64_t ms, char out[UUID_STR_LEN + 1])

@@ -17,8 +17,10 @@
  * Unknown top-level members are refused (they belong in `metadata`) so that
  * a typo never silently passes. Server-owned names (`seq`, `received_at`,
  * `tseq`, `tprev`, `producer`) are refused in producer input.
- * `tenant`, when present, must match [A-Za-z0-9_.-]{1,64}; `id` must be
- * 1..128 bytes with no control characters.
+ * `tenant`, when present, must match [A-Za-z0-9_.-]{1,64} as written (no
+ * escapes, so the returned slice is the value); `id` must be 1..128 bytes
+ * with no control characters or DEL; `time` must fall in 1678..2261 (what
+ * int64 nanoseconds hold).
  *
  * The compact form written to `out` is the same object with insignificant
  * whitespace removed, member order kept, strings and numbers byte-for-byte
@@ -72,9 +74,10 @@ struct event_info {
 };
 
 /* Validates one producer event in[0..len) and appends its compact form to
- * out (which must have room; out is restored to its old length on error).
- * Returns 0, or ST_EINVAL / ST_ELIMIT with *err filled. Never allocates
- * beyond growing out. Thread-safe (no shared state). */
+ * out (out is restored to its old length on error). lim == NULL means the
+ * defaults. Returns 0, or ST_EINVAL / ST_ELIMIT with *err filled, or
+ * -ENOMEM when out cannot grow. Never allocates beyond growing out.
+ * Thread-safe (no shared state). */
 int event_parse(const uint8_t *in, size_t len, const struct event_limits *lim,
 		struct buf *out, struct event_info *ret_info,
 		struct event_error *err);

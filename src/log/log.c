@@ -97,6 +97,7 @@ struct log {
 	char dir[PATH_MAX];
 	struct log_meta meta;
 	int lock_fd;
+	bool opened;                 /* log_open completed: close may write state */
 
 	/* segments */
 	pthread_rwlock_t segs_lock;  /* guards readers[] growth */
@@ -634,20 +635,12 @@ static int flush_group(struct log *l, size_t n)
 	}
 	uint64_t base = l->seg_off;
 	uint64_t idx_pos = (l->size - l->seg_first) * 8;
-	uint8_t ib[8 * 512];
-	size_t k = 0;
 	l->seg_off += l->wbuf.len;
 	__atomic_store_n(&l->size, l->size + n, __ATOMIC_RELEASE);
-	for (size_t i = 0; i < n; i++) {
-		put_le64(ib + 8 * k++, base + l->offs[i]);
-		if (k == 512 || i + 1 == n) {
-			r = pwrite_all(l->idx_fd, ib, 8 * k, (off_t)idx_pos);
-			if (r < 0)
-				break;
-			idx_pos += 8 * k;
-			k = 0;
-		}
-	}
+	/* The offsets become the index bytes in place (8 bytes each). */
+	for (size_t i = 0; i < n; i++)
+		put_le64((uint8_t *)&l->offs[i], base + l->offs[i]);
+	r = pwrite_all(l->idx_fd, l->offs, 8 * n, (off_t)idx_pos);
 	if (r == 0)
 		r = tree_append(l->tree, (const uint8_t(*)[HASH_SIZE])l->leaves, n);
 	if (r < 0)
@@ -1774,6 +1767,7 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 		goto fail;
 	}
 	seg_list_release(&sl);
+	l->opened = true;
 	*ret = l;
 	return 0;
 fail:
@@ -1786,8 +1780,10 @@ void log_close(struct log *l)
 {
 	if (!l)
 		return;
-	if (l->tree && !l->failed && l->seg_fd >= 0 && l->cp_fd >= 0) {
-		/* Best effort: a fresh snapshot makes the next open fast. */
+	if (l->opened && !l->failed) {
+		/* Best effort: a fresh snapshot makes the next open fast. Never
+		 * after a failed open: the state is evidence (of a rollback, of
+		 * missing entries) that must survive until someone looks. */
 		if (tree_sync(l->tree) == 0)
 			state_write(l);
 	}

@@ -664,6 +664,16 @@ case_rollback_history() {
 	run_verify --data "$d"
 	expect_fail "checkpoint history rolled back (state kept)" \
 		"^FAIL: checkpoints: history rolled back"
+	# Opening the log must refuse, and must not rewrite the state that
+	# proves the rollback (regression: a failed open used to save state).
+	if "$SEALTRAIL" entry --data "$d" 0 >/dev/null 2>&1; then
+		notok "open of a rolled-back log" "sealtrail entry succeeded"
+	else
+		ok "open of a rolled-back log is refused"
+	fi
+	run_verify --data "$d"
+	expect_fail "rollback still detected after a refused open" \
+		"^FAIL: checkpoints: history rolled back"
 }
 
 case_rollback_history_and_state() {
