@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 JOBS ?= 2
 DATA ?= ./sealtrail-data
 
-.PHONY: all deps build run test test-asan test-clang bench fuzz clean
+.PHONY: all deps build run test test-asan test-tsan bench fuzz clean
 
 all: build
 
@@ -30,6 +30,15 @@ test-asan: deps
 	@cmake --build build-asan -j$(JOBS)
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 SEALTRAIL_SANITIZED=1 ctest --output-on-failure -j$(JOBS)
 
+# The suite under ThreadSanitizer (the group commit, the append pipeline,
+# verify's worker). The Go conformance test is left out: it exercises
+# formats, not threads.
+test-tsan: deps
+	@CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEALTRAIL_WERROR=ON \
+		-DCMAKE_C_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
+	@cmake --build build-tsan -j$(JOBS)
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j$(JOBS) -E log_go
+
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEALTRAIL_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j$(JOBS)
@@ -39,4 +48,4 @@ bench: build
 	@bash bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz
