@@ -12,10 +12,10 @@
  * the end. Blank lines are skipped. Exit status 1 if any line was refused
  * or the log failed.
  *
- * Pipeline: the main thread parses batch k+1 while a committer thread
- * appends batch k (write, fdatasync, hashing) and prints its acks. Two
- * batch slots alternate; a slot is refilled only after the committer has
- * finished with it. Each batch owns copies of everything its events point
+ * Pipeline: the main thread parses the next batches while a committer
+ * thread appends batch k (write, fdatasync, hashing) and prints its acks,
+ * in order. NSLOT batch slots form a ring; a slot is refilled only after
+ * the committer has finished with it. Each batch owns copies of everything its events point
  * to (compact JSON and tenant), so the input buffer may be refilled at any
  * time.
  *
@@ -41,6 +41,10 @@
 #define MAX_BATCH 100000u
 #define INBUF ((size_t)16 << 20)
 #define NO_TENANT SIZE_MAX
+/* Batch slots: one being parsed, the rest queued for or in the committer.
+ * Two suffice: with three, a pinned 1M-event append was no faster (2.15 s
+ * against 2.12 s), since the parser is rarely the one waiting. */
+#define NSLOT 2
 
 struct batch {
 	struct log_event *ev;
@@ -55,14 +59,15 @@ struct batch {
 
 struct app {
 	struct log *log;
-	struct batch b[2];
+	struct batch b[NSLOT];
 	int cur;                     /* slot the parser fills */
 	size_t batch;
 
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int handed;                  /* slot given to the committer, or -1 */
+	int head;                    /* oldest slot queued for the committer */
+	int queued;                  /* slots queued or being committed */
 	bool quit;
 
 	uint64_t refused_parse;      /* main thread only */
@@ -169,40 +174,46 @@ static void *committer(void *arg)
 	struct app *a = arg;
 	for (;;) {
 		pthread_mutex_lock(&a->mu);
-		while (a->handed < 0 && !a->quit)
+		while (a->queued == 0 && !a->quit)
 			pthread_cond_wait(&a->cv, &a->mu);
-		if (a->handed < 0) {
+		if (a->queued == 0) {
 			pthread_mutex_unlock(&a->mu);
 			return NULL;
 		}
-		struct batch *b = &a->b[a->handed];
+		struct batch *b = &a->b[a->head];
+		bool skip = a->fatal;
 		pthread_mutex_unlock(&a->mu);
 
-		bool ok = commit_batch(a, b);
+		/* After a failure nothing more is appended: acks stay in order. */
+		bool ok = skip || commit_batch(a, b);
 
 		pthread_mutex_lock(&a->mu);
 		if (!ok)
 			a->fatal = true;
-		a->handed = -1;
+		a->head = (a->head + 1) % NSLOT;
+		a->queued--;
 		pthread_cond_broadcast(&a->cv);
 		pthread_mutex_unlock(&a->mu);
 	}
 }
 
-/* Waits until the committer is idle; false if it failed. */
-static bool wait_idle(struct app *a)
+/* Waits until at most `left` slots are queued; false if the committer
+ * failed. */
+static bool wait_queued(struct app *a, int left)
 {
 	bool ok;
 	pthread_mutex_lock(&a->mu);
-	while (a->handed >= 0)
+	while (a->queued > left)
 		pthread_cond_wait(&a->cv, &a->mu);
 	ok = !a->fatal;
 	pthread_mutex_unlock(&a->mu);
 	return ok;
 }
 
-/* Hands the current slot to the committer and switches to the other. */
-static bool submit(struct app *a)
+/* Queues the current slot for the committer and moves to the next free
+ * one. *ret_done is the input offset before which every line belongs to a
+ * committed batch. */
+static bool submit(struct app *a, size_t *ret_done)
 {
 	struct batch *b = &a->b[a->cur];
 	if (b->n == 0)
@@ -213,13 +224,15 @@ static bool submit(struct app *a)
 		if (b->toff[i] != NO_TENANT)
 			b->ev[i].info.tenant = (const char *)b->arena.data + b->toff[i];
 	}
-	if (!wait_idle(a))
+	/* The next slot must be free: room for this one and the next. */
+	if (!wait_queued(a, NSLOT - 2))
 		return false;
 	pthread_mutex_lock(&a->mu);
-	a->handed = a->cur;
+	a->queued++;
+	*ret_done = a->b[a->head].in_start;
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mu);
-	a->cur ^= 1;
+	a->cur = (a->cur + 1) % NSLOT;
 	a->b[a->cur].n = 0;
 	buf_reset(&a->b[a->cur].arena);
 	return true;
@@ -311,7 +324,6 @@ int cmd_append(int argc, char **argv)
 	int c, fd = 0, rc = 1;
 
 	memset(&a, 0, sizeof(a));
-	a.handed = -1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
@@ -344,9 +356,11 @@ int cmd_append(int argc, char **argv)
 	pthread_cond_init(&a.cv, NULL);
 	buf_init(&a.out, (size_t)1 << 30);
 	a.batch = (size_t)batch;
-	if (batch_init(&a.b[0], a.batch) < 0 || batch_init(&a.b[1], a.batch) < 0) {
-		cli_err("out of memory for batches of %zu", a.batch);
-		goto out;
+	for (int i = 0; i < NSLOT; i++) {
+		if (batch_init(&a.b[i], a.batch) < 0) {
+			cli_err("out of memory for batches of %zu", a.batch);
+			goto out;
+		}
 	}
 	if (!(a.log = cli_open(dir)))
 		goto out;
@@ -386,11 +400,10 @@ int cmd_append(int argc, char **argv)
 				one_line(&a, in + pos, len, lineno, pos);
 			pos += len + 1;
 			if (a.b[a.cur].n == a.batch) {
-				size_t upto = a.b[a.cur].in_start;
-				if (!submit(&a))
+				size_t done = 0;
+				if (!submit(&a, &done))
 					goto out;
-				/* Every batch before the one just handed over is done. */
-				release_input(in, mapped, upto, &released);
+				release_input(in, mapped, done, &released);
 			}
 			continue;
 		}
@@ -435,7 +448,8 @@ int cmd_append(int argc, char **argv)
 			}
 		}
 	}
-	if (!submit(&a) || !wait_idle(&a))
+	size_t done;
+	if (!submit(&a, &done) || !wait_queued(&a, 0))
 		goto out;
 	rc = 0;
 out:
@@ -469,8 +483,8 @@ out:
 		munmap(in, mapped);
 	else
 		free(in);
-	batch_release(&a.b[0]);
-	batch_release(&a.b[1]);
+	for (int i = 0; i < NSLOT; i++)
+		batch_release(&a.b[i]);
 	buf_release(&a.out);
 	pthread_mutex_destroy(&a.mu);
 	pthread_cond_destroy(&a.cv);

@@ -43,6 +43,7 @@
 #define CP_PREV_LEN HASH_SIZE
 #define GROUP_MAX_BYTES (32u << 20)
 #define TREE_CHUNK 4096
+#define SPILL_BYTES (256u << 10)     /* write composed frames while cache-hot */
 
 /* ---- I/O hooks (tests inject failures here) ---------------------------- */
 
@@ -106,6 +107,8 @@ struct log {
 	int seg_fd, idx_fd;          /* the active (last) segment */
 	uint64_t seg_first;
 	uint64_t seg_off;            /* end of the last durable frame */
+	uint64_t spilled;            /* bytes of the current group already written
+				      * (unsynced) after seg_off */
 	uint64_t torn_bytes;         /* recovery: bytes after seg_off to drop, once
 				      * the open has proven no acked entry is there */
 	uint64_t size;               /* durable entries; atomic for readers */
@@ -626,7 +629,8 @@ static int flush_group(struct log *l, size_t n)
 
 	if (n == 0)
 		return 0;
-	r = io_pwrite_all(l->seg_fd, l->wbuf.data, l->wbuf.len, (off_t)l->seg_off);
+	r = io_pwrite_all(l->seg_fd, l->wbuf.data, l->wbuf.len,
+			  (off_t)(l->seg_off + l->spilled));
 	if (r == 0)
 		r = io_sync(l->seg_fd);
 	if (r < 0) {
@@ -635,7 +639,9 @@ static int flush_group(struct log *l, size_t n)
 	}
 	uint64_t base = l->seg_off;
 	uint64_t idx_pos = (l->size - l->seg_first) * 8;
-	l->seg_off += l->wbuf.len;
+	l->seg_off += l->spilled + l->wbuf.len;
+	l->spilled = 0;
+	l->wbuf.len = 0;
 	__atomic_store_n(&l->size, l->size + n, __ATOMIC_RELEASE);
 	/* The offsets become the index bytes in place (8 bytes each). */
 	for (size_t i = 0; i < n; i++)
@@ -645,8 +651,23 @@ static int flush_group(struct log *l, size_t n)
 		r = tree_append(l->tree, (const uint8_t(*)[HASH_SIZE])l->leaves, n);
 	if (r < 0)
 		l->failed = r;
-	l->wbuf.len = 0;
 	return 0; /* the entries are durable: acknowledge them */
+}
+
+/* Writes the composed frames so far to the page cache (no sync) while they
+ * are still in the CPU cache; flush_group() writes the rest and syncs. A
+ * failure poisons the log like any other write failure (L3). */
+static int spill(struct log *l)
+{
+	int r = io_pwrite_all(l->seg_fd, l->wbuf.data, l->wbuf.len,
+			      (off_t)(l->seg_off + l->spilled));
+	if (r < 0) {
+		l->failed = r;
+		return r;
+	}
+	l->spilled += l->wbuf.len;
+	l->wbuf.len = 0;
+	return 0;
 }
 
 static int commit_group(struct log *l, struct batch *group)
@@ -690,7 +711,7 @@ static int commit_group(struct log *l, struct batch *group)
 			}
 			size_t need = SEG_FRAME_HDR + 256 + e->len;
 			/* Roll to a new segment when this frame would pass the limit. */
-			if (l->seg_off + l->wbuf.len + need > l->meta.segment_max &&
+			if (l->seg_off + l->spilled + l->wbuf.len + need > l->meta.segment_max &&
 			    (l->size + pending) > l->seg_first) {
 				if ((r = flush_group(l, pending)) < 0)
 					return r;
@@ -740,7 +761,7 @@ static int commit_group(struct log *l, struct batch *group)
 				continue;
 			}
 			seg_frame_put(fr, fr + SEG_FRAME_HDR, elen);
-			l->offs[pending] = l->wbuf.len;
+			l->offs[pending] = l->spilled + l->wbuf.len;
 			hash_leaf(fr + SEG_FRAME_HDR, elen, l->leaves[pending]);
 			t->tseq++;
 			memcpy(t->last, l->leaves[pending], HASH_SIZE);
@@ -748,6 +769,8 @@ static int commit_group(struct log *l, struct batch *group)
 			memcpy(a->leaf, l->leaves[pending], HASH_SIZE);
 			l->wbuf.len += SEG_FRAME_HDR + elen;
 			pending++;
+			if (l->wbuf.len >= SPILL_BYTES && (r = spill(l)) < 0)
+				return r;
 		}
 	}
 	return flush_group(l, pending);
