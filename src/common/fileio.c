@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -123,6 +124,37 @@ int read_file(const char *path, size_t max, struct buf *b)
 	if (r < 0)
 		b->len = start;
 	return r;
+}
+
+int map_file(const char *path, const uint8_t **ret_p, size_t *ret_n)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+	void *p = NULL;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+	} else if (st.st_size > 0) {
+		p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED)
+			r = -errno;
+		else
+			madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+	}
+	close(fd);
+	if (r == 0) {
+		*ret_p = p;
+		*ret_n = p ? (size_t)st.st_size : 0;
+	}
+	return r;
+}
+
+void unmap_file(const uint8_t *p, size_t n)
+{
+	if (p && n)
+		munmap((void *)p, n);
 }
 
 int fsync_dir(const char *dir)

@@ -21,6 +21,10 @@ int pread_all(int fd, void *p, size_t n, off_t off);
 /* Appends a whole file of at most max bytes to b; ST_ELIMIT if larger
  * (b is then left as it was). */
 int read_file(const char *path, size_t max, struct buf *b);
+/* Maps a whole file read-only (pages are read only when touched). An empty
+ * file gives *ret_p == NULL and *ret_n == 0. Release with unmap_file(). */
+int map_file(const char *path, const uint8_t **ret_p, size_t *ret_n);
+void unmap_file(const uint8_t *p, size_t n);
 /* Replaces path with data durably: tmp file, fsync, rename, fsync dir. */
 int write_file_atomic(const char *path, const void *data, size_t n, int mode);
 int fsync_dir(const char *dir);

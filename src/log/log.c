@@ -40,6 +40,7 @@
 
 #define STATE_MAGIC "SEALSTAT"
 #define STATE_VERSION 1
+#define STATE_FIXED 88                /* bytes before the tenant records */
 #define CP_PREV_LEN HASH_SIZE
 #define GROUP_MAX_BYTES (32u << 20)
 #define TREE_CHUNK 4096
@@ -99,6 +100,8 @@ struct log {
 	struct log_meta meta;
 	int lock_fd;
 	bool opened;                 /* log_open completed: close may write state */
+	uint64_t state_size;         /* size and checkpoint count the state file */
+	uint64_t state_cp_count;     /* on disk records (set by state_write) */
 
 	/* segments */
 	pthread_rwlock_t segs_lock;  /* guards readers[] growth */
@@ -123,6 +126,7 @@ struct log {
 	uint64_t cp_count;
 	uint8_t cp_last[HASH_SIZE];  /* SHA-256 of the last history record's data */
 	uint64_t cp_size;            /* tree size of the last checkpoint */
+	uint64_t cp_last_off;        /* byte offset of the last history record */
 	struct buf cp_note;          /* the last signed note */
 	struct note_key signer;
 	struct note_key *pubkeys;
@@ -370,8 +374,9 @@ static int write_signer(const char *dir, const struct note_key *k)
 
 /*
  * state: "SEALSTAT" u32 version, u64 size, u64 cp_count, 32 cp_last,
- * u64 cp_size, i64 last_received_ns, u32 ntenants, then per tenant
- * u8 len, name, u64 tseq, 32 last; finally u32 CRC-32C of all before.
+ * u64 cp_size, i64 last_received_ns, u64 cp_last_off, u32 ntenants, then
+ * per tenant u8 len, name, u64 tseq, 32 last; finally u32 CRC-32C of all
+ * before (docs/FORMAT.md).
  */
 static int state_write(struct log *l)
 {
@@ -394,6 +399,8 @@ static int state_write(struct log *l)
 	if (!r) r = buf_append(&b, tmp, 8);
 	put_le64(tmp, (uint64_t)l->last_received_ns);
 	if (!r) r = buf_append(&b, tmp, 8);
+	put_le64(tmp, l->cp_last_off);
+	if (!r) r = buf_append(&b, tmp, 8);
 	put_le32(tmp, (uint32_t)l->tenants.count);
 	if (!r) r = buf_append(&b, tmp, 4);
 	tenants_foreach(&l->tenants, t) {
@@ -411,13 +418,17 @@ static int state_write(struct log *l)
 	}
 	if (!r)
 		r = write_file_atomic(path, b.data, b.len, 0644);
+	if (!r) {
+		l->state_size = l->size;
+		l->state_cp_count = l->cp_count;
+	}
 	buf_release(&b);
 	return r;
 }
 
 struct state {
 	bool present;
-	uint64_t size, cp_count, cp_size;
+	uint64_t size, cp_count, cp_size, cp_last_off;
 	uint8_t cp_last[HASH_SIZE];
 	int64_t last_received_ns;
 };
@@ -441,10 +452,11 @@ static int state_read(struct log *l, struct state *s)
 		return r == -ENOENT ? 0 : r;
 	}
 	/* layout: 0 magic, 8 version, 12 size, 20 cp_count, 28 cp_last,
-	 * 60 cp_size, 68 last_received, 76 ntenants, 80 tenants, CRC last */
+	 * 60 cp_size, 68 last_received, 76 cp_last_off, 84 ntenants,
+	 * 88 tenants, CRC last */
 	const uint8_t *p = b.data;
-	size_t n = b.len, off = 80;
-	if (n < 84 || memcmp(p, STATE_MAGIC, 8) || get_le32(p + 8) != STATE_VERSION ||
+	size_t n = b.len, off = STATE_FIXED;
+	if (n < STATE_FIXED + 4 || memcmp(p, STATE_MAGIC, 8) || get_le32(p + 8) != STATE_VERSION ||
 	    crc32c(0, p, n - 4) != get_le32(p + n - 4))
 		goto bad;
 	s->size = get_le64(p + 12);
@@ -452,7 +464,8 @@ static int state_read(struct log *l, struct state *s)
 	memcpy(s->cp_last, p + 28, HASH_SIZE);
 	s->cp_size = get_le64(p + 60);
 	s->last_received_ns = (int64_t)get_le64(p + 68);
-	uint32_t nt = get_le32(p + 76);
+	s->cp_last_off = get_le64(p + 76);
+	uint32_t nt = get_le32(p + 84);
 	for (uint32_t i = 0; i < nt; i++) {
 		if (off + 1 > n - 4)
 			goto bad;
@@ -881,6 +894,7 @@ static int checkpoint_issue(struct log *l, bool force)
 		goto out;
 	}
 	sha256(rec.data, rec.len, h);
+	l->cp_last_off = l->cp_off;
 	l->cp_off += fr.len;
 	l->cp_count++;
 	memcpy(l->cp_last, h, HASH_SIZE);
@@ -1232,10 +1246,60 @@ out:
 
 /* ---- open and recovery ---------------------------------------------------------- */
 
-/* Reads a whole segment file into b. */
-static int slurp(const char *path, struct buf *b)
+/* Maps segment `first`, checks its header against this log, and scans its
+ * frames (seg_scan). On success *ret_offs holds the count frame offsets,
+ * already encoded as the index's little-endian u64s, *ret_end the end of
+ * the last whole frame and *ret_size the file size. ST_ECORRUPT (with err
+ * set) when the header is wrong or a damaged frame is followed by valid
+ * ones. */
+static int scan_segment(struct log *l, const char *path, uint64_t first,
+			uint64_t **ret_offs, uint64_t *ret_count, size_t *ret_end,
+			size_t *ret_size, char *err, size_t errcap)
 {
-	return read_file(path, (size_t)16 << 30, b);
+	const uint8_t *p = NULL;
+	struct seg_header h;
+	const char *why = NULL;
+	uint64_t *offs = NULL, count = 0;
+	size_t n = 0, end = 0;
+	int r;
+
+	if ((r = map_file(path, &p, &n)) < 0) {
+		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		return r;
+	}
+	if ((r = seg_header_decode(p, n, &h, &why)) < 0) {
+		seterr(err, errcap, "%s: %s", path, why);
+		goto out;
+	}
+	if (h.first_seq != first || strcmp(h.origin, l->meta.origin)) {
+		seterr(err, errcap, "%s: header names seq %llu of origin \"%s\"; "
+		       "this log is \"%s\"", path, (unsigned long long)h.first_seq,
+		       h.origin, l->meta.origin);
+		r = ST_ECORRUPT;
+		goto out;
+	}
+	offs = malloc((n / SEG_FRAME_HDR + 1) * sizeof(uint64_t));
+	if (!offs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = seg_scan(p, n, h.size, offs, n / SEG_FRAME_HDR + 1, &count, &end);
+	if (r < 0) {
+		seterr(err, errcap, "%s: byte %zu: a damaged frame is followed by valid "
+		       "frames; refusing to truncate (run sealtrail verify)", path, end);
+		goto out;
+	}
+	for (uint64_t k = 0; k < count; k++)
+		put_le64((uint8_t *)&offs[k], offs[k]);
+	*ret_offs = offs;
+	offs = NULL;
+	*ret_count = count;
+	*ret_end = end;
+	*ret_size = n;
+out:
+	free(offs);
+	unmap_file(p, n);
+	return r;
 }
 
 static int open_sealed(struct log *l, size_t i, uint64_t expect_first,
@@ -1256,55 +1320,26 @@ static int open_sealed(struct log *l, size_t i, uint64_t expect_first,
 		return 0;
 	}
 	/* Index missing or damaged: rebuild it from the frames. */
-	struct buf b = BUF_INIT((size_t)16 << 30);
-	struct seg_header h;
-	const char *why = NULL;
-	uint64_t count;
-	size_t end;
+	uint64_t *offs = NULL, count = 0;
+	size_t end = 0, size = 0;
 	int r;
 
 	seg_path(path, sizeof(path), l->dir, first, "seg");
-	if ((r = slurp(path, &b)) < 0 ||
-	    (r = seg_header_decode(b.data, b.len, &h, &why)) < 0) {
-		seterr(err, errcap, "%s: %s", path, why ? why : st_strerror(r));
-		goto out;
-	}
-	uint64_t *offs = malloc((b.len / SEG_FRAME_HDR + 1) * sizeof(uint64_t));
-	if (!offs) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = seg_scan(b.data, b.len, h.size, offs, b.len / SEG_FRAME_HDR + 1,
-		     &count, &end);
-	why = "a damaged frame is followed by valid frames";
-	if (r == 0 && end != b.len) {
-		why = "sealed segment ends in a damaged frame";
-		r = ST_ECORRUPT;
-	}
-	if (r < 0) {
-		seterr(err, errcap, "%s: byte %zu: %s", path, end, why);
+	if ((r = scan_segment(l, path, first, &offs, &count, &end, &size, err, errcap)) < 0)
+		return r;
+	if (end != size) {
+		seterr(err, errcap, "%s: byte %zu: sealed segment ends in a damaged frame",
+		       path, end);
 		free(offs);
-		goto out;
+		return ST_ECORRUPT;
 	}
-	struct buf ib = BUF_INIT((size_t)count * 8 + 8);
-	for (uint64_t k = 0; k < count && r == 0; k++) {
-		uint8_t x[8];
-		put_le64(x, offs[k]);
-		r = buf_append(&ib, x, 8);
-	}
-	free(offs);
 	seg_path(path, sizeof(path), l->dir, first, "idx");
-	if (r == 0)
-		r = write_file_atomic(path, ib.data, ib.len, 0644);
-	buf_release(&ib);
+	r = write_file_atomic(path, offs, (size_t)count * 8, 0644);
+	free(offs);
 	*ret_count = count;
-out:
-	buf_release(&b);
 	return r;
 }
 
-/* Recovers the active segment: keeps the valid frames, truncates a torn
- * tail (L5), rewrites its index, and makes it the append target. */
 /* Fast path of open_active after a clean close: the state says `clean`
  * entries exist, the index holds exactly the active segment's share, and
  * the last indexed frame is whole, passes its CRC and ends the file. Then
@@ -1367,7 +1402,6 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 		       char *err, size_t errcap)
 {
 	char path[PATH_MAX], ipath[PATH_MAX];
-	struct buf b = BUF_INIT((size_t)16 << 30);
 	struct seg_header h;
 	const char *why = NULL;
 	uint64_t first = l->readers[l->nsegs - 1].first, count = 0;
@@ -1397,12 +1431,16 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 		seterr(err, errcap, "%s: fdatasync: %s", path, st_strerror(r));
 		goto out;
 	}
-	if ((r = slurp(path, &b)) < 0) {
-		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+	struct stat st;
+	uint8_t hb0[SEG_HDR_FIXED + LOG_ORIGIN_MAX + 4];
+	size_t hlen = SEG_HDR_FIXED + strlen(l->meta.origin) + 4, size = 0;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
 		goto out;
 	}
-	if (b.len <= SEG_HDR_FIXED + strlen(l->meta.origin) + 4 &&
-	    seg_header_decode(b.data, b.len, &h, &why) < 0) {
+	if ((size_t)st.st_size <= hlen &&
+	    (pread_all(fd, hb0, (size_t)st.st_size, 0) < 0 ||
+	     seg_header_decode(hb0, (size_t)st.st_size, &h, &why) < 0)) {
 		/* A crash inside segment_create(), before its header was synced:
 		 * no frame can be there. Write the header again. */
 		struct buf hb = BUF_INIT(1024);
@@ -1410,39 +1448,15 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 		if (r == 0 && (ftruncate(fd, 0) < 0 || pwrite_all(fd, hb.data, hb.len, 0) < 0 ||
 			       fdatasync(fd) < 0))
 			r = -errno;
-		buf_reset(&b);
-		if (r == 0)
-			r = buf_append(&b, hb.data, hb.len);
 		buf_release(&hb);
-		if (r < 0 || (r = seg_header_decode(b.data, b.len, &h, &why)) < 0) {
+		if (r < 0) {
 			seterr(err, errcap, "%s: rewriting an unfinished header: %s", path,
 			       st_strerror(r));
 			goto out;
 		}
-	} else if ((r = seg_header_decode(b.data, b.len, &h, &why)) < 0) {
-		seterr(err, errcap, "%s: %s", path, why);
-		goto out;
 	}
-	if (h.first_seq != first || strcmp(h.origin, l->meta.origin)) {
-		seterr(err, errcap, "%s: header names seq %llu of origin \"%s\"; "
-		       "this log is \"%s\"", path, (unsigned long long)h.first_seq,
-		       h.origin, l->meta.origin);
-		r = ST_ECORRUPT;
+	if ((r = scan_segment(l, path, first, &offs, &count, &end, &size, err, errcap)) < 0)
 		goto out;
-	}
-	offs = malloc((b.len / SEG_FRAME_HDR + 1) * sizeof(uint64_t));
-	if (!offs) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = seg_scan(b.data, b.len, h.size, offs, b.len / SEG_FRAME_HDR + 1,
-		     &count, &end);
-	if (r < 0) {
-		why = "a damaged frame is followed by valid frames";
-		seterr(err, errcap, "%s: byte %zu: %s; refusing to truncate "
-		       "(run sealtrail verify)", path, end, why);
-		goto out;
-	}
 	/* A torn tail is dropped only at the end of log_open, after the state
 	 * and the checkpoints have shown that no acknowledged entry is in it
 	 * (a damaged last frame that was acknowledged must stop the open,
@@ -1455,26 +1469,15 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 		r = ST_ECORRUPT;
 		goto out;
 	}
-	l->torn_bytes = b.len - end;
+	l->torn_bytes = size - end;
 	/* Rewrite the index of the active segment from the scan. */
 	ifd = open(ipath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (ifd < 0) {
 		r = -errno;
 		goto out;
 	}
-	{
-		struct buf ib = BUF_INIT((size_t)count * 8 + 8);
-		for (uint64_t k = 0; k < count && r == 0; k++) {
-			uint8_t x[8];
-			put_le64(x, offs[k]);
-			r = buf_append(&ib, x, 8);
-		}
-		if (r == 0)
-			r = pwrite_all(ifd, ib.data, ib.len, 0);
-		buf_release(&ib);
-		if (r < 0)
-			goto out;
-	}
+	if ((r = pwrite_all(ifd, offs, (size_t)count * 8, 0)) < 0)
+		goto out;
 	adopt_active(l, &fd, &ifd, first, end, first + count);
 out:
 	free(offs);
@@ -1482,7 +1485,6 @@ out:
 		close(fd);
 	if (ifd >= 0)
 		close(ifd);
-	buf_release(&b);
 	return r;
 }
 
@@ -1567,10 +1569,12 @@ out:
 static int open_history(struct log *l, const struct state *s, char *err, size_t errcap)
 {
 	char path[PATH_MAX];
-	struct buf b = BUF_INIT((size_t)4 << 30);
+	const uint8_t *p = NULL;
+	size_t n = 0;
 	uint8_t prev[HASH_SIZE] = {0}, at_state[HASH_SIZE] = {0};
-	size_t off = 0;
+	size_t off = 0, last_off = 0;
 	uint64_t count = 0;
+	uint32_t len;
 	int r;
 
 	path_in(path, sizeof(path), l->dir, "checkpoints");
@@ -1580,14 +1584,33 @@ static int open_history(struct log *l, const struct state *s, char *err, size_t 
 		seterr(err, errcap, "%s: %s", path, st_strerror(r));
 		return r;
 	}
-	if ((r = slurp(path, &b)) < 0)
+	if ((r = map_file(path, &p, &n)) < 0)
 		goto out;
-	while (off < b.len) {
-		uint32_t len;
-		int c = seg_frame_check(b.data + off, b.len - off, &len);
+	/* Start at the last record the state knows, if it is there and is the
+	 * one the state names: the history grows by a record a second, and an
+	 * open must not read years of it. Otherwise scan from the start. */
+	if (s->present && s->cp_count && s->cp_last_off < n &&
+	    seg_frame_check(p + s->cp_last_off, n - s->cp_last_off, &len) == 1 &&
+	    len >= CP_PREV_LEN) {
+		uint8_t h[HASH_SIZE];
+		sha256(p + s->cp_last_off + SEG_FRAME_HDR, len, h);
+		if (!memcmp(h, s->cp_last, HASH_SIZE)) {
+			memcpy(prev, s->cp_last, HASH_SIZE);
+			memcpy(at_state, s->cp_last, HASH_SIZE);
+			count = s->cp_count;
+			last_off = s->cp_last_off;
+			off = s->cp_last_off + SEG_FRAME_HDR + len;
+			buf_reset(&l->cp_note);
+			if ((r = buf_append(&l->cp_note, p + last_off + SEG_FRAME_HDR + CP_PREV_LEN,
+					    len - CP_PREV_LEN)) < 0)
+				goto out;
+		}
+	}
+	while (off < n) {
+		int c = seg_frame_check(p + off, n - off, &len);
 		if (c <= 0 || len < CP_PREV_LEN)
 			break;
-		const uint8_t *rec = b.data + off + SEG_FRAME_HDR;
+		const uint8_t *rec = p + off + SEG_FRAME_HDR;
 		if (memcmp(rec, prev, HASH_SIZE)) {
 			seterr(err, errcap, "%s: checkpoint %llu (byte %zu) does not chain "
 			       "to the one before it", path, (unsigned long long)count, off);
@@ -1601,9 +1624,10 @@ static int open_history(struct log *l, const struct state *s, char *err, size_t 
 		buf_reset(&l->cp_note);
 		if ((r = buf_append(&l->cp_note, rec + CP_PREV_LEN, len - CP_PREV_LEN)) < 0)
 			goto out;
+		last_off = off;
 		off += SEG_FRAME_HDR + len;
 	}
-	if (off < b.len) {
+	if (off < n) {
 		/* torn tail of an unfinished checkpoint: never returned to anyone */
 		if (ftruncate(l->cp_fd, (off_t)off) < 0 || fdatasync(l->cp_fd) < 0) {
 			r = -errno;
@@ -1619,6 +1643,7 @@ static int open_history(struct log *l, const struct state *s, char *err, size_t 
 		r = ST_ECORRUPT;
 		goto out;
 	}
+	l->cp_last_off = last_off;
 	l->cp_off = off;
 	l->cp_count = count;
 	memcpy(l->cp_last, prev, HASH_SIZE);
@@ -1679,7 +1704,7 @@ static int open_history(struct log *l, const struct state *s, char *err, size_t 
 		}
 	}
 out:
-	buf_release(&b);
+	unmap_file(p, n);
 	return r;
 }
 
@@ -1785,9 +1810,17 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 		}
 		l->torn_bytes = 0;
 	}
-	if ((r = tree_sync(l->tree)) < 0 || (r = state_write(l)) < 0) {
-		seterr(err, errcap, "%s/state: %s", dir, st_strerror(r));
-		goto fail;
+	/* Rewrite the snapshot only when recovery changed what it records, so
+	 * that opening a log to read it writes nothing. */
+	if (!st.present || st.size != l->size || st.cp_count != l->cp_count ||
+	    st.cp_last_off != l->cp_last_off) {
+		if ((r = tree_sync(l->tree)) < 0 || (r = state_write(l)) < 0) {
+			seterr(err, errcap, "%s/state: %s", dir, st_strerror(r));
+			goto fail;
+		}
+	} else {
+		l->state_size = l->size;
+		l->state_cp_count = l->cp_count;
 	}
 	seg_list_release(&sl);
 	l->opened = true;
@@ -1807,7 +1840,8 @@ void log_close(struct log *l)
 		/* Best effort: a fresh snapshot makes the next open fast. Never
 		 * after a failed open: the state is evidence (of a rollback, of
 		 * missing entries) that must survive until someone looks. */
-		if (tree_sync(l->tree) == 0)
+		if ((l->size != l->state_size || l->cp_count != l->state_cp_count) &&
+		    tree_sync(l->tree) == 0)
 			state_write(l);
 	}
 	for (size_t i = 0; i < l->nsegs; i++) {
@@ -1852,7 +1886,7 @@ int log_state_head(const char *dir, struct log_state_head *ret)
 		buf_release(&b);
 		return r == -ENOENT ? ST_ENOTFOUND : r;
 	}
-	if (b.len < 84 || memcmp(b.data, STATE_MAGIC, 8) ||
+	if (b.len < STATE_FIXED + 4 || memcmp(b.data, STATE_MAGIC, 8) ||
 	    get_le32(b.data + 8) != STATE_VERSION ||
 	    crc32c(0, b.data, b.len - 4) != get_le32(b.data + b.len - 4)) {
 		r = ST_ECORRUPT;

@@ -194,7 +194,8 @@ static int open_cp(struct ctx *c, const uint8_t *note, size_t len,
 static int load_history(struct ctx *c, struct buf *last_note)
 {
 	char path[PATH_MAX], label[160];
-	struct buf b = BUF_INIT((size_t)4 << 30);
+	const uint8_t *p = NULL;
+	size_t n = 0;
 	uint8_t prev[HASH_SIZE] = {0};
 	struct log_state_head sh;
 	uint64_t count = 0, last_size = 0;
@@ -203,15 +204,13 @@ static int load_history(struct ctx *c, struct buf *last_note)
 	int r, sr;
 
 	snprintf(path, sizeof(path), "%s/checkpoints", c->dir);
-	if ((r = read_file(path, (size_t)4 << 30, &b)) < 0) {
-		buf_release(&b);
+	if ((r = map_file(path, &p, &n)) < 0)
 		return fail(c, r, "%s: %s", path, st_strerror(r));
-	}
 	sr = log_state_head(c->dir, &sh);
-	while (off < b.len) {
+	while (off < n) {
 		uint32_t len;
 		struct checkpoint cp;
-		int fc = seg_frame_check(b.data + off, b.len - off, &len);
+		int fc = seg_frame_check(p + off, n - off, &len);
 
 		snprintf(label, sizeof(label), "checkpoints: byte %zu: checkpoint #%llu",
 			 off, (unsigned long long)count);
@@ -224,7 +223,7 @@ static int load_history(struct ctx *c, struct buf *last_note)
 			r = fail(c, ST_ECORRUPT, "%s: frame CRC mismatch", label);
 			goto out;
 		}
-		const uint8_t *rec = b.data + off + SEG_FRAME_HDR;
+		const uint8_t *rec = p + off + SEG_FRAME_HDR;
 		if (memcmp(rec, prev, HASH_SIZE)) {
 			r = fail(c, ST_ECORRUPT, "%s: does not chain to the checkpoint before "
 				 "it (records deleted, inserted or reordered)", label);
@@ -275,7 +274,7 @@ static int load_history(struct ctx *c, struct buf *last_note)
 		warn(c, "state: fails its CRC (derived data; recovery rewrites it)");
 	r = 0;
 out:
-	buf_release(&b);
+	unmap_file(p, n);
 	return r;
 }
 
