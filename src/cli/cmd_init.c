@@ -14,9 +14,13 @@ int cmd_init(int argc, char **argv)
 		{ "origin", required_argument, NULL, 'o' },
 		{ "segment-size", required_argument, NULL, 's' },
 		{ "max-entry", required_argument, NULL, 'm' },
+		{ "max-depth", required_argument, NULL, 'D' },
+		{ "max-members", required_argument, NULL, 'M' },
+		{ "max-string", required_argument, NULL, 'S' },
+		{ "max-tenants", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct log_init_options o = { NULL, 0, NULL };
+	struct log_init_options o = { 0 };
 	struct event_limits lim;
 	struct buf vkey = BUF_INIT(4096);
 	const char *dir = NULL;
@@ -39,11 +43,44 @@ int cmd_init(int argc, char **argv)
 			lim.max_entry = (size_t)v;
 			o.limits = &lim;
 			break;
+		case 'D':
+			if (!cli_u64(optarg, "--max-depth", &v) || v == 0 || v > 256) {
+				cli_err("--max-depth: must be 1..256");
+				return EXIT_USAGE;
+			}
+			lim.max_depth = (uint32_t)v;
+			o.limits = &lim;
+			break;
+		case 'M':
+			if (!cli_u64(optarg, "--max-members", &v) || v == 0 || v > 2048) {
+				cli_err("--max-members: must be 1..2048");
+				return EXIT_USAGE;
+			}
+			lim.max_members = (uint32_t)v;
+			o.limits = &lim;
+			break;
+		case 'S':
+			if (!cli_u64(optarg, "--max-string", &v) || v == 0 || v > 65535) {
+				cli_err("--max-string: must be 1..65535");
+				return EXIT_USAGE;
+			}
+			lim.max_string = (size_t)v;
+			o.limits = &lim;
+			break;
+		case 'T':
+			if (!cli_u64(optarg, "--max-tenants", &v) || v == 0 || v > 100000000) {
+				cli_err("--max-tenants: must be 1..100000000");
+				return EXIT_USAGE;
+			}
+			o.max_tenants = v;
+			break;
 		default: return EXIT_USAGE;
 		}
 	}
 	if (!dir || optind != argc) {
-		cli_err("usage: sealtrail init --data DIR [--origin NAME] [--segment-size BYTES] [--max-entry BYTES]");
+		cli_err("usage: sealtrail init --data DIR [--origin NAME] [--segment-size BYTES]\n"
+			"       [--max-entry BYTES] [--max-depth N] [--max-members N] [--max-string BYTES]\n"
+			"       [--max-tenants N]");
 		return EXIT_USAGE;
 	}
 	r = log_init(dir, &o, &vkey, err, sizeof(err));

@@ -15,6 +15,7 @@ static const char usage[] =
 	"usage: sealtrail <command> [options]\n"
 	"\n"
 	"  init --data DIR [--origin NAME] [--segment-size BYTES] [--max-entry BYTES]\n"
+	"       [--max-depth N] [--max-members N] [--max-string BYTES] [--max-tenants N]\n"
 	"                                      create a log; print its verifier key\n"
 	"  append --data DIR [--batch N] [FILE|-]\n"
 	"                                      append NDJSON events; print one ack per event\n"

@@ -18,6 +18,7 @@ const char *st_strerror(int err)
 	case ST_ENOTFOUND: return "not found";
 	case ST_EEXIST: return "already exists";
 	case ST_ERANGE: return "out of range";
+	case ST_ETENANTS: return "too many tenants (the log's max_tenants is reached)";
 	default: break;
 	}
 	if (err < 0 && err > -ST_EBASE)

@@ -24,6 +24,7 @@ enum {
 	ST_ENOTFOUND = -(ST_EBASE + 6),
 	ST_EEXIST = -(ST_EBASE + 7),
 	ST_ERANGE = -(ST_EBASE + 8),   /* seq or size out of range */
+	ST_ETENANTS = -(ST_EBASE + 9), /* the log's max_tenants is reached */
 };
 
 /* Text for an error code (ST_E* or -errno). Never NULL. */

@@ -1176,7 +1176,7 @@ int log_init(const char *dir, const struct log_init_options *opt,
 		snprintf(m.origin, sizeof(m.origin), "sealtrail/%s/%s", host, hex);
 	}
 	m.segment_max = opt && opt->segment_max ? opt->segment_max : LOG_DEFAULT_SEGMENT_MAX;
-	m.max_tenants = LOG_DEFAULT_MAX_TENANTS;
+	m.max_tenants = opt && opt->max_tenants ? opt->max_tenants : LOG_DEFAULT_MAX_TENANTS;
 	if (opt && opt->limits)
 		m.limits = *opt->limits;
 	else

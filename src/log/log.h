@@ -69,6 +69,7 @@ struct log_init_options {
 	const char *origin;          /* NULL: "sealtrail/<host>/<random>" */
 	uint64_t segment_max;        /* 0: LOG_DEFAULT_SEGMENT_MAX */
 	const struct event_limits *limits; /* NULL: defaults */
+	uint64_t max_tenants;        /* 0: LOG_DEFAULT_MAX_TENANTS */
 };
 
 /* Creates a new log in dir (created if missing; must not hold a log).

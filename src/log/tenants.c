@@ -72,7 +72,7 @@ struct tenant *tenants_get(struct tenants *t, const char *name, size_t len,
 			return s;
 	}
 	if (t->count >= t->max) {
-		*err = ST_ELIMIT;
+		*err = ST_ETENANTS;
 		return NULL;
 	}
 	if ((t->count + 1) * 2 > t->cap) {

@@ -30,8 +30,8 @@ struct tenants {
 
 void tenants_init(struct tenants *t, size_t max);
 void tenants_release(struct tenants *t);
-/* Finds or inserts name. NULL with *err = ST_ELIMIT (too many tenants,
- * or name too long) or -ENOMEM. A new tenant has tseq 0 and zero hash. */
+/* Finds or inserts name. NULL with *err = ST_ETENANTS (too many tenants),
+ * ST_ELIMIT (name too long) or -ENOMEM. A new tenant has tseq 0 and zero hash. */
 struct tenant *tenants_get(struct tenants *t, const char *name, size_t len,
 			   int *err);
 /* Visits every tenant (order unspecified). */

@@ -64,6 +64,18 @@ python3 -c 'import json;print(json.dumps({"time":"2026-01-01T00:00:00Z","action"
 set +e; "$ST" append --data "$T/small" "$T/big" > /dev/null 2> "$T/big.err"; rc=$?; set -e
 expect "oversize event refused naming max_entry" '[ $rc = 1 ] && grep -q "^line 1: .*max_entry" "$T/big.err"'
 expect "init refuses max_entry over 65535" '! "$ST" init --data "$T/huge" --max-entry 70000 2>/dev/null'
+"$ST" init --data "$T/few" --max-tenants 2 >/dev/null 2>&1
+printf '%s\n' '{"time":"2026-01-01T00:00:00Z","action":"a","actor":{"id":"x"},"resource":{"type":"t"},"tenant":"a"}' \
+  '{"time":"2026-01-01T00:00:00Z","action":"a","actor":{"id":"x"},"resource":{"type":"t"},"tenant":"b"}' \
+  '{"time":"2026-01-01T00:00:00Z","action":"a","actor":{"id":"x"},"resource":{"type":"t"},"tenant":"c"}' > "$T/tenants"
+set +e; "$ST" append --data "$T/few" "$T/tenants" > "$T/few.acks" 2> "$T/few.err"; rc=$?; set -e
+expect "max_tenants refuses the third tenant by line, the others are appended" \
+  '[ $rc = 1 ] && [ "$(wc -l < "$T/few.acks")" = 2 ] && grep -q "^line 3: refused by the log: too many tenants" "$T/few.err"'
+"$ST" init --data "$T/shallow" --max-depth 3 >/dev/null 2>&1
+echo '{"time":"2026-01-01T00:00:00Z","action":"a","actor":{"id":"x"},"resource":{"type":"t"},"metadata":{"a":{"b":{"c":1}}}}' > "$T/deep"
+set +e; "$ST" append --data "$T/shallow" "$T/deep" > /dev/null 2> "$T/deep.err"; rc=$?; set -e
+expect "--max-depth refuses a deeper event naming the limit and field" '[ $rc = 1 ] && grep -q "^line 1: .*metadata.a.b.*max_depth" "$T/deep.err"'
+expect "--max-depth 0 is a usage error" '! "$ST" init --data "$T/d0" --max-depth 0 2>/dev/null'
 expect "--batch 0 is a usage error" '! "$ST" append --data "$D" --batch 0 /dev/null 2>/dev/null'
 
 # Stdin works, and a second process cannot open the log while one holds it.

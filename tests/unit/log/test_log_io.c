@@ -161,7 +161,7 @@ static char *make_log(const char *tag)
 	char tmpl[] = "/tmp/sealtrail-test-log-io.XXXXXX";
 	char err[512] = "";
 	struct buf vk = BUF_INIT(4096);
-	struct log_init_options o = { "example.com/test-log-io", 0, NULL };
+	struct log_init_options o = { .origin = "example.com/test-log-io" };
 	char *base = mkdtemp(tmpl);
 	if (!base) {
 		perror("mkdtemp");
