@@ -45,6 +45,10 @@
 #define GROUP_MAX_BYTES (32u << 20)
 #define TREE_CHUNK 4096
 #define SPILL_BYTES (256u << 10)     /* write composed frames while cache-hot */
+#define DIRECT_ALIGN 4096u           /* O_DIRECT offset, length and memory alignment */
+/* wbuf holds at most the partial last block, a spill's worth, one more
+ * frame (bounded by max_entry <= 65535) and the padding of a final write. */
+#define WBUF_CAP ((size_t)512 << 10)
 
 /* ---- I/O hooks (tests inject failures here) ---------------------------- */
 
@@ -110,8 +114,13 @@ struct log {
 	int seg_fd, idx_fd;          /* the active (last) segment */
 	uint64_t seg_first;
 	uint64_t seg_off;            /* end of the last durable frame */
-	uint64_t spilled;            /* bytes of the current group already written
-				      * (unsynced) after seg_off */
+	int seg_dfd;                 /* the active segment opened O_DIRECT, or -1
+				      * where the file system refuses it or
+				      * SEALTRAIL_DIRECT_IO=0 */
+	bool direct_io;
+	uint64_t wbase;              /* file offset of wbuf.data[0]; block-aligned
+				      * when seg_dfd >= 0 (wbuf then starts with the
+				      * partial last block, already on disk) */
 	uint64_t torn_bytes;         /* recovery: bytes after seg_off to drop, once
 				      * the open has proven no acked entry is there */
 	uint64_t size;               /* durable entries; atomic for readers */
@@ -527,20 +536,43 @@ static int make_header(struct log *l, uint64_t first_seq, struct buf *out)
 	return seg_header_encode(&h, out);
 }
 
-/* Makes (fd, ifd) the active segment, taking ownership of both. */
-static void adopt_active(struct log *l, int *fd, int *ifd, uint64_t first,
-			 uint64_t end, uint64_t size)
+/* Makes (fd, ifd) the active segment, taking ownership of both, and sets
+ * up its writer: an O_DIRECT descriptor when the file system allows one,
+ * so that group commits skip the copy into the page cache, and the
+ * partial last block in wbuf, since direct writes cover whole blocks. */
+static int adopt_active(struct log *l, int *fd, int *ifd, uint64_t first,
+			uint64_t end, uint64_t size)
 {
+	char path[PATH_MAX];
+	int r;
+
 	if (l->seg_fd >= 0)
 		close(l->seg_fd);
 	if (l->idx_fd >= 0)
 		close(l->idx_fd);
+	if (l->seg_dfd >= 0)
+		close(l->seg_dfd);
 	l->seg_fd = *fd;
 	l->idx_fd = *ifd;
 	*fd = *ifd = -1;
 	l->seg_first = first;
 	l->seg_off = end;
 	__atomic_store_n(&l->size, size, __ATOMIC_RELEASE);
+	l->seg_dfd = -1;
+	if ((r = seg_path(path, sizeof(path), l->dir, first, "seg")) < 0)
+		return r;
+	if (l->direct_io)
+		l->seg_dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	l->wbuf.len = 0;
+	l->wbase = end;
+	if (l->seg_dfd >= 0) {
+		size_t tail = (size_t)(end % DIRECT_ALIGN);
+		l->wbase = end - tail;
+		if ((r = pread_all(l->seg_fd, l->wbuf.data, tail, (off_t)l->wbase)) < 0)
+			return r;
+		l->wbuf.len = tail;
+	}
+	return 0;
 }
 
 /* Creates segment first_seq with its header; fsyncs file and directory. */
@@ -573,7 +605,7 @@ static int segment_create(struct log *l, uint64_t first_seq)
 	pthread_rwlock_unlock(&l->segs_lock);
 	if (r < 0)
 		goto out;
-	adopt_active(l, &fd, &ifd, first_seq, b.len, first_seq);
+	r = adopt_active(l, &fd, &ifd, first_seq, b.len, first_seq);
 out:
 	if (fd >= 0) {
 		close(fd);
@@ -631,34 +663,70 @@ static int ensure_scratch(struct log *l, size_t n)
 	return 0;
 }
 
-/* Writes the buffered frames [0, wbuf.len) for entries [l->size, l->size+n)
- * at the end of the active segment and syncs them (L1). On failure the log
- * is poisoned (L3). Then appends their leaves to the tree and their offsets
- * to the index; failures there also poison the log, but the entries are
- * durable and their acks stand. */
+/* Writes wbuf to the active segment at wbase. Buffered: everything.
+ * Direct: the whole blocks only, unless final, when the last block is
+ * padded with zeros and the file is then truncated back to its logical
+ * end; the partial last block stays in wbuf as the start of the next
+ * write. A failure poisons the log (L3). Returns the logical end. */
+static int write_out(struct log *l, bool final, uint64_t *ret_end)
+{
+	size_t len = l->wbuf.len, wlen = len, keep = 0;
+	uint64_t end = l->wbase + len;
+	int r = 0;
+
+	if (l->seg_dfd >= 0) {
+		if (final) {
+			wlen = (len + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+			memset(l->wbuf.data + len, 0, wlen - len);
+			keep = len % DIRECT_ALIGN;
+		} else {
+			wlen = len / DIRECT_ALIGN * DIRECT_ALIGN;
+			keep = len - wlen;
+		}
+	}
+	if (wlen)
+		r = io_pwrite_all(l->seg_dfd >= 0 ? l->seg_dfd : l->seg_fd, l->wbuf.data,
+				  wlen, (off_t)l->wbase);
+	if (r == 0 && final && wlen > len && ftruncate(l->seg_fd, (off_t)end) < 0)
+		r = -errno;
+	if (r < 0) {
+		l->failed = r;
+		return r;
+	}
+	size_t from = len - keep;
+	memmove(l->wbuf.data, l->wbuf.data + from, keep);
+	l->wbuf.len = keep;
+	l->wbase += from;
+	if (ret_end)
+		*ret_end = end;
+	return 0;
+}
+
+/* Writes the frames composed for entries [l->size, l->size+n) that are not
+ * yet written and syncs the segment (L1). On failure the log is poisoned
+ * (L3). Then appends their leaves to the tree and their offsets to the
+ * index; failures there also poison the log, but the entries are durable
+ * and their acks stand. */
 static int flush_group(struct log *l, size_t n)
 {
+	uint64_t end = 0;
 	int r;
 
 	if (n == 0)
 		return 0;
-	r = io_pwrite_all(l->seg_fd, l->wbuf.data, l->wbuf.len,
-			  (off_t)(l->seg_off + l->spilled));
+	r = write_out(l, true, &end);
 	if (r == 0)
 		r = io_sync(l->seg_fd);
 	if (r < 0) {
 		l->failed = r;
 		return r;
 	}
-	uint64_t base = l->seg_off;
 	uint64_t idx_pos = (l->size - l->seg_first) * 8;
-	l->seg_off += l->spilled + l->wbuf.len;
-	l->spilled = 0;
-	l->wbuf.len = 0;
+	l->seg_off = end;
 	__atomic_store_n(&l->size, l->size + n, __ATOMIC_RELEASE);
 	/* The offsets become the index bytes in place (8 bytes each). */
 	for (size_t i = 0; i < n; i++)
-		put_le64((uint8_t *)&l->offs[i], base + l->offs[i]);
+		put_le64((uint8_t *)&l->offs[i], l->offs[i]);
 	r = pwrite_all(l->idx_fd, l->offs, 8 * n, (off_t)idx_pos);
 	if (r == 0)
 		r = tree_append(l->tree, (const uint8_t(*)[HASH_SIZE])l->leaves, n);
@@ -667,20 +735,11 @@ static int flush_group(struct log *l, size_t n)
 	return 0; /* the entries are durable: acknowledge them */
 }
 
-/* Writes the composed frames so far to the page cache (no sync) while they
- * are still in the CPU cache; flush_group() writes the rest and syncs. A
- * failure poisons the log like any other write failure (L3). */
+/* Writes what is composed so far while it is still in the CPU cache (no
+ * sync); flush_group() writes the rest and syncs. */
 static int spill(struct log *l)
 {
-	int r = io_pwrite_all(l->seg_fd, l->wbuf.data, l->wbuf.len,
-			      (off_t)(l->seg_off + l->spilled));
-	if (r < 0) {
-		l->failed = r;
-		return r;
-	}
-	l->spilled += l->wbuf.len;
-	l->wbuf.len = 0;
-	return 0;
+	return write_out(l, false, NULL);
 }
 
 static int commit_group(struct log *l, struct batch *group)
@@ -702,7 +761,6 @@ static int commit_group(struct log *l, struct batch *group)
 	l->last_received_ns = now;
 	rfc3339_format_us(now, recv);
 
-	l->wbuf.len = 0;
 	for (struct batch *b = group; b; b = b->next) {
 		for (size_t i = 0; i < b->n; i++) {
 			const struct log_event *e = &b->ev[i];
@@ -724,7 +782,11 @@ static int commit_group(struct log *l, struct batch *group)
 			}
 			size_t need = SEG_FRAME_HDR + 256 + e->len;
 			/* Roll to a new segment when this frame would pass the limit. */
-			if (l->seg_off + l->spilled + l->wbuf.len + need > l->meta.segment_max &&
+			if (e->len > l->meta.limits.max_entry) {
+				a->result = ST_ELIMIT;
+				continue;
+			}
+			if (l->wbase + l->wbuf.len + need > l->meta.segment_max &&
 			    (l->size + pending) > l->seg_first) {
 				if ((r = flush_group(l, pending)) < 0)
 					return r;
@@ -774,7 +836,7 @@ static int commit_group(struct log *l, struct batch *group)
 				continue;
 			}
 			seg_frame_put(fr, fr + SEG_FRAME_HDR, elen);
-			l->offs[pending] = l->spilled + l->wbuf.len;
+			l->offs[pending] = l->wbase + l->wbuf.len;
 			hash_leaf(fr + SEG_FRAME_HDR, elen, l->leaves[pending]);
 			t->tseq++;
 			memcpy(t->last, l->leaves[pending], HASH_SIZE);
@@ -1387,8 +1449,7 @@ static bool open_active_fast(struct log *l, uint64_t first, uint64_t clean,
 	}
 	if (end != (uint64_t)st.st_size)
 		goto out;
-	adopt_active(l, &fd, &ifd, first, end, clean);
-	ok = true;
+	ok = adopt_active(l, &fd, &ifd, first, end, clean) == 0;
 out:
 	if (fd >= 0)
 		close(fd);
@@ -1478,7 +1539,7 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 	}
 	if ((r = pwrite_all(ifd, offs, (size_t)count * 8, 0)) < 0)
 		goto out;
-	adopt_active(l, &fd, &ifd, first, end, first + count);
+	r = adopt_active(l, &fd, &ifd, first, end, first + count);
 out:
 	free(offs);
 	if (fd >= 0)
@@ -1722,11 +1783,24 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 	if (!l)
 		return -ENOMEM;
 	strcpy(l->dir, dir);
-	l->lock_fd = l->seg_fd = l->idx_fd = l->cp_fd = -1;
+	l->lock_fd = l->seg_fd = l->idx_fd = l->cp_fd = l->seg_dfd = -1;
+	/* Segment writes bypass the page cache unless the operator says not
+	 * to (docs/DECISIONS.md); the test suite runs both ways. */
+	const char *dio = getenv("SEALTRAIL_DIRECT_IO");
+	l->direct_io = !(dio && !strcmp(dio, "0"));
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
 	pthread_rwlock_init(&l->segs_lock, NULL);
-	buf_init(&l->wbuf, (size_t)GROUP_MAX_BYTES * 2 + (64u << 20));
+	{
+		void *wb = NULL;
+		if (posix_memalign(&wb, DIRECT_ALIGN, WBUF_CAP) != 0) {
+			free(l);
+			return -ENOMEM;
+		}
+		l->wbuf.data = wb;
+		l->wbuf.len = 0;
+		l->wbuf.cap = l->wbuf.max = WBUF_CAP;
+	}
 	buf_init(&l->cp_note, NOTE_MAX_SIZE);
 
 	if ((r = log_meta_read(dir, &l->meta, err, errcap)) < 0)
@@ -1853,6 +1927,8 @@ void log_close(struct log *l)
 	free(l->readers);
 	if (l->seg_fd >= 0)
 		close(l->seg_fd);
+	if (l->seg_dfd >= 0)
+		close(l->seg_dfd);
 	if (l->idx_fd >= 0)
 		close(l->idx_fd);
 	if (l->cp_fd >= 0)
