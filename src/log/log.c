@@ -664,39 +664,34 @@ static int ensure_scratch(struct log *l, size_t n)
 }
 
 /* Writes wbuf to the active segment at wbase. Buffered: everything.
- * Direct: the whole blocks only, unless final, when the last block is
- * padded with zeros and the file is then truncated back to its logical
- * end; the partial last block stays in wbuf as the start of the next
- * write. A failure poisons the log (L3). Returns the logical end. */
+ * Direct: the whole blocks through the O_DIRECT descriptor; when final,
+ * the partial last block through the buffered one (no padding, no
+ * truncation: the file ends at its logical end), and that block stays in
+ * wbuf as the start of the next write. A failure poisons the log (L3).
+ * Stores the logical end in *ret_end. */
 static int write_out(struct log *l, bool final, uint64_t *ret_end)
 {
-	size_t len = l->wbuf.len, wlen = len, keep = 0;
+	size_t len = l->wbuf.len, whole = len, keep = 0;
 	uint64_t end = l->wbase + len;
 	int r = 0;
 
 	if (l->seg_dfd >= 0) {
-		if (final) {
-			wlen = (len + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
-			memset(l->wbuf.data + len, 0, wlen - len);
-			keep = len % DIRECT_ALIGN;
-		} else {
-			wlen = len / DIRECT_ALIGN * DIRECT_ALIGN;
-			keep = len - wlen;
-		}
+		whole = len / DIRECT_ALIGN * DIRECT_ALIGN;
+		keep = len - whole;
 	}
-	if (wlen)
+	if (whole)
 		r = io_pwrite_all(l->seg_dfd >= 0 ? l->seg_dfd : l->seg_fd, l->wbuf.data,
-				  wlen, (off_t)l->wbase);
-	if (r == 0 && final && wlen > len && ftruncate(l->seg_fd, (off_t)end) < 0)
-		r = -errno;
+				  whole, (off_t)l->wbase);
+	if (r == 0 && final && keep)
+		r = io_pwrite_all(l->seg_fd, l->wbuf.data + whole, keep,
+				  (off_t)(l->wbase + whole));
 	if (r < 0) {
 		l->failed = r;
 		return r;
 	}
-	size_t from = len - keep;
-	memmove(l->wbuf.data, l->wbuf.data + from, keep);
+	memmove(l->wbuf.data, l->wbuf.data + whole, keep);
 	l->wbuf.len = keep;
-	l->wbase += from;
+	l->wbase += whole;
 	if (ret_end)
 		*ret_end = end;
 	return 0;
