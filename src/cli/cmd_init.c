@@ -7,6 +7,22 @@
 #include <getopt.h>
 #include <string.h>
 
+/* A decimal option in [lo, hi], or an error naming the option and range. */
+static bool ranged(const char *arg, const char *name, uint64_t lo, uint64_t hi,
+		   uint64_t *ret)
+{
+	uint64_t v;
+	if (!cli_u64(arg, name, &v))
+		return false;
+	if (v < lo || v > hi) {
+		cli_err("%s: must be %llu..%llu, found %llu", name, (unsigned long long)lo,
+			(unsigned long long)hi, (unsigned long long)v);
+		return false;
+	}
+	*ret = v;
+	return true;
+}
+
 int cmd_init(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -25,57 +41,27 @@ int cmd_init(int argc, char **argv)
 	struct buf vkey = BUF_INIT(4096);
 	const char *dir = NULL;
 	char err[1024] = "";
-	uint64_t v;
+	uint64_t v = 0;
 	int c, r;
 
 	event_limits_default(&lim);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		bool ok = true;
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'o': o.origin = optarg; break;
-		case 's':
-			if (!cli_u64(optarg, "--segment-size", &o.segment_max))
-				return EXIT_USAGE;
-			break;
-		case 'm':
-			if (!cli_u64(optarg, "--max-entry", &v))
-				return EXIT_USAGE;
-			lim.max_entry = (size_t)v;
-			o.limits = &lim;
-			break;
-		case 'D':
-			if (!cli_u64(optarg, "--max-depth", &v) || v == 0 || v > 256) {
-				cli_err("--max-depth: must be 1..256");
-				return EXIT_USAGE;
-			}
-			lim.max_depth = (uint32_t)v;
-			o.limits = &lim;
-			break;
-		case 'M':
-			if (!cli_u64(optarg, "--max-members", &v) || v == 0 || v > 2048) {
-				cli_err("--max-members: must be 1..2048");
-				return EXIT_USAGE;
-			}
-			lim.max_members = (uint32_t)v;
-			o.limits = &lim;
-			break;
-		case 'S':
-			if (!cli_u64(optarg, "--max-string", &v) || v == 0 || v > 65535) {
-				cli_err("--max-string: must be 1..65535");
-				return EXIT_USAGE;
-			}
-			lim.max_string = (size_t)v;
-			o.limits = &lim;
-			break;
-		case 'T':
-			if (!cli_u64(optarg, "--max-tenants", &v) || v == 0 || v > 100000000) {
-				cli_err("--max-tenants: must be 1..100000000");
-				return EXIT_USAGE;
-			}
-			o.max_tenants = v;
-			break;
+		case 's': ok = cli_u64(optarg, "--segment-size", &o.segment_max); break;
+		case 'm': ok = ranged(optarg, "--max-entry", 257, 65535, &v); lim.max_entry = (size_t)v; break;
+		case 'D': ok = ranged(optarg, "--max-depth", 1, 256, &v); lim.max_depth = (uint32_t)v; break;
+		case 'M': ok = ranged(optarg, "--max-members", 1, 2048, &v); lim.max_members = (uint32_t)v; break;
+		case 'S': ok = ranged(optarg, "--max-string", 1, 65535, &v); lim.max_string = (size_t)v; break;
+		case 'T': ok = ranged(optarg, "--max-tenants", 1, 100000000, &o.max_tenants); break;
 		default: return EXIT_USAGE;
 		}
+		if (!ok)
+			return EXIT_USAGE;
+		if (strchr("mDMS", c))
+			o.limits = &lim;
 	}
 	if (!dir || optind != argc) {
 		cli_err("usage: sealtrail init --data DIR [--origin NAME] [--segment-size BYTES]\n"
