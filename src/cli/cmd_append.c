@@ -103,29 +103,16 @@ static void batch_release(struct batch *b)
 /* {"line":20d,"seq":20d,"leaf_hash":"44c"}\n */
 #define ACK_MAX (9 + 20 + 7 + 20 + 14 + 44 + 3)
 
-static size_t put_dec(char *o, uint64_t v)
-{
-	char t[20];
-	size_t n = 0;
-	do {
-		t[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		o[i] = t[n - 1 - i];
-	return n;
-}
-
 /* Formats one ack line (no printf: this runs once per event). */
 static size_t format_ack(uint64_t line, const struct log_ack *k, char *o)
 {
 	char *s = o;
 	memcpy(o, "{\"line\":", 8);
 	o += 8;
-	o += put_dec(o, line);
+	o += st_fmt_u64(o, line);
 	memcpy(o, ",\"seq\":", 7);
 	o += 7;
-	o += put_dec(o, k->seq);
+	o += st_fmt_u64(o, k->seq);
 	memcpy(o, ",\"leaf_hash\":\"", 14);
 	o += 14;
 	o += base64_encode(k->leaf, HASH_SIZE, o);

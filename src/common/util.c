@@ -36,6 +36,19 @@ void st_wipe(void *p, size_t n)
 	sodium_memzero(p, n);
 }
 
+size_t st_fmt_u64(char *out, uint64_t v)
+{
+	char t[20];
+	size_t n = 0;
+	do {
+		t[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		out[i] = t[n - 1 - i];
+	return n;
+}
+
 bool st_parse_u64(const char *s, size_t n, uint64_t *ret)
 {
 	uint64_t v = 0;

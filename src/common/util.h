@@ -76,6 +76,10 @@ bool st_ct_equal(const void *a, const void *b, size_t n);
 /* Wipe a secret; the compiler may not elide it. */
 void st_wipe(void *p, size_t n);
 
+/* Writes v in decimal (at most 20 digits, no NUL) and returns the count;
+ * the hot paths use it instead of printf. */
+size_t st_fmt_u64(char *out, uint64_t v);
+
 /* Parse a decimal uint64 that fills [s, s+n) exactly: no sign, no leading
  * zero unless the value is 0, no overflow. */
 bool st_parse_u64(const char *s, size_t n, uint64_t *ret);

@@ -633,19 +633,6 @@ static int segment_seal(struct log *l)
 
 /* ---- group commit ---------------------------------------------------------- */
 
-static size_t u64_dec(char *out, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
-}
-
 static int ensure_scratch(struct log *l, size_t n)
 {
 	if (n > l->leaves_cap) {
@@ -801,11 +788,11 @@ static int commit_group(struct log *l, struct batch *group)
 
 			base64_encode(t->last, HASH_SIZE, tprev);
 			memcpy(o, "{\"seq\":", 7); o += 7;
-			o += u64_dec(o, seq);
+			o += st_fmt_u64(o, seq);
 			memcpy(o, ",\"received_at\":\"", 16); o += 16;
 			memcpy(o, recv, RFC3339_US_LEN); o += RFC3339_US_LEN;
 			memcpy(o, "\",\"tseq\":", 9); o += 9;
-			o += u64_dec(o, t->tseq + 1);
+			o += st_fmt_u64(o, t->tseq + 1);
 			memcpy(o, ",\"tprev\":\"", 10); o += 10;
 			memcpy(o, tprev, BASE64_LEN(HASH_SIZE)); o += BASE64_LEN(HASH_SIZE);
 			*o++ = '"';

@@ -142,6 +142,10 @@ static void test_buf(void)
 	CHECK(!st_parse_u64("18446744073709551616", 20, &v));
 	CHECK(!st_parse_u64("012", 3, &v) && st_parse_u64("0", 1, &v) && v == 0);
 	CHECK(!st_parse_u64("", 0, &v) && !st_parse_u64("+1", 2, &v));
+	char d[21];
+	CHECK(st_fmt_u64(d, 0) == 1 && d[0] == '0');
+	CHECK(st_fmt_u64(d, UINT64_MAX) == 20 && !memcmp(d, "18446744073709551615", 20));
+	CHECK(st_fmt_u64(d, 1000) == 4 && !memcmp(d, "1000", 4));
 }
 
 int main(void)
