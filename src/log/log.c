@@ -131,6 +131,7 @@ struct log {
 
 	/* checkpoints */
 	int cp_fd;
+	int cpi_fd;                  /* checkpoints.idx: u64 offset per record (derived) */
 	uint64_t cp_off;
 	uint64_t cp_count;
 	uint8_t cp_last[HASH_SIZE];  /* SHA-256 of the last history record's data */
@@ -941,6 +942,12 @@ static int checkpoint_issue(struct log *l, bool force)
 	l->cp_last_off = l->cp_off;
 	l->cp_off += fr.len;
 	l->cp_count++;
+	{
+		/* Derived: a failure here is repaired by the next open. */
+		uint8_t ob[8];
+		put_le64(ob, l->cp_last_off);
+		(void)pwrite_all(l->cpi_fd, ob, 8, (off_t)((l->cp_count - 1) * 8));
+	}
 	memcpy(l->cp_last, h, HASH_SIZE);
 	l->cp_size = size;
 	buf_reset(&l->cp_note);
@@ -969,6 +976,65 @@ int log_checkpoint(struct log *l, bool force, struct buf *out)
 	return r;
 }
 
+/* Reads history record i through the index: appends its note to out (if
+ * not NULL) and stores its tree size. ST_ECORRUPT when the index does not
+ * lead to a whole record. */
+static int cp_record(struct log *l, uint64_t i, struct buf *out, uint64_t *ret_size)
+{
+	uint8_t ob[8], hdr[SEG_FRAME_HDR];
+	struct buf rec = BUF_INIT(NOTE_MAX_SIZE + CP_PREV_LEN);
+	struct checkpoint cp;
+	uint64_t off;
+	uint32_t len;
+	int r;
+
+	if ((r = pread_all(l->cpi_fd, ob, 8, (off_t)(i * 8))) < 0)
+		return ST_ECORRUPT;
+	off = get_le64(ob);
+	if (pread_all(l->cp_fd, hdr, sizeof(hdr), (off_t)off) < 0)
+		return ST_ECORRUPT;
+	len = get_le32(hdr);
+	if (len < CP_PREV_LEN || len > NOTE_MAX_SIZE + CP_PREV_LEN ||
+	    buf_reserve(&rec, len) < 0 ||
+	    pread_all(l->cp_fd, rec.data, len, (off_t)(off + SEG_FRAME_HDR)) < 0 ||
+	    crc32c(crc32c(0, hdr, 4), rec.data, len) != get_le32(hdr + 4)) {
+		r = ST_ECORRUPT;
+		goto out;
+	}
+	/* Our own history: the body is the text before the blank line. */
+	const char *t = (const char *)rec.data + CP_PREV_LEN;
+	const char *sep = memmem(t, len - CP_PREV_LEN, "\n\n", 2);
+	if (!sep || checkpoint_parse(t, (size_t)(sep - t) + 1, &cp) < 0) {
+		r = ST_ECORRUPT;
+		goto out;
+	}
+	*ret_size = cp.size;
+	r = out ? buf_append(out, t, len - CP_PREV_LEN) : 0;
+out:
+	buf_release(&rec);
+	return r;
+}
+
+uint64_t log_checkpoint_count(struct log *l)
+{
+	uint64_t n;
+	become_leader(l);
+	n = l->cp_count;
+	resign_leader(l);
+	return n;
+}
+
+int log_read_checkpoint_at(struct log *l, uint64_t i, struct buf *out)
+{
+	uint64_t size;
+	int r;
+
+	become_leader(l);
+	r = i >= l->cp_count ? ST_ERANGE : cp_record(l, i, out, &size);
+	resign_leader(l);
+	return r;
+}
+
 int log_read_checkpoint(struct log *l, uint64_t size, struct buf *out)
 {
 	int r = 0;
@@ -979,39 +1045,21 @@ int log_read_checkpoint(struct log *l, uint64_t size, struct buf *out)
 				: ST_ENOTFOUND;
 		goto out;
 	}
-	/* Search the history, newest match wins. */
-	uint64_t off = 0;
-	struct buf found = BUF_INIT(NOTE_MAX_SIZE);
-	r = ST_ENOTFOUND;
-	while (off < l->cp_off) {
-		uint8_t hdr[SEG_FRAME_HDR];
-		uint32_t len;
-		if (pread_all(l->cp_fd, hdr, sizeof(hdr), (off_t)off) < 0)
-			break;
-		len = get_le32(hdr);
-		if (len < CP_PREV_LEN || len > NOTE_MAX_SIZE + CP_PREV_LEN)
-			break;
-		struct buf rec = BUF_INIT(NOTE_MAX_SIZE + CP_PREV_LEN);
-		if (buf_reserve(&rec, len) == 0 &&
-		    pread_all(l->cp_fd, rec.data, len, (off_t)(off + SEG_FRAME_HDR)) == 0) {
-			rec.len = len;
-			struct note_opened no;
-			struct checkpoint cp;
-			if (note_open(rec.data + CP_PREV_LEN, len - CP_PREV_LEN, l->pubkeys,
-				      l->npub, &no) == 0 &&
-			    checkpoint_parse(no.text, no.text_len, &cp) == 0 &&
-			    cp.size == size) {
-				buf_reset(&found);
-				buf_append(&found, rec.data + CP_PREV_LEN, len - CP_PREV_LEN);
-				r = 0;
-			}
-		}
-		buf_release(&rec);
-		off += SEG_FRAME_HDR + len;
+	/* Sizes never decrease along the history: binary search for the last
+	 * record whose size is <= size, then check it is exactly size. */
+	uint64_t lo = 0, hi = l->cp_count, got;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if ((r = cp_record(l, mid, NULL, &got)) < 0)
+			goto out;
+		if (got <= size)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	if (r == 0)
-		r = buf_append(out, found.data, found.len);
-	buf_release(&found);
+	r = ST_ENOTFOUND;
+	if (lo > 0 && cp_record(l, lo - 1, NULL, &got) == 0 && got == size)
+		r = cp_record(l, lo - 1, out, &got);
 out:
 	resign_leader(l);
 	return r;
@@ -1609,6 +1657,62 @@ out:
 
 /* Scans the checkpoint history; truncates a torn tail; checks it against
  * the state snapshot (L4); loads the last note. */
+/* Brings checkpoints.idx (one u64 offset per history record; derived) in
+ * line with the history's count records whose last starts at last_off:
+ * trusted when its length and last entry agree, completed when only the
+ * last entry is missing (a crash after the history append), rebuilt from
+ * the mapped history p[0..n) otherwise. */
+static int open_history_index(struct log *l, const uint8_t *p, size_t n,
+			      uint64_t count, uint64_t last_off, char *err, size_t errcap)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	uint8_t ob[8];
+	int r = 0;
+
+	path_in(path, sizeof(path), l->dir, "checkpoints.idx");
+	l->cpi_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (l->cpi_fd < 0 || fstat(l->cpi_fd, &st) < 0) {
+		r = -errno;
+		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		return r;
+	}
+	uint64_t have = (uint64_t)st.st_size / 8;
+	if (count == 0)
+		return ftruncate(l->cpi_fd, 0) < 0 ? -errno : 0;
+	if (have >= count && pread_all(l->cpi_fd, ob, 8, (off_t)((count - 1) * 8)) == 0 &&
+	    get_le64(ob) == last_off)
+		return (uint64_t)st.st_size == count * 8 ? 0 :
+		       (ftruncate(l->cpi_fd, (off_t)(count * 8)) < 0 ? -errno : 0);
+	if (have == count - 1 && (count == 1 ||
+	    (pread_all(l->cpi_fd, ob, 8, (off_t)((count - 2) * 8)) == 0 &&
+	     get_le64(ob) < last_off))) {
+		put_le64(ob, last_off);
+		return pwrite_all(l->cpi_fd, ob, 8, (off_t)((count - 1) * 8));
+	}
+	/* Rebuild: walk every frame of the history. */
+	size_t cap = (size_t)count * 8, off = 0;
+	uint8_t *all = malloc(cap ? cap : 8);
+	uint64_t k = 0;
+	uint32_t len;
+	if (!all)
+		return -ENOMEM;
+	while (off < n && k < count && seg_frame_check(p + off, n - off, &len) == 1) {
+		put_le64(all + 8 * k++, off);
+		off += SEG_FRAME_HDR + len;
+	}
+	if (k != count) {
+		r = ST_ECORRUPT;
+		seterr(err, errcap, "%s: rebuilding: found %llu records, expected %llu",
+		       path, (unsigned long long)k, (unsigned long long)count);
+	} else if ((r = pwrite_all(l->cpi_fd, all, cap, 0)) == 0 &&
+		   ftruncate(l->cpi_fd, (off_t)cap) < 0) {
+		r = -errno;
+	}
+	free(all);
+	return r;
+}
+
 static int open_history(struct log *l, const struct state *s, char *err, size_t errcap)
 {
 	char path[PATH_MAX];
@@ -1687,6 +1791,8 @@ static int open_history(struct log *l, const struct state *s, char *err, size_t 
 		goto out;
 	}
 	l->cp_last_off = last_off;
+	if ((r = open_history_index(l, p, n, count, last_off, err, errcap)) < 0)
+		goto out;
 	l->cp_off = off;
 	l->cp_count = count;
 	memcpy(l->cp_last, prev, HASH_SIZE);
@@ -1765,7 +1871,7 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 	if (!l)
 		return -ENOMEM;
 	strcpy(l->dir, dir);
-	l->lock_fd = l->seg_fd = l->idx_fd = l->cp_fd = l->seg_dfd = -1;
+	l->lock_fd = l->seg_fd = l->idx_fd = l->cp_fd = l->seg_dfd = l->cpi_fd = -1;
 	/* Segment writes bypass the page cache unless the operator says not
 	 * to (docs/DECISIONS.md); the test suite runs both ways. */
 	const char *dio = getenv("SEALTRAIL_DIRECT_IO");
@@ -1915,6 +2021,8 @@ void log_close(struct log *l)
 		close(l->idx_fd);
 	if (l->cp_fd >= 0)
 		close(l->cp_fd);
+	if (l->cpi_fd >= 0)
+		close(l->cpi_fd);
 	if (l->lock_fd >= 0)
 		close(l->lock_fd);
 	tree_free(l->tree);

@@ -8,6 +8,7 @@
  *   segments/<seq>.seg   framed entries; <seq>.idx their offsets (derived)
  *   tree/level-NN        the Merkle tree, level by level (derived; see tree.h)
  *   checkpoints          history of every signed checkpoint (framed, hash-chained)
+ *   checkpoints.idx      offset of each history record (derived)
  *   checkpoint           the latest signed checkpoint (a copy, for readers)
  *   keys/signer          the current signing key (0600)
  *   keys/public          every verifier key the log ever used, one per line
@@ -117,6 +118,10 @@ int log_read_entry(struct log *l, uint64_t seq, struct buf *out);
 /* Appends the latest signed checkpoint note (or the newest one whose size
  * equals size, when size != 0) to out. ST_ENOTFOUND when none matches. */
 int log_read_checkpoint(struct log *l, uint64_t size, struct buf *out);
+/* The number of checkpoints in the history, and the i-th (oldest first),
+ * for paging through the history. ST_ERANGE past the end. */
+uint64_t log_checkpoint_count(struct log *l);
+int log_read_checkpoint_at(struct log *l, uint64_t i, struct buf *out);
 /* Appends the bytes of a tlog-tiles resource (hash tile or entry bundle). */
 int log_read_tile(struct log *l, const struct tile_ref *t, struct buf *out);
 
