@@ -75,6 +75,7 @@ struct app {
 	uint64_t refused_parse;      /* main thread only */
 	uint64_t refused_log, appended; /* committer only (read after join) */
 	bool fatal;                  /* under mu */
+	const char *producer;        /* --producer, stored in every entry */
 	int64_t last_cp;
 	struct buf out;
 };
@@ -274,6 +275,8 @@ static void one_line(struct app *a, const uint8_t *s, size_t n, uint64_t lineno,
 		b->in_start = in_off;
 	b->ev[b->n].len = (info.tenant ? b->toff[b->n] : b->arena.len) - start;
 	b->ev[b->n].info = info;
+	b->ev[b->n].producer = a->producer;
+	b->ev[b->n].producer_len = a->producer ? strlen(a->producer) : 0;
 	b->off[b->n] = start;
 	b->line[b->n] = lineno;
 	b->n++;
@@ -302,10 +305,11 @@ int cmd_append(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "data", required_argument, NULL, 'd' },
 		{ "batch", required_argument, NULL, 'b' },
+		{ "producer", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct app a;
-	const char *dir = NULL, *file = "-";
+	const char *dir = NULL, *file = "-", *producer = NULL;
 	uint64_t batch = 1000, lineno = 0;
 	uint8_t *in = NULL;
 	size_t have = 0, pos = 0, mapped = 0, released = 0;
@@ -325,11 +329,19 @@ int cmd_append(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'p':
+			if (!log_producer_valid(optarg, strlen(optarg))) {
+				cli_err("--producer: 1-%d bytes of [A-Za-z0-9_.:@/+-], found \"%s\"",
+					LOG_PRODUCER_MAX, optarg);
+				return EXIT_USAGE;
+			}
+			producer = optarg;
+			break;
 		default: return EXIT_USAGE;
 		}
 	}
 	if (!dir || optind + 1 < argc) {
-		cli_err("usage: sealtrail append --data DIR [--batch N] [FILE|-]");
+		cli_err("usage: sealtrail append --data DIR [--batch N] [--producer NAME] [FILE|-]");
 		return EXIT_USAGE;
 	}
 	if (optind < argc)
@@ -345,6 +357,7 @@ int cmd_append(int argc, char **argv)
 	pthread_cond_init(&a.cv, NULL);
 	buf_init(&a.out, (size_t)1 << 30);
 	a.batch = (size_t)batch;
+	a.producer = producer;
 	for (int i = 0; i < NSLOT; i++) {
 		if (batch_init(&a.b[i], a.batch) < 0) {
 			cli_err("out of memory for batches of %zu", a.batch);

@@ -51,7 +51,7 @@ int cmd_init(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'o': o.origin = optarg; break;
 		case 's': ok = cli_u64(optarg, "--segment-size", &o.segment_max); break;
-		case 'm': ok = ranged(optarg, "--max-entry", 257, 65535, &v); lim.max_entry = (size_t)v; break;
+		case 'm': ok = ranged(optarg, "--max-entry", EVENT_SERVER_RESERVE + 1, 65535, &v); lim.max_entry = (size_t)v; break;
 		case 'D': ok = ranged(optarg, "--max-depth", 1, 256, &v); lim.max_depth = (uint32_t)v; break;
 		case 'M': ok = ranged(optarg, "--max-members", 1, 2048, &v); lim.max_members = (uint32_t)v; break;
 		case 'S': ok = ranged(optarg, "--max-string", 1, 65535, &v); lim.max_string = (size_t)v; break;

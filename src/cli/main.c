@@ -17,7 +17,7 @@ static const char usage[] =
 	"  init --data DIR [--origin NAME] [--segment-size BYTES] [--max-entry BYTES]\n"
 	"       [--max-depth N] [--max-members N] [--max-string BYTES] [--max-tenants N]\n"
 	"                                      create a log; print its verifier key\n"
-	"  append --data DIR [--batch N] [FILE|-]\n"
+	"  append --data DIR [--batch N] [--producer NAME] [FILE|-]\n"
 	"                                      append NDJSON events; print one ack per event\n"
 	"  checkpoint --data DIR [--force]     issue a checkpoint if the tree grew; print the latest\n"
 	"  entry --data DIR SEQ                print the stored entry bytes exactly\n"

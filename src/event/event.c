@@ -49,7 +49,6 @@
 #include <emmintrin.h>
 #endif
 
-#define SERVER_RESERVE 256   /* bytes kept free in max_entry for server fields */
 #define DEPTH_HARD 256       /* containers on the C stack; max_depth is clamped to it */
 #define KEYS_HARD 2048       /* keys of all open objects at once */
 #define BIG_OBJECT 16        /* objects with more keys use the hash table */
@@ -1456,7 +1455,7 @@ int event_parse(const uint8_t *in, size_t len, const struct event_limits *lim,
 	parser_init(&ps, in, len, lim, err);
 	if (len > UINT32_MAX)
 		return fail_at(&ps, ST_ELIMIT, in, "", "input is %zu bytes, more than the reader handles", len);
-	ps.entry_limit = ps.entry_limit > SERVER_RESERVE ? ps.entry_limit - SERVER_RESERVE : 0;
+	ps.entry_limit = ps.entry_limit > EVENT_SERVER_RESERVE ? ps.entry_limit - EVENT_SERVER_RESERVE : 0;
 	/* The compact form is never longer than the input. */
 	want = len < ps.entry_limit ? len : ps.entry_limit;
 	avail = out->max > out->len ? out->max - out->len : 0;
@@ -1476,7 +1475,7 @@ int event_parse(const uint8_t *in, size_t len, const struct event_limits *lim,
 		ps.top = NULL;
 		return fail_at(&ps, ST_ELIMIT, in + ps.over_at, "",
 			       "compact event is %zu bytes, limit is %zu (max_entry %zu less %d reserved for server fields)",
-			       ps.clen, ps.entry_limit, lim ? lim->max_entry : (size_t)65535, SERVER_RESERVE);
+			       ps.clen, ps.entry_limit, lim ? lim->max_entry : (size_t)65535, EVENT_SERVER_RESERVE);
 	}
 	if (ps.clen > ps.room)
 		return fail_at(&ps, ST_ELIMIT, in, "", "compact event is %zu bytes, output buffer has room for %zu",

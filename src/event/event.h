@@ -43,6 +43,13 @@
 
 #include "common/buf.h"
 
+/* Bytes of max_entry kept for the server fields the log puts in front of
+ * the producer's members: seq, received_at, tseq, tprev, tenant and id
+ * when the server adds them (at most 219 bytes), and producer (at most
+ * 14 + LOG_PRODUCER_MAX = 142). event_parse refuses a compact form longer
+ * than max_entry - EVENT_SERVER_RESERVE, so every accepted event fits. */
+#define EVENT_SERVER_RESERVE 400
+
 /* Limits a producer controls; each refusal names the limit. */
 struct event_limits {
 	size_t max_entry;      /* stored entry bytes; default 65535 (tlog-tiles bundles use 16-bit lengths) */

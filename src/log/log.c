@@ -763,10 +763,14 @@ static int commit_group(struct log *l, struct batch *group)
 				a->result = terr;
 				continue;
 			}
-			size_t need = SEG_FRAME_HDR + 256 + e->len;
+			size_t need = SEG_FRAME_HDR + EVENT_SERVER_RESERVE + e->len;
 			/* Roll to a new segment when this frame would pass the limit. */
 			if (e->len > l->meta.limits.max_entry) {
 				a->result = ST_ELIMIT;
+				continue;
+			}
+			if (e->producer && !log_producer_valid(e->producer, e->producer_len)) {
+				a->result = ST_EINVAL;
 				continue;
 			}
 			if (l->wbase + l->wbuf.len + need > l->meta.segment_max &&
@@ -798,6 +802,12 @@ static int commit_group(struct log *l, struct batch *group)
 			memcpy(o, tprev, BASE64_LEN(HASH_SIZE)); o += BASE64_LEN(HASH_SIZE);
 			*o++ = '"';
 			*o++ = ',';
+			if (e->producer) {
+				memcpy(o, "\"producer\":\"", 12); o += 12;
+				memcpy(o, e->producer, e->producer_len); o += e->producer_len;
+				*o++ = '"';
+				*o++ = ',';
+			}
 			if (!e->info.tenant) {
 				memcpy(o, "\"tenant\":\"" LOG_DEFAULT_TENANT "\",", 19);
 				o += 19;
@@ -832,6 +842,19 @@ static int commit_group(struct log *l, struct batch *group)
 		}
 	}
 	return flush_group(l, pending);
+}
+
+bool log_producer_valid(const char *s, size_t n)
+{
+	if (n == 0 || n > LOG_PRODUCER_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      (c && strchr("_.:@/+-", c))))
+			return false;
+	}
+	return true;
 }
 
 static void become_leader(struct log *l)

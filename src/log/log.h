@@ -91,7 +91,15 @@ struct log_event {
 	const uint8_t *compact;
 	size_t len;
 	struct event_info info;
+	/* The authenticated principal that submitted the event, stored as the
+	 * server field "producer"; NULL for none. 1..LOG_PRODUCER_MAX bytes of
+	 * [A-Za-z0-9_.:@/+-] (log_producer_valid), else the event is refused
+	 * with ST_EINVAL. */
+	const char *producer;
+	size_t producer_len;
 };
+#define LOG_PRODUCER_MAX 128
+bool log_producer_valid(const char *s, size_t n);
 struct log_ack {
 	int result;                  /* 0, or why this event was refused (ST_ELIMIT) */
 	uint64_t seq;

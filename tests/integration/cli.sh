@@ -82,17 +82,24 @@ expect "--batch 0 is a usage error" '! "$ST" append --data "$D" --batch 0 /dev/n
 echo '{"time":"2026-11-27T10:00:03Z","action":"a.b","actor":{"id":"f"},"resource":{"type":"t"}}' | "$ST" append --data "$D" > "$T/ack4"
 expect "append from stdin" 'grep -q "\"seq\":3" "$T/ack4"'
 
+# The submitting principal is stored as the server field "producer".
+echo '{"time":"2026-11-27T10:00:03Z","action":"a.b","actor":{"id":"p"},"resource":{"type":"t"}}' | "$ST" append --data "$D" --producer ci-bot@example.com > "$T/ackp"
+seqp=$(sed -E 's/.*"seq":([0-9]+).*/\1/' "$T/ackp")
+expect "producer stored right after tprev" '"$ST" entry --data "$D" "$seqp" | grep -q "\"tprev\":\"[A-Za-z0-9+/=]*\",\"producer\":\"ci-bot@example.com\","'
+expect "an invalid producer is a usage error" '! "$ST" append --data "$D" --producer "has space" /dev/null 2>/dev/null'
+expect "verify passes with producers" '"$ST" verify --data "$D" >/dev/null'
+
 # Key rotation keeps old checkpoints verifiable.
 "$ST" key rotate --data "$D" > "$T/vkey2" 2>/dev/null
 echo '{"time":"2026-11-27T10:00:04Z","action":"a.b","actor":{"id":"g"},"resource":{"type":"t"}}' | "$ST" append --data "$D" > /dev/null
 expect "two keys listed after rotate" '[ "$("$ST" key list --data "$D" | wc -l)" = 2 ]'
-expect "verify with both keys after rotate" '"$ST" verify --data "$D" --key "$(cat "$T/vkey")" --key "$(cat "$T/vkey2")" | grep -q "^OK: 5 entries"'
+expect "verify with both keys after rotate" '"$ST" verify --data "$D" --key "$(cat "$T/vkey")" --key "$(cat "$T/vkey2")" | grep -q "^OK: 6 entries"'
 expect "verify with only the old key fails on the new checkpoints" '! "$ST" verify --data "$D" --key "$(cat "$T/vkey")" > /dev/null'
 
 # Tiles: the partial level-0 tile is the 5 leaf hashes.
-expect "partial tile has 5 hashes" '[ "$("$ST" tile --data "$D" tile/0/000.p/5 | wc -c)" = 160 ]'
-expect "entry bundle holds 5 length-prefixed entries" '[ "$("$ST" tile --data "$D" tile/entries/000.p/5 | wc -c)" -gt 500 ]'
-expect "tile beyond the tree fails" '! "$ST" tile --data "$D" tile/0/000.p/6 2>/dev/null'
+expect "partial tile has 6 hashes" '[ "$("$ST" tile --data "$D" tile/0/000.p/6 | wc -c)" = 192 ]'
+expect "entry bundle holds 6 length-prefixed entries" '[ "$("$ST" tile --data "$D" tile/entries/000.p/6 | wc -c)" -gt 500 ]'
+expect "tile beyond the tree fails" '! "$ST" tile --data "$D" tile/0/000.p/7 2>/dev/null'
 expect "bad tile path is a usage error" '! "$ST" tile --data "$D" tile/0/0 2>/dev/null'
 
 echo "$pass passed, $fail failed"

@@ -129,21 +129,21 @@ static void test_limits(void)
 	CHECK(strcmp(err.path, "metadata.s") == 0);
 	CHECK(err.offset == strlen(EV(",\"metadata\":{\"s\":")) - 1);
 
-	/* max_entry: the compact form may use max_entry - 256 bytes. */
+	/* max_entry: the compact form may use max_entry - EVENT_SERVER_RESERVE bytes. */
 	event_limits_default(&lim);
 	lim.max_string = 1 << 20;
 	event_with_string(&in, 0);
 	base = in.len;
-	event_with_string(&in, 65535 - 256 - base);
-	CHECK(in.len == 65279);
+	event_with_string(&in, 65535 - EVENT_SERVER_RESERVE - base);
+	CHECK(in.len == 65535 - EVENT_SERVER_RESERVE);
 	buf_reset(&out);
 	CHECK(event_parse(in.data, in.len, &lim, &out, NULL, &err) == 0);
-	CHECK(out.len == 65279);
-	event_with_string(&in, 65535 - 256 - base + 1);
+	CHECK(out.len == 65535 - EVENT_SERVER_RESERVE);
+	event_with_string(&in, 65535 - EVENT_SERVER_RESERVE - base + 1);
 	buf_reset(&out);
 	CHECK(event_parse(in.data, in.len, &lim, &out, NULL, &err) == ST_ELIMIT);
-	CHECK(out.len == 0 && err.offset == 65279 && err.path[0] == 0);
-	CHECK_MSG(strstr(err.msg, "compact event is 65280 bytes, limit is 65279") != NULL, "%s", err.msg);
+	CHECK(out.len == 0 && err.offset == 65535 - EVENT_SERVER_RESERVE && err.path[0] == 0);
+	CHECK_MSG(strstr(err.msg, "compact event is 65136 bytes, limit is 65135") != NULL, "%s", err.msg);
 	/* Whitespace does not count: a 70000-byte input whose compact form fits. */
 	event_with_string(&in, 1000);
 	buf_reset(&out);

@@ -31,6 +31,8 @@ static void append_one(struct log *l, int i)
 	struct event_error ee;
 	struct log_event ev;
 	struct log_ack ack;
+
+	memset(&ev, 0, sizeof(ev));
 	struct buf c = BUF_INIT(4096);
 
 	event_limits_default(&lim);
