@@ -110,7 +110,7 @@ static int load_edge(struct tree *t, uint64_t size)
 	return 0;
 }
 
-int tree_open(struct tree **ret, const char *dir)
+static int open_tree(struct tree **ret, const char *dir, bool rdonly)
 {
 	struct tree *t;
 	uint64_t count[TREE_MAX_LEVELS];
@@ -123,7 +123,7 @@ int tree_open(struct tree **ret, const char *dir)
 	t->dirfd = -1;
 	for (unsigned l = 0; l < TREE_MAX_LEVELS; l++)
 		t->fds[l] = -1;
-	r = mkdir_p(dir, 0755);
+	r = rdonly ? 0 : mkdir_p(dir, 0755);
 	if (r < 0)
 		goto fail;
 	t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -139,7 +139,7 @@ int tree_open(struct tree **ret, const char *dir)
 
 		count[l] = 0;
 		level_name(l, name);
-		int fd = openat(t->dirfd, name, O_RDWR | O_CLOEXEC);
+		int fd = openat(t->dirfd, name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 		if (fd < 0) {
 			if (errno == ENOENT)
 				continue;
@@ -177,7 +177,7 @@ int tree_open(struct tree **ret, const char *dir)
 			r = -errno;
 			goto fail;
 		}
-		if ((uint64_t)st.st_size != want * HASH_SIZE) {
+		if (!rdonly && (uint64_t)st.st_size != want * HASH_SIZE) {
 			if (ftruncate(fd, (off_t)(want * HASH_SIZE)) < 0) {
 				r = -errno;
 				goto fail;
@@ -195,11 +195,24 @@ int tree_open(struct tree **ret, const char *dir)
 	if (r < 0)
 		goto fail;
 	publish_size(t, size);
+	/* A read-only tree refuses every write as if it had failed (T4). */
+	if (rdonly)
+		t->err = -EROFS;
 	*ret = t;
 	return 0;
 fail:
 	tree_free(t);
 	return r;
+}
+
+int tree_open(struct tree **ret, const char *dir)
+{
+	return open_tree(ret, dir, false);
+}
+
+int tree_open_rdonly(struct tree **ret, const char *dir)
+{
+	return open_tree(ret, dir, true);
 }
 
 void tree_free(struct tree *t)

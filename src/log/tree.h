@@ -45,6 +45,10 @@ struct tree;
  * past that are truncated away; if a level is missing hashes, the tree is
  * truncated to the largest size all levels support. Returns 0 or -errno. */
 int tree_open(struct tree **ret, const char *dir);
+/* Opens an existing tree without changing anything: no file is created or
+ * truncated, the size is the largest every level supports, and append,
+ * sync and truncate fail. For verify, which must never write. */
+int tree_open_rdonly(struct tree **ret, const char *dir);
 /* Closes; accepts NULL. Does not sync. */
 void tree_free(struct tree *t);
 

@@ -6,11 +6,13 @@
  */
 #include "test.h"
 
+#include "common/codec.h"
 #include "common/util.h"
 #include "event/event.h"
 #include "log/log.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ROUNDS 40
@@ -128,6 +130,32 @@ int main(void)
 	if ((l = open_log(dir))) {
 		check_all(l, notes, sizes);
 		log_close(l);
+	}
+	/* The read-only tree verify uses: same root, no writes. */
+	{
+		char tdir[300], lvl[340];
+		struct stat before, after;
+		struct tree *t = NULL;
+		uint8_t root[HASH_SIZE], leaf[HASH_SIZE] = {0};
+		snprintf(tdir, sizeof(tdir), "%s/tree", dir);
+		snprintf(lvl, sizeof(lvl), "%s/level-00", tdir);
+		CHECK(stat(lvl, &before) == 0);
+		CHECK(tree_open_rdonly(&t, tdir) == 0);
+		if (t) {
+			CHECK(tree_size(t) == sizes[ROUNDS]);
+			CHECK(tree_root(t, sizes[ROUNDS], root) == 0);
+			CHECK(tree_append(t, (const uint8_t(*)[HASH_SIZE])&leaf, 1) == ST_ESTICKY);
+			CHECK(tree_truncate(t, 1) == ST_ESTICKY);
+			tree_free(t);
+		}
+		CHECK(stat(lvl, &after) == 0 && after.st_size == before.st_size);
+		/* the root is the one the last checkpoint signed (line 3, base64) */
+		const char *nb = (const char *)notes[ROUNDS].data, *ne = nb + notes[ROUNDS].len;
+		const char *nl1 = memchr(nb, '\n', (size_t)(ne - nb));
+		const char *nl2 = nl1 ? memchr(nl1 + 1, '\n', (size_t)(ne - nl1 - 1)) : NULL;
+		uint8_t signed_root[HASH_SIZE];
+		CHECK(nl2 && base64_decode(nl2 + 1, 44, signed_root, HASH_SIZE) == HASH_SIZE &&
+		      !memcmp(signed_root, root, HASH_SIZE));
 	}
 	for (int i = 0; i <= ROUNDS; i++)
 		buf_release(&notes[i]);
