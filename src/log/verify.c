@@ -9,10 +9,11 @@
  * and the state snapshot's record of that history (rollback).
  *
  * Consistency between successive checkpoints follows from recomputing
- * each root from the same entries: two roots recomputed from one leaf
- * sequence at sizes m <= n are consistent by construction, and verify
- * also requires sizes never to decrease and equal sizes to have equal
- * roots.
+ * each root from the same entries (two roots recomputed from one leaf
+ * sequence at sizes m <= n are consistent by construction); verify also
+ * requires sizes never to decrease and equal sizes to have equal roots,
+ * and proves each successive pair with an RFC 9162 consistency proof from
+ * the read-only stored tree (check_consistency).
  *
  * Derived data that lags (a tree or index shorter than the entries, a
  * torn, unacknowledged tail on the last segment) is a warning: recovery
