@@ -82,6 +82,14 @@ static int io_sync(int fd)
 	return io.fdatasync(fd) < 0 ? -errno : 0;
 }
 
+/* Closes *fd if open and marks it closed. */
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 /* ---- the log object ---------------------------------------------------- */
 
 struct seg_reader {
@@ -150,9 +158,8 @@ struct log {
 	int failed;
 	struct buf wbuf;
 	uint8_t (*leaves)[HASH_SIZE];
-	size_t leaves_cap;
+	size_t leaves_cap;           /* entries both leaves and offs hold */
 	uint64_t *offs;
-	size_t offs_cap;
 };
 
 static void seterr(char *err, size_t cap, const char *fmt, ...)
@@ -443,6 +450,24 @@ struct state {
 	int64_t last_received_ns;
 };
 
+/* Checks the snapshot's magic, version and CRC and reads its fixed part.
+ * Layout: 0 magic, 8 version, 12 size, 20 cp_count, 28 cp_last,
+ * 60 cp_size, 68 last_received, 76 cp_last_off, 84 ntenants, 88 tenants,
+ * CRC last (docs/FORMAT.md). */
+static bool state_head_parse(const uint8_t *p, size_t n, struct state *s)
+{
+	if (n < STATE_FIXED + 4 || memcmp(p, STATE_MAGIC, 8) ||
+	    get_le32(p + 8) != STATE_VERSION || crc32c(0, p, n - 4) != get_le32(p + n - 4))
+		return false;
+	s->size = get_le64(p + 12);
+	s->cp_count = get_le64(p + 20);
+	memcpy(s->cp_last, p + 28, HASH_SIZE);
+	s->cp_size = get_le64(p + 60);
+	s->last_received_ns = (int64_t)get_le64(p + 68);
+	s->cp_last_off = get_le64(p + 76);
+	return true;
+}
+
 /* Loads the snapshot into *s and the tenant table. A missing or damaged
  * state is not an error: it is derived data and recovery rebuilds it
  * (present = false), except that then rollback detection falls back on
@@ -461,20 +486,10 @@ static int state_read(struct log *l, struct state *s)
 		buf_release(&b);
 		return r == -ENOENT ? 0 : r;
 	}
-	/* layout: 0 magic, 8 version, 12 size, 20 cp_count, 28 cp_last,
-	 * 60 cp_size, 68 last_received, 76 cp_last_off, 84 ntenants,
-	 * 88 tenants, CRC last */
 	const uint8_t *p = b.data;
 	size_t n = b.len, off = STATE_FIXED;
-	if (n < STATE_FIXED + 4 || memcmp(p, STATE_MAGIC, 8) || get_le32(p + 8) != STATE_VERSION ||
-	    crc32c(0, p, n - 4) != get_le32(p + n - 4))
+	if (!state_head_parse(p, n, s))
 		goto bad;
-	s->size = get_le64(p + 12);
-	s->cp_count = get_le64(p + 20);
-	memcpy(s->cp_last, p + 28, HASH_SIZE);
-	s->cp_size = get_le64(p + 60);
-	s->last_received_ns = (int64_t)get_le64(p + 68);
-	s->cp_last_off = get_le64(p + 76);
 	uint32_t nt = get_le32(p + 84);
 	for (uint32_t i = 0; i < nt; i++) {
 		if (off + 1 > n - 4)
@@ -547,12 +562,9 @@ static int adopt_active(struct log *l, int *fd, int *ifd, uint64_t first,
 	char path[PATH_MAX];
 	int r;
 
-	if (l->seg_fd >= 0)
-		close(l->seg_fd);
-	if (l->idx_fd >= 0)
-		close(l->idx_fd);
-	if (l->seg_dfd >= 0)
-		close(l->seg_dfd);
+	close_fd(&l->seg_fd);
+	close_fd(&l->idx_fd);
+	close_fd(&l->seg_dfd);
 	l->seg_fd = *fd;
 	l->idx_fd = *ifd;
 	*fd = *ifd = -1;
@@ -646,7 +658,7 @@ static int ensure_scratch(struct log *l, size_t n)
 		if (!o)
 			return -ENOMEM;
 		l->offs = o;
-		l->leaves_cap = l->offs_cap = ncap;
+		l->leaves_cap = ncap;
 	}
 	return 0;
 }
@@ -2030,24 +2042,16 @@ void log_close(struct log *l)
 			state_write(l);
 	}
 	for (size_t i = 0; i < l->nsegs; i++) {
-		if (l->readers[i].fd >= 0)
-			close(l->readers[i].fd);
-		if (l->readers[i].idx_fd >= 0)
-			close(l->readers[i].idx_fd);
+		close_fd(&l->readers[i].fd);
+		close_fd(&l->readers[i].idx_fd);
 	}
 	free(l->readers);
-	if (l->seg_fd >= 0)
-		close(l->seg_fd);
-	if (l->seg_dfd >= 0)
-		close(l->seg_dfd);
-	if (l->idx_fd >= 0)
-		close(l->idx_fd);
-	if (l->cp_fd >= 0)
-		close(l->cp_fd);
-	if (l->cpi_fd >= 0)
-		close(l->cpi_fd);
-	if (l->lock_fd >= 0)
-		close(l->lock_fd);
+	close_fd(&l->seg_fd);
+	close_fd(&l->seg_dfd);
+	close_fd(&l->idx_fd);
+	close_fd(&l->cp_fd);
+	close_fd(&l->cpi_fd);
+	close_fd(&l->lock_fd);
 	tree_free(l->tree);
 	tenants_release(&l->tenants);
 	note_key_clear(&l->signer);
@@ -2075,15 +2079,14 @@ int log_state_head(const char *dir, struct log_state_head *ret)
 		buf_release(&b);
 		return r == -ENOENT ? ST_ENOTFOUND : r;
 	}
-	if (b.len < STATE_FIXED + 4 || memcmp(b.data, STATE_MAGIC, 8) ||
-	    get_le32(b.data + 8) != STATE_VERSION ||
-	    crc32c(0, b.data, b.len - 4) != get_le32(b.data + b.len - 4)) {
+	struct state st;
+	if (!state_head_parse(b.data, b.len, &st)) {
 		r = ST_ECORRUPT;
 	} else {
-		ret->size = get_le64(b.data + 12);
-		ret->cp_count = get_le64(b.data + 20);
-		memcpy(ret->cp_last, b.data + 28, HASH_SIZE);
-		ret->cp_size = get_le64(b.data + 60);
+		ret->size = st.size;
+		ret->cp_count = st.cp_count;
+		memcpy(ret->cp_last, st.cp_last, HASH_SIZE);
+		ret->cp_size = st.cp_size;
 	}
 	buf_release(&b);
 	return r;
