@@ -8,6 +8,9 @@
  * 1000): one group commit, so one fdatasync, per batch. Once a batch is
  * durable an ack is printed for each of its events, in input order:
  *   {"line":L,"seq":S,"leaf_hash":"<base64>"}
+ * An event whose (tenant, id) the log already holds is not appended
+ * again: its ack names the first entry that carried it and ends with
+ * ,"duplicate":true (log.h, log_ack).
  * A checkpoint is issued at least once a second while appending, and at
  * the end. Blank lines are skipped. Exit status 1 if any line was refused
  * or the log failed.
@@ -16,8 +19,8 @@
  * thread appends batch k (write, fdatasync, hashing) and prints its acks,
  * in order. NSLOT batch slots form a ring; a slot is refilled only after
  * the committer has finished with it. Each batch owns copies of everything its events point
- * to (compact JSON and tenant), so the input buffer may be refilled at any
- * time.
+ * to (compact JSON, tenant and id), so the input buffer may be refilled at
+ * any time.
  *
  * Limits: a line may hold at most MAX_LINE bytes (the event itself is held
  * to the log's max_entry after compaction); --batch at most MAX_BATCH.
@@ -54,6 +57,7 @@ struct batch {
 	struct log_ack *acks;
 	size_t *off;                 /* compact event offsets in arena */
 	size_t *toff;                /* tenant offsets in arena, or NO_TENANT */
+	size_t *ioff;                /* id offsets in arena, or NO_TENANT */
 	size_t n;
 	struct buf arena;
 	size_t in_start;             /* input offset of its first line (mapped input) */
@@ -87,8 +91,9 @@ static int batch_init(struct batch *b, size_t n)
 	b->acks = calloc(n, sizeof(*b->acks));
 	b->off = calloc(n, sizeof(*b->off));
 	b->toff = calloc(n, sizeof(*b->toff));
+	b->ioff = calloc(n, sizeof(*b->ioff));
 	buf_init(&b->arena, n * (MAX_LINE + 128));
-	return b->ev && b->line && b->acks && b->off && b->toff ? 0 : -ENOMEM;
+	return b->ev && b->line && b->acks && b->off && b->toff && b->ioff ? 0 : -ENOMEM;
 }
 
 static void batch_release(struct batch *b)
@@ -98,11 +103,12 @@ static void batch_release(struct batch *b)
 	free(b->acks);
 	free(b->off);
 	free(b->toff);
+	free(b->ioff);
 	buf_release(&b->arena);
 }
 
-/* {"line":20d,"seq":20d,"leaf_hash":"44c"}\n */
-#define ACK_MAX (9 + 20 + 7 + 20 + 14 + 44 + 3)
+/* {"line":20d,"seq":20d,"leaf_hash":"44c","duplicate":true}\n */
+#define ACK_MAX (9 + 20 + 7 + 20 + 14 + 44 + 17 + 3)
 
 /* Formats one ack line (no printf: this runs once per event). */
 static size_t format_ack(uint64_t line, const struct log_ack *k, char *o)
@@ -117,8 +123,13 @@ static size_t format_ack(uint64_t line, const struct log_ack *k, char *o)
 	memcpy(o, ",\"leaf_hash\":\"", 14);
 	o += 14;
 	o += base64_encode(k->leaf, HASH_SIZE, o);
-	memcpy(o, "\"}\n", 3);
-	o += 3;
+	*o++ = '"';
+	if (k->duplicate) {
+		memcpy(o, ",\"duplicate\":true", 17);
+		o += 17;
+	}
+	memcpy(o, "}\n", 2);
+	o += 2;
 	return (size_t)(o - s);
 }
 
@@ -213,6 +224,8 @@ static bool submit(struct app *a, size_t *ret_done)
 		b->ev[i].compact = b->arena.data + b->off[i];
 		if (b->toff[i] != NO_TENANT)
 			b->ev[i].info.tenant = (const char *)b->arena.data + b->toff[i];
+		if (b->ioff[i] != NO_TENANT)
+			b->ev[i].info.id = (const char *)b->arena.data + b->ioff[i];
 	}
 	/* The next slot must be free: room for this one and the next. */
 	if (!wait_queued(a, NSLOT - 2))
@@ -251,19 +264,24 @@ static void one_line(struct app *a, const uint8_t *s, size_t n, uint64_t lineno,
 	if (blank(s, n))
 		return;
 	r = event_parse(s, n, log_limits(a->log), &b->arena, &info, &ee);
-	if (r == 0 && info.tenant) {
-		/* Keep the tenant with the batch, not in the input buffer. */
-		size_t t = b->arena.len;
-		r = buf_append(&b->arena, info.tenant, info.tenant_len);
-		b->toff[b->n] = t;
+	size_t end = b->arena.len;
+	b->toff[b->n] = b->ioff[b->n] = NO_TENANT;
+	if (r == 0) {
+		/* Keep the tenant and id with the batch, not in the input buffer. */
+		if (info.tenant) {
+			b->toff[b->n] = b->arena.len;
+			r = buf_append(&b->arena, info.tenant, info.tenant_len);
+		}
+		if (r == 0 && info.id) {
+			b->ioff[b->n] = b->arena.len;
+			r = buf_append(&b->arena, info.id, info.id_len);
+		}
 		if (r < 0) {
 			b->arena.len = start;
 			snprintf(ee.msg, sizeof(ee.msg), "batch arena full");
 			ee.offset = 0;
 			ee.path[0] = 0;
 		}
-	} else {
-		b->toff[b->n] = NO_TENANT;
 	}
 	if (r < 0) {
 		event_error_format(&ee, msg, sizeof(msg));
@@ -273,7 +291,7 @@ static void one_line(struct app *a, const uint8_t *s, size_t n, uint64_t lineno,
 	}
 	if (b->n == 0)
 		b->in_start = in_off;
-	b->ev[b->n].len = (info.tenant ? b->toff[b->n] : b->arena.len) - start;
+	b->ev[b->n].len = end - start;
 	b->ev[b->n].info = info;
 	b->ev[b->n].producer = a->producer;
 	b->ev[b->n].producer_len = a->producer ? strlen(a->producer) : 0;

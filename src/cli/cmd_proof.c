@@ -7,7 +7,7 @@
  * as base64 hashes, one per line.
  */
 #include "cli/cli.h"
-#include "common/codec.h"
+#include "log/proof.h"
 #include "common/util.h"
 
 #include <getopt.h>
@@ -20,12 +20,10 @@ int cmd_proof(int argc, char **argv)
 		{ "size", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static uint8_t hashes[PROOF_MAX_HASHES][HASH_SIZE];
-	struct buf note = BUF_INIT(NOTE_MAX_SIZE), out = BUF_INIT(2 * NOTE_MAX_SIZE);
+	struct buf out = BUF_INIT(2 * NOTE_MAX_SIZE);
 	const char *dir = NULL, *kind;
 	uint64_t size = 0, a, b = 0;
 	struct log *l = NULL;
-	size_t n = 0;
 	int c, r = 0, rc = 1;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -54,46 +52,31 @@ int cmd_proof(int argc, char **argv)
 	if (!(l = cli_open(dir)))
 		goto out;
 	if (!strcmp(kind, "inclusion")) {
-		struct checkpoint cp;
-		r = log_read_checkpoint(l, size, &note);
+		uint64_t cpsize = 0;
+		r = log_proof_inclusion(l, a, size, &out, &cpsize);
 		if (r == ST_ENOTFOUND) {
 			cli_err("no checkpoint of size %llu (see sealtrail checkpoint)",
 				(unsigned long long)size);
 			goto out;
 		}
-		if (r < 0)
-			goto fail;
-		/* Our own note: parse it to learn its size. */
-		const char *t = (const char *)note.data;
-		const char *sep = memmem(t, note.len, "\n\n", 2);
-		if (!sep || checkpoint_parse(t, (size_t)(sep - t) + 1, &cp) < 0) {
-			r = ST_ECORRUPT;
-			goto fail;
-		}
-		if (a >= cp.size) {
+		if (r == ST_ERANGE) {
 			cli_err("entry %llu is not in the checkpoint of size %llu%s",
-				(unsigned long long)a, (unsigned long long)cp.size,
+				(unsigned long long)a, (unsigned long long)cpsize,
 				size ? "" : " (issue a newer one with sealtrail checkpoint)");
 			goto out;
 		}
-		if ((r = tree_inclusion_proof(log_tree(l), a, cp.size, hashes, &n)) < 0 ||
-		    (r = tlog_proof_format(a, (const uint8_t(*)[HASH_SIZE])hashes, n, NULL, 0,
-					   note.data, note.len, &out)) < 0)
+		if (r < 0)
 			goto fail;
 	} else {
-		if (a == 0 || a > b || b > log_size(l)) {
+		r = log_proof_consistency(l, a, b, &out);
+		if (r == ST_ERANGE) {
 			cli_err("consistency: need 0 < OLD <= NEW <= %llu (the tree size), "
 				"found OLD %llu NEW %llu", (unsigned long long)log_size(l),
 				(unsigned long long)a, (unsigned long long)b);
 			goto out;
 		}
-		if ((r = tree_consistency_proof(log_tree(l), a, b, hashes, &n)) < 0)
+		if (r < 0)
 			goto fail;
-		for (size_t i = 0; i < n; i++) {
-			char h[BASE64_LEN(HASH_SIZE) + 1];
-			base64_encode(hashes[i], HASH_SIZE, h);
-			buf_printf(&out, "%s\n", h);
-		}
 	}
 	cli_write(out.data, out.len);
 	rc = 0;
@@ -107,7 +90,6 @@ usage:
 	rc = EXIT_USAGE;
 out:
 	log_close(l);
-	buf_release(&note);
 	buf_release(&out);
 	return rc;
 }

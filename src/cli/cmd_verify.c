@@ -1,17 +1,398 @@
 /*
- * cmd_verify.c - sealtrail verify: recompute everything, name the first
+ * cmd_verify.c - sealtrail verify: recompute everything, name every
  * mismatch, exit 0 only when the whole log verifies.
+ *
+ *   --data DIR   a log directory on disk (log/verify.h)
+ *   --url URL    a remote log through its tlog-tiles read API
+ *                (log/rverify.h; docs/VERIFY.md)
+ *
+ * The remote transport lives here, not in the log room: one libcurl easy
+ * handle reused for every request (keep-alive), http and https only, no
+ * redirects (a redirect could carry the token elsewhere), connect and
+ * stall timeouts, and each response capped at the most its resource may
+ * hold (rverify sets the cap in the buffer's max). The token is read from
+ * a file or SEALTRAIL_TOKEN, sent only as "Authorization: Bearer", never
+ * printed, and wiped after use.
  */
 #include "cli/cli.h"
+#include "common/codec.h"
+#include "common/fileio.h"
 #include "common/timeutil.h"
 #include "common/util.h"
+#include "log/rverify.h"
 #include "log/verify.h"
 
+#include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define MAX_TRUST 64
+#define TOKEN_MAX 4096
+#define DEFAULT_TIMEOUT 30L
+
+/* ---- local mode --------------------------------------------------------------- */
+
+static int verify_local(const char *dir, struct verify_options *o, bool quiet)
+{
+	struct verify_result res;
+
+	if (!quiet && isatty(2))
+		o->progress = stderr;
+	int64_t t0 = now_monotonic_ns();
+	int r = log_verify(dir, o, &res);
+	double secs = (double)(now_monotonic_ns() - t0) / 1e9;
+	if (res.warnings && !quiet)
+		fprintf(stderr, "warning: %s%s\n", res.warning,
+			res.warnings > 1 ? " (and more warnings)" : "");
+	if (r < 0) {
+		printf("FAIL: %s\n", res.error[0] ? res.error : st_strerror(r));
+		return 1;
+	}
+	printf("OK: %llu entries, %llu segments, %llu checkpoints, %llu tenants, "
+	       "%.1f MB in %.3f s (%.0f MB/s)%s\n",
+	       (unsigned long long)res.entries, (unsigned long long)res.segments,
+	       (unsigned long long)res.checkpoints, (unsigned long long)res.tenants,
+	       (double)res.bytes / 1e6, secs, secs > 0 ? (double)res.bytes / 1e6 / secs : 0.0,
+	       o->nkeys ? "" : "; signatures checked against the log's own keys/public "
+			       "(pass --key to check against a key you trust)");
+	return 0;
+}
+
+/* ---- remote mode: the HTTP transport ----------------------------------------- */
+
+struct http {
+	CURL *h;
+	const char *base;             /* the URL without trailing '/' */
+	size_t base_len;
+	struct curl_slist *hdrs;
+	struct buf *cur;              /* the response being received */
+	bool too_big;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct http *h = arg;
+	size_t len = size * n;
+
+	if (buf_append(h->cur, p, len) < 0) {
+		h->too_big = true;
+		return 0;             /* aborts the transfer */
+	}
+	return len;
+}
+
+static int curl_errno(CURLcode c)
+{
+	switch (c) {
+	case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST: return -EHOSTUNREACH;
+	case CURLE_FILESIZE_EXCEEDED: return ST_ELIMIT;
+	default: return -EPROTO;
+	}
+}
+
+/* The rverify fetch callback: GET base/path into out. */
+static int http_fetch(void *arg, const char *path, struct buf *out)
+{
+	struct http *h = arg;
+	struct buf url = BUF_INIT(PATH_MAX + 8192);
+	long code = 0;
+	CURLcode cc;
+	int r;
+
+	if ((r = buf_printf(&url, "%.*s/%s", (int)h->base_len, h->base, path)) < 0 ||
+	    (r = buf_cstr(&url)) < 0)
+		goto out;
+	h->cur = out;
+	h->too_big = false;
+	h->errbuf[0] = 0;
+	curl_easy_setopt(h->h, CURLOPT_URL, (char *)url.data);
+	curl_easy_setopt(h->h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)out->max);
+	cc = curl_easy_perform(h->h);
+	if (h->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
+		cli_err("GET %s: response larger than %zu bytes", (char *)url.data, out->max);
+		r = ST_ELIMIT;
+		goto out;
+	}
+	if (cc != CURLE_OK) {
+		cli_err("GET %s: %s", (char *)url.data,
+			h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
+		r = curl_errno(cc);
+		goto out;
+	}
+	curl_easy_getinfo(h->h, CURLINFO_RESPONSE_CODE, &code);
+	if (code == 200) {
+		r = 0;
+	} else if (code == 404) {
+		r = ST_ENOTFOUND;     /* rverify retries partial tiles: no noise */
+	} else if (code == 401 || code == 403) {
+		cli_err("GET %s: HTTP %ld%s", (char *)url.data, code,
+			strncmp(path, "tile/entries/", 13) == 0 ?
+			" (entry bundles need an auditor token: --token-file FILE)" : "");
+		r = -EACCES;
+	} else {
+		cli_err("GET %s: HTTP %ld%s", (char *)url.data, code,
+			code >= 300 && code < 400 ? " (redirects are not followed)" : "");
+		r = -EPROTO;
+	}
+out:
+	if (r < 0)
+		out->len = 0;
+	buf_release(&url);
+	return r;
+}
+
+/* Reads the token: --token-file's content without its trailing newline,
+ * else SEALTRAIL_TOKEN. Returns 1 with *tok filled, 0 when there is none,
+ * -1 (after a message that never shows the token) when it is unusable. */
+static int read_token(const char *file, struct buf *tok)
+{
+	if (file) {
+		int r = read_file(file, TOKEN_MAX, tok);
+		if (r < 0) {
+			cli_err("--token-file %s: %s", file, r == ST_ELIMIT ?
+				"larger than a token can be" : st_strerror(r));
+			return -1;
+		}
+		while (tok->len && (tok->data[tok->len - 1] == '\n' ||
+				    tok->data[tok->len - 1] == '\r'))
+			tok->len--;
+	} else {
+		const char *e = getenv("SEALTRAIL_TOKEN");
+		if (!e || !*e)
+			return 0;
+		if (buf_puts(tok, e) < 0) {
+			cli_err("SEALTRAIL_TOKEN: longer than a token can be");
+			return -1;
+		}
+	}
+	if (tok->len == 0) {
+		cli_err("%s: empty token", file ? file : "SEALTRAIL_TOKEN");
+		return -1;
+	}
+	/* Visible ASCII only: anything else could split the header. */
+	for (size_t i = 0; i < tok->len; i++)
+		if (tok->data[i] < 0x21 || tok->data[i] > 0x7e) {
+			cli_err("%s: the token holds a byte that is not visible ASCII "
+				"(at offset %zu)", file ? file : "SEALTRAIL_TOKEN", i);
+			return -1;
+		}
+	return 1;
+}
+
+static void wipe_headers(struct curl_slist *s)
+{
+	for (struct curl_slist *p = s; p; p = p->next)
+		if (p->data)
+			st_wipe(p->data, strlen(p->data));
+	curl_slist_free_all(s);
+}
+
+static bool http_setup(struct http *h, const char *cacert, long timeout,
+		       const struct buf *token)
+{
+	if (!(h->h = curl_easy_init())) {
+		cli_err("cannot initialise libcurl");
+		return false;
+	}
+	curl_easy_setopt(h->h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h->h, CURLOPT_WRITEDATA, h);
+	curl_easy_setopt(h->h, CURLOPT_ERRORBUFFER, h->errbuf);
+	curl_easy_setopt(h->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h->h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h->h, CURLOPT_MAXREDIRS, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(h->h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(h->h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(h->h, CURLOPT_CONNECTTIMEOUT, timeout);
+	/* Stalled for timeout seconds, or slower than needed to move the
+	 * largest bundle (16 MiB) in 8 timeouts: give up. */
+	curl_easy_setopt(h->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h->h, CURLOPT_LOW_SPEED_TIME, timeout);
+	curl_easy_setopt(h->h, CURLOPT_TIMEOUT, timeout * 8);
+	curl_easy_setopt(h->h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h->h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h->h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (cacert)
+		curl_easy_setopt(h->h, CURLOPT_CAINFO, cacert);
+	curl_easy_setopt(h->h, CURLOPT_USERAGENT, "sealtrail-verify");
+	if (token->len) {
+		struct buf hdr = BUF_INIT(TOKEN_MAX + 64);
+		int r = buf_puts(&hdr, "Authorization: Bearer ");
+		if (r == 0)
+			r = buf_append(&hdr, token->data, token->len);
+		if (r == 0)
+			r = buf_cstr(&hdr);
+		if (r == 0 && !(h->hdrs = curl_slist_append(NULL, (char *)hdr.data)))
+			r = -ENOMEM;
+		if (hdr.data)
+			st_wipe(hdr.data, hdr.cap);
+		buf_release(&hdr);
+		if (r < 0) {
+			cli_err("cannot set the Authorization header: %s", st_strerror(r));
+			return false;
+		}
+		curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, h->hdrs);
+	}
+	return true;
+}
+
+static void report_line(void *arg, const char *line)
+{
+	(void)arg;
+	printf("%s\n", line);
+	fflush(stdout);
+}
+
+/* Default state file: $XDG_STATE_HOME (if absolute) or ~/.local/state,
+ * then sealtrail/verify-<16 hex of SHA-256(url)>.checkpoint. */
+static bool default_state(const char *url, size_t len, struct buf *out)
+{
+	const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	int r;
+
+	if (x && x[0] == '/')
+		r = buf_printf(out, "%s/sealtrail/", x);
+	else if (home && home[0] == '/')
+		r = buf_printf(out, "%s/.local/state/sealtrail/", home);
+	else {
+		cli_err("neither XDG_STATE_HOME nor HOME is an absolute path: pass --state FILE");
+		return false;
+	}
+	if (r == 0)
+		r = rverify_state_name(url, len, out);
+	if (r == 0)
+		r = buf_cstr(out);
+	return r == 0;
+}
+
+struct remote_args {
+	const char *url;
+	const char *const *keys;
+	size_t nkeys;
+	const char *token_file;
+	const char *state;
+	const char *cacert;
+	uint64_t sample;
+	long timeout;
+	bool quiet;
+};
+
+static int verify_remote(const struct remote_args *a)
+{
+	struct note_key keys[MAX_TRUST];
+	struct buf token = BUF_INIT(TOKEN_MAX), state = BUF_INIT(PATH_MAX);
+	struct http h;
+	struct rverify_options o;
+	struct rverify_result res;
+	size_t ulen = strlen(a->url);
+	int r, rc = EXIT_USAGE;
+
+	memset(&h, 0, sizeof(h));
+	memset(&o, 0, sizeof(o));
+	if (strncasecmp(a->url, "http://", 7) != 0 && strncasecmp(a->url, "https://", 8) != 0) {
+		cli_err("--url: expected an http:// or https:// URL, found \"%s\"", a->url);
+		goto out;
+	}
+	if (strchr(a->url, '?') || strchr(a->url, '#')) {
+		cli_err("--url: the log's base URL may not have a query or fragment");
+		goto out;
+	}
+	while (ulen > 8 && a->url[ulen - 1] == '/')
+		ulen--;
+	if (a->nkeys == 0) {
+		cli_err("--url needs at least one --key VKEY: a remote log is only as "
+			"trustworthy as the key its checkpoint is checked with");
+		goto out;
+	}
+	for (size_t i = 0; i < a->nkeys; i++)
+		if (note_vkey_parse(a->keys[i], strlen(a->keys[i]), &keys[i]) < 0) {
+			cli_err("--key \"%s\": not a verifier key (name+hash+base64)", a->keys[i]);
+			goto out;
+		}
+	if ((r = read_token(a->token_file, &token)) < 0)
+		goto out;
+	if (r > 0 && strncasecmp(a->url, "http://", 7) == 0 && !a->quiet)
+		cli_err("warning: sending the token over plain http");
+	if (a->state) {
+		if (buf_puts(&state, a->state) < 0 || buf_cstr(&state) < 0) {
+			cli_err("--state: path too long");
+			goto out;
+		}
+	} else {
+		/* The name hashes the URL as given, less trailing slashes. */
+		char *u = strndup(a->url, ulen);
+		bool ok = u && default_state(u, ulen, &state);
+		free(u);
+		if (!ok)
+			goto out;
+	}
+
+	rc = 1;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		cli_err("cannot initialise libcurl");
+		goto out;
+	}
+	h.base = a->url;
+	h.base_len = ulen;
+	if (!http_setup(&h, a->cacert, a->timeout, &token))
+		goto cleanup;
+	o.fetch = http_fetch;
+	o.fetch_arg = &h;
+	o.keys = keys;
+	o.nkeys = a->nkeys;
+	o.state_path = (const char *)state.data;
+	o.sample = a->sample;
+	o.report = report_line;
+	if (!a->quiet && isatty(2))
+		o.progress = stderr;
+	r = rverify_run(&o, &res);
+	if (r < 0) {
+		printf("FAIL: %.*s: %llu finding%s%s\n", (int)ulen, a->url,
+		       (unsigned long long)res.findings, res.findings == 1 ? "" : "s",
+		       res.findings ? "" : " (verification could not run)");
+		goto cleanup;
+	}
+	{
+		char root[BASE64_LEN(HASH_SIZE) + 1], tail[128];
+		base64_encode(res.root, HASH_SIZE, root);
+		if (res.had_state)
+			snprintf(tail, sizeof(tail), "consistent with saved size %llu",
+				 (unsigned long long)res.old_size);
+		else
+			snprintf(tail, sizeof(tail), "no saved checkpoint before (first run), saved now");
+		printf("verified: size %llu, root %s, %llu tiles, %llu entries (%s), %s\n",
+		       (unsigned long long)res.size, root, (unsigned long long)res.tiles,
+		       (unsigned long long)res.entries, res.sampled ? "sampled" : "all", tail);
+	}
+	rc = 0;
+cleanup:
+	if (h.h)
+		curl_easy_cleanup(h.h);
+	wipe_headers(h.hdrs);
+	curl_global_cleanup();
+out:
+	if (token.data)
+		st_wipe(token.data, token.cap);
+	buf_release(&token);
+	buf_release(&state);
+	return rc;
+}
+
+/* ---- the command -------------------------------------------------------------- */
+
+static const char usage_text[] =
+	"usage: sealtrail verify --data DIR [--key VKEY]... [--trusted FILE]... [--quiet]\n"
+	"       sealtrail verify --url URL --key VKEY [--key VKEY]... [--token-file FILE]\n"
+	"                        [--sample N] [--state FILE] [--cacert FILE] [--timeout SECS] [--quiet]";
 
 int cmd_verify(int argc, char **argv)
 {
@@ -20,14 +401,21 @@ int cmd_verify(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "trusted", required_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "url", required_argument, NULL, 'u' },
+		{ "token-file", required_argument, NULL, 'T' },
+		{ "sample", required_argument, NULL, 's' },
+		{ "state", required_argument, NULL, 'S' },
+		{ "cacert", required_argument, NULL, 'C' },
+		{ "timeout", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *keys[MAX_TRUST], *trusted[MAX_TRUST];
 	struct verify_options o = { keys, 0, trusted, 0, NULL };
-	struct verify_result res;
+	struct remote_args ra = { .sample = RVERIFY_ALL, .timeout = DEFAULT_TIMEOUT };
 	const char *dir = NULL;
-	bool quiet = false;
-	int c, r;
+	bool quiet = false, remote_only = false;
+	uint64_t v;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -47,31 +435,40 @@ int cmd_verify(int argc, char **argv)
 			trusted[o.ntrusted++] = optarg;
 			break;
 		case 'q': quiet = true; break;
-		default: return EXIT_USAGE;
+		case 'u': ra.url = optarg; break;
+		case 'T': ra.token_file = optarg; remote_only = true; break;
+		case 's':
+			if (!cli_u64(optarg, "--sample", &v))
+				return EXIT_USAGE;
+			ra.sample = v == RVERIFY_ALL ? v - 1 : v;
+			remote_only = true;
+			break;
+		case 'S': ra.state = optarg; remote_only = true; break;
+		case 'C': ra.cacert = optarg; remote_only = true; break;
+		case 'o':
+			if (!cli_u64(optarg, "--timeout", &v))
+				return EXIT_USAGE;
+			if (v == 0 || v > 3600) {
+				cli_err("--timeout: expected 1..3600 seconds");
+				return EXIT_USAGE;
+			}
+			ra.timeout = (long)v;
+			remote_only = true;
+			break;
+		default:
+			cli_err("%s", usage_text);
+			return EXIT_USAGE;
 		}
 	}
-	if (!dir || optind != argc) {
-		cli_err("usage: sealtrail verify --data DIR [--key VKEY]... [--trusted FILE]... [--quiet]");
+	if (optind != argc || (!dir) == (!ra.url) ||
+	    (dir && remote_only) || (ra.url && o.ntrusted)) {
+		cli_err("%s", usage_text);
 		return EXIT_USAGE;
 	}
-	if (!quiet && isatty(2))
-		o.progress = stderr;
-	int64_t t0 = now_monotonic_ns();
-	r = log_verify(dir, &o, &res);
-	double secs = (double)(now_monotonic_ns() - t0) / 1e9;
-	if (res.warnings && !quiet)
-		fprintf(stderr, "warning: %s%s\n", res.warning,
-			res.warnings > 1 ? " (and more warnings)" : "");
-	if (r < 0) {
-		printf("FAIL: %s\n", res.error[0] ? res.error : st_strerror(r));
-		return 1;
-	}
-	printf("OK: %llu entries, %llu segments, %llu checkpoints, %llu tenants, "
-	       "%.1f MB in %.3f s (%.0f MB/s)%s\n",
-	       (unsigned long long)res.entries, (unsigned long long)res.segments,
-	       (unsigned long long)res.checkpoints, (unsigned long long)res.tenants,
-	       (double)res.bytes / 1e6, secs, secs > 0 ? (double)res.bytes / 1e6 / secs : 0.0,
-	       o.nkeys ? "" : "; signatures checked against the log's own keys/public "
-			      "(pass --key to check against a key you trust)");
-	return 0;
+	if (dir)
+		return verify_local(dir, &o, quiet);
+	ra.keys = keys;
+	ra.nkeys = o.nkeys;
+	ra.quiet = quiet;
+	return verify_remote(&ra);
 }

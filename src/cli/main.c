@@ -14,6 +14,8 @@
 static const char usage[] =
 	"usage: sealtrail <command> [options]\n"
 	"\n"
+	"  serve --data DIR [--listen HOST:PORT] [--config FILE] [--init]\n"
+	"                                      run the HTTP server (--init: create the log if absent)\n"
 	"  init --data DIR [--origin NAME] [--segment-size BYTES] [--max-entry BYTES]\n"
 	"       [--max-depth N] [--max-members N] [--max-string BYTES] [--max-tenants N]\n"
 	"                                      create a log; print its verifier key\n"
@@ -25,10 +27,16 @@ static const char usage[] =
 	"  proof consistency --data DIR OLD NEW        base64 hashes, one per line\n"
 	"  verify --data DIR [--key VKEY]... [--trusted CHECKPOINT-FILE]...\n"
 	"                                      recompute everything; exit 0 when it all verifies\n"
+	"  verify --url URL --key VKEY [--token-file F] [--sample N] [--state FILE] [--cacert F]\n"
+	"                                      verify a remote log through its tiles; remember its checkpoint\n"
 	"  dump --data DIR [--from SEQ] [--count N]    human-readable records\n"
 	"  key rotate --data DIR               sign with a new key; old keys stay published\n"
 	"  key list --data DIR                 every verifier key, oldest first\n"
-	"  tile --data DIR PATH                a tlog-tiles resource, e.g. tile/0/000.p/5\n";
+	"  tile --data DIR PATH                a tlog-tiles resource, e.g. tile/0/000.p/5\n"
+	"  token create --data DIR --role ROLE [--tenant T]... [--all-tenants] [--name N]\n"
+	"       [--expires 90d|RFC3339]        create an API token; print its secret once\n"
+	"  token list --data DIR [--json]      every token record (never the secrets)\n"
+	"  token revoke --data DIR ID|NAME     revoke a token; the record stays\n";
 
 void cli_err(const char *fmt, ...)
 {
@@ -96,6 +104,7 @@ int main(int argc, char **argv)
 		{ "checkpoint", cmd_checkpoint }, { "entry", cmd_entry },
 		{ "proof", cmd_proof }, { "verify", cmd_verify },
 		{ "dump", cmd_dump }, { "key", cmd_key }, { "tile", cmd_tile },
+		{ "token", cmd_token }, { "serve", cmd_serve },
 	};
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||

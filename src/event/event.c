@@ -65,7 +65,7 @@ enum {
 /* Content rules for a value, checked after it has been read. */
 enum {
 	R_NONE, R_NONEMPTY, R_TIME, R_TENANT, R_ID, R_OUTCOME,
-	R_U64, R_RTIME, R_B64_32,
+	R_U64, R_RTIME, R_B64_32, R_SID,
 };
 
 /* Contexts: objects whose members have field rules. */
@@ -130,6 +130,8 @@ struct parser {
 	uint8_t tprev[32];
 	const uint8_t *tenant;
 	size_t tenant_len;
+	const uint8_t *id;       /* the top-level "id" string as written */
+	size_t id_len;
 	bool table_ready;
 	struct frame st[DEPTH_HARD];
 	struct key keys[KEYS_HARD];
@@ -848,6 +850,8 @@ static const struct field stored_fields[] = {
 };
 
 static const struct field stored_tenant = F("tenant", T_STR, R_TENANT, 0, S_TENANT);
+/* Any type, as before ids were read back: a non-string id is not an id. */
+static const struct field stored_id = F("id", 0, R_SID, 0, S_ID);
 
 #undef F
 
@@ -968,6 +972,8 @@ static int classify(struct parser *ps, const struct frame *f, const struct key *
 			}
 		} else if (key_is(ps, k, "tenant", 6)) {
 			fd = &stored_tenant;
+		} else if (key_is(ps, k, "id", 2)) {
+			fd = &stored_id;
 		}
 		if (fd)
 			*w = fd->w;
@@ -1065,6 +1071,8 @@ static int check_string(struct parser *ps, const struct want *w, const uint8_t *
 		ps->tenant_len = n;
 		break;
 	case R_ID:
+		ps->id = s;
+		ps->id_len = n;
 		if (esc)
 			n = unescape(s, n, buf, sizeof(buf));
 		if (n < 1 || n > 128)
@@ -1088,6 +1096,10 @@ static int check_string(struct parser *ps, const struct want *w, const uint8_t *
 			return fail(ps, ST_EINVAL, q,
 				    "expected one of \"success\" \"failure\" \"denied\" \"unknown\", found %s", qs);
 		}
+		break;
+	case R_SID:
+		ps->id = s;
+		ps->id_len = n;
 		break;
 	case R_B64_32:
 		if (esc || base64_decode((const char *)s, n, ps->tprev, sizeof(ps->tprev)) != 32) {
@@ -1435,6 +1447,8 @@ static void parser_init(struct parser *ps, const uint8_t *in, size_t len,
 	ps->seq = ps->tseq = 0;
 	ps->tenant = NULL;
 	ps->tenant_len = 0;
+	ps->id = NULL;
+	ps->id_len = 0;
 	ps->table_ready = false;
 	if (err) {
 		err->code = 0;
@@ -1485,6 +1499,8 @@ int event_parse(const uint8_t *in, size_t len, const struct event_limits *lim,
 		ret_info->tenant = (const char *)ps.tenant;
 		ret_info->tenant_len = ps.tenant_len;
 		ret_info->has_id = (ps.seen & S_ID) != 0;
+		ret_info->id = (const char *)ps.id;
+		ret_info->id_len = ps.id_len;
 		ret_info->time_ns = ps.time_ns;
 	}
 	return 0;
@@ -1511,6 +1527,13 @@ int event_parse_stored(const uint8_t *in, size_t len,
 		ret->received_ns = ps.recv_ns;
 		ret->tenant = (const char *)ps.tenant;
 		ret->tenant_len = ps.tenant_len;
+		ret->id = (const char *)ps.id;
+		ret->id_len = ps.id_len;
 	}
 	return 0;
+}
+
+size_t event_id_decode(const char *raw, size_t n, char *out, size_t cap)
+{
+	return unescape((const uint8_t *)raw, n, (uint8_t *)out, cap);
 }

@@ -72,13 +72,24 @@ struct event_error {
 void event_error_format(const struct event_error *e, char *out, size_t cap);
 
 /* What the log needs from a validated producer event. Slices point into
- * the input buffer. */
+ * the input buffer `in` (not the compact output, which may move as the
+ * caller's buffer grows) and stay valid as long as it does; a caller that
+ * reuses its input before the event is appended copies them (cmd_append.c
+ * keeps tenant and id in its batch arena). */
 struct event_info {
 	const char *tenant;    /* NULL when absent */
 	size_t tenant_len;
 	bool has_id;
+	/* The "id" string's body as written, between its quotes, with any
+	 * JSON escapes kept (event_id_decode gives its value); NULL when
+	 * has_id is false. The idempotency key is (tenant, decoded id). */
+	const char *id;
+	size_t id_len;
 	int64_t time_ns;       /* the event's `time`, UTC nanoseconds */
 };
+
+/* Most bytes of a decoded producer id. */
+#define EVENT_ID_MAX 128
 
 /* Validates one producer event in[0..len) and appends its compact form to
  * out (out is restored to its old length on error). lim == NULL means the
@@ -97,6 +108,11 @@ struct stored_info {
 	int64_t received_ns;
 	const char *tenant;    /* slice into the entry; the effective tenant */
 	size_t tenant_len;
+	/* Slice into the entry: the top-level "id" string's body as stored
+	 * (escapes kept), the producer's or the one the server assigned;
+	 * NULL when the entry has no string "id". */
+	const char *id;
+	size_t id_len;
 };
 
 /* Checks a stored entry (see above) and extracts its server fields.
@@ -104,5 +120,12 @@ struct stored_info {
 int event_parse_stored(const uint8_t *in, size_t len,
 		       const struct event_limits *lim,
 		       struct stored_info *ret, struct event_error *err);
+
+/* Decodes the JSON escapes of a string body the reader validated
+ * (event_info.id or stored_info.id; anything else is undefined) into
+ * out[0..cap). Returns the decoded length, which may exceed cap: bytes
+ * past cap are counted, not written. A body without a backslash decodes
+ * to itself. */
+size_t event_id_decode(const char *raw, size_t n, char *out, size_t cap);
 
 #endif

@@ -16,8 +16,18 @@
  *  L5. Recovery keeps exactly the frames that pass their CRC, in order, up
  *      to the first torn one; a bad frame followed by a valid chain of
  *      frames is corruption, not a torn tail, and refuses to open.
+ *  L6. Idempotency: no two entries appended since the id index existed
+ *      carry the same (tenant, decoded id). Before an event with an id is
+ *      composed, the index (DIR/ids, idindex.h) is asked for it, every
+ *      candidate confirmed against the entry itself or, for a seq of the
+ *      group being composed, the group's own keys (l->gkeys); a match is
+ *      acknowledged as a duplicate of the first entry and not appended.
+ *      Every appended entry's key (the server's UUIDv7 when the producer
+ *      gave none) is inserted as it is composed. After log_open the
+ *      index holds every entry < l->size.
  */
 #include "log/log.h"
+#include "log/idindex.h"
 #include "log/segment.h"
 #include "log/tenants.h"
 #include "common/codec.h"
@@ -44,6 +54,7 @@
 #define CP_PREV_LEN HASH_SIZE
 #define GROUP_MAX_BYTES (32u << 20)
 #define TREE_CHUNK 4096
+#define PREFETCH 8                   /* events whose index slot loads ahead */
 #define SPILL_BYTES (256u << 10)     /* write composed frames while cache-hot */
 #define DIRECT_ALIGN 4096u           /* O_DIRECT offset, length and memory alignment */
 /* wbuf holds at most the partial last block, a spill's worth, one more
@@ -107,6 +118,21 @@ struct batch {
 	struct batch *next;
 };
 
+/* An event of the group being committed, with its idempotency key (L6),
+ * prepared ahead of composing (key_prepare). Pointers are into the
+ * caller's events, or sid; valid while the group is committed. */
+enum { GK_NONE, GK_PRODUCER, GK_SERVER, GK_SERVER_UNINDEXED };
+struct gkey {
+	const struct log_event *ev;
+	struct log_ack *ack;
+	const char *tenant;
+	const char *id;              /* as written: escapes kept */
+	uint64_t fp;
+	uint16_t tenant_len, id_len;
+	uint8_t kind;                /* GK_*: GK_PRODUCER and GK_SERVER are indexed */
+	char sid[UUID_STR_LEN];      /* the id the server assigned */
+};
+
 struct log {
 	char dir[PATH_MAX];
 	struct log_meta meta;
@@ -158,8 +184,14 @@ struct log {
 	int failed;
 	struct buf wbuf;
 	uint8_t (*leaves)[HASH_SIZE];
-	size_t leaves_cap;           /* entries both leaves and offs hold */
+	size_t leaves_cap;           /* entries leaves, offs and gkeys hold */
 	uint64_t *offs;
+	size_t *gpos;                /* the gkeys index of each composed entry */
+	struct gkey *gkeys;          /* the group's events, in order */
+
+	/* idempotency (L6) */
+	struct idindex *ids;
+	struct buf cbuf;             /* an entry read to confirm a candidate */
 };
 
 static void seterr(char *err, size_t cap, const char *fmt, ...)
@@ -658,6 +690,14 @@ static int ensure_scratch(struct log *l, size_t n)
 		if (!o)
 			return -ENOMEM;
 		l->offs = o;
+		void *g = realloc(l->gkeys, ncap * sizeof(*l->gkeys));
+		if (!g)
+			return -ENOMEM;
+		l->gkeys = g;
+		void *gp = realloc(l->gpos, ncap * sizeof(*l->gpos));
+		if (!gp)
+			return -ENOMEM;
+		l->gpos = gp;
 		l->leaves_cap = ncap;
 	}
 	return 0;
@@ -737,10 +777,224 @@ static int spill(struct log *l)
 	return write_out(l, false, NULL);
 }
 
+/* ---- idempotency (L6) ------------------------------------------------------ */
+
+/* Makes k the key (tenant, id as written): decodes the id into dec when it
+ * has escapes. False when the id is longer than any producer id may be
+ * (a stored entry not written by event_parse): such an id is not indexed. */
+static bool key_make(struct idkey *k, const char *tenant, size_t tl, const char *id,
+		     size_t il, char dec[EVENT_ID_MAX])
+{
+	k->tenant = tenant;
+	k->tenant_len = tl;
+	if (memchr(id, '\\', il)) {
+		k->id_len = event_id_decode(id, il, dec, EVENT_ID_MAX);
+		k->id = dec;
+	} else {
+		k->id = id;
+		k->id_len = il;
+	}
+	return tl <= TENANT_NAME_MAX && k->id_len >= 1 && k->id_len <= EVENT_ID_MAX;
+}
+
+/* Whether (tenant, raw id) is the key k. */
+static bool key_is(const struct idkey *k, const char *tenant, size_t tl, const char *id,
+		   size_t il)
+{
+	char dec[EVENT_ID_MAX];
+	struct idkey o;
+
+	if (tl != k->tenant_len || memcmp(tenant, k->tenant, tl) ||
+	    !key_make(&o, tenant, tl, id, il, dec))
+		return false;
+	return o.id_len == k->id_len && memcmp(o.id, k->id, o.id_len) == 0;
+}
+
+struct confirm {
+	struct log *l;
+	size_t pending;              /* entries of the group composed so far */
+	uint8_t leaf[HASH_SIZE];     /* of the entry confirmed */
+};
+
+/* idindex_confirm_fn: does entry seq carry k? Durable entries are read
+ * back and parsed; entries of the group being composed are compared with
+ * its keys; any other seq (a stale slot) is not a match. */
+static int confirm_key(void *ctx, uint64_t seq, const struct idkey *k)
+{
+	struct confirm *c = ctx;
+	struct log *l = c->l;
+	struct stored_info si;
+	struct event_error ee;
+	int r;
+
+	if (seq >= l->size) {
+		if (seq - l->size >= c->pending)
+			return 0;
+		const struct gkey *g = &l->gkeys[l->gpos[seq - l->size]];
+		if (!key_is(k, g->tenant, g->tenant_len, g->id, g->id_len))
+			return 0;
+		memcpy(c->leaf, l->leaves[seq - l->size], HASH_SIZE);
+		return 1;
+	}
+	buf_reset(&l->cbuf);
+	if ((r = log_read_entry(l, seq, &l->cbuf)) < 0)
+		return r;
+	if (event_parse_stored(l->cbuf.data, l->cbuf.len, &l->meta.limits, &si, &ee) < 0)
+		return ST_ECORRUPT;
+	if (!si.id || !key_is(k, si.tenant, si.tenant_len, si.id, si.id_len))
+		return 0;
+	hash_leaf(l->cbuf.data, l->cbuf.len, c->leaf);
+	return 1;
+}
+
+/* The leaf hash of entry n-1 (zeros for n == 0): what DIR/ids records
+ * with `covered` so that open can tell the table is this log's. */
+static int leaf_before(struct log *l, uint64_t n, uint8_t out[HASH_SIZE])
+{
+	if (n == 0) {
+		memset(out, 0, HASH_SIZE);
+		return 0;
+	}
+	return tree_node(l->tree, 0, n - 1, out);
+}
+
+/* Records that every entry < l->size is in DIR/ids (idindex_persist).
+ * Derived data: a failure only means the next open replays more. */
+static void ids_persist(struct log *l)
+{
+	uint8_t leaf[HASH_SIZE];
+
+	if (!l->ids || l->failed ||
+	    (!idindex_dirty(l->ids) && idindex_covered(l->ids) == l->size))
+		return;
+	if (leaf_before(l, l->size, leaf) == 0)
+		(void)idindex_persist(l->ids, l->size, leaf);
+}
+
+/* Inserts the keys of entries [from, l->size) that the index lacks. */
+static int ids_replay(struct log *l, uint64_t from, char *err, size_t errcap)
+{
+	struct buf e = BUF_INIT(SEG_FRAME_MAX);
+	struct confirm cf = { l, 0, {0} };
+	int r = 0;
+
+	for (uint64_t seq = from; seq < l->size; seq++) {
+		struct stored_info si;
+		struct event_error ee;
+		struct idkey k;
+		char dec[EVENT_ID_MAX];
+		uint64_t first;
+
+		buf_reset(&e);
+		if ((r = log_read_entry(l, seq, &e)) < 0) {
+			seterr(err, errcap, "ids: seq %llu: cannot read entry: %s",
+			       (unsigned long long)seq, st_strerror(r));
+			break;
+		}
+		if ((r = event_parse_stored(e.data, e.len, &l->meta.limits, &si, &ee)) < 0) {
+			char m[400];
+			event_error_format(&ee, m, sizeof(m));
+			seterr(err, errcap, "ids: seq %llu: stored entry: %s",
+			       (unsigned long long)seq, m);
+			break;
+		}
+		if (!si.id || !key_make(&k, si.tenant, si.tenant_len, si.id, si.id_len, dec))
+			continue;
+		idindex_fp(l->ids, &k);
+		if ((r = idindex_add(l->ids, &k, seq, confirm_key, &cf, &first)) < 0) {
+			seterr(err, errcap, "ids: seq %llu: %s", (unsigned long long)seq,
+			       st_strerror(r));
+			break;
+		}
+	}
+	buf_release(&e);
+	return r < 0 ? r : 0;
+}
+
+/* Opens DIR/ids and brings it up to l->size: entries from its `covered`
+ * are replayed into it. It is rebuilt from the whole log when it is
+ * missing or damaged, claims more entries than the log holds, or its
+ * leaf at `covered` is not this log's (a table from another log, or from
+ * before a restore). */
+static int ids_open(struct log *l, char *err, size_t errcap)
+{
+	char path[PATH_MAX];
+	uint8_t leaf[HASH_SIZE];
+	struct idindex *x = NULL;
+	uint64_t from = 0;
+	int r;
+
+	if ((r = path_in(path, sizeof(path), l->dir, "ids")) < 0)
+		return r;
+	r = idindex_open(&x, path);
+	if (r == 0) {
+		from = idindex_covered(x);
+		if (from > l->size || leaf_before(l, from, leaf) < 0 ||
+		    memcmp(leaf, idindex_covered_leaf(x), HASH_SIZE)) {
+			idindex_free(x);
+			x = NULL;
+			r = ST_ECORRUPT;
+		}
+	}
+	if (r == ST_ENOTFOUND || r == ST_ECORRUPT) {
+		from = 0;
+		r = idindex_create(&x, path, idindex_slots_for(l->size));
+	}
+	if (r < 0) {
+		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		return r;
+	}
+	l->ids = x;
+	if ((r = ids_replay(l, from, err, errcap)) < 0)
+		return r;
+	ids_persist(l);
+	return 0;
+}
+
+/* Fills g (whose ev is set) with its event's key and fingerprint, and
+ * starts loading the key's home slot into the cache: commit_group runs
+ * this PREFETCH events ahead of composing, so that the index lookup finds
+ * its cache line there instead of waiting on memory. An event without an
+ * id gets the server's UUIDv7 here (it is written into the entry too). */
+static int key_prepare(struct log *l, struct gkey *g, uint64_t ms)
+{
+	const struct log_event *e = g->ev;
+	struct idkey k;
+	char dec[EVENT_ID_MAX], sid[UUID_STR_LEN + 1];
+	int r;
+
+	g->tenant = e->info.tenant ? e->info.tenant : LOG_DEFAULT_TENANT;
+	g->tenant_len = (uint16_t)(e->info.tenant ? e->info.tenant_len
+						  : strlen(LOG_DEFAULT_TENANT));
+	g->kind = GK_NONE;
+	if (e->info.has_id) {
+		if (!e->info.id || e->info.id_len > 6 * EVENT_ID_MAX)
+			return 0;      /* no slice (see event_info): not indexed */
+		g->id = e->info.id;
+		g->id_len = (uint16_t)e->info.id_len;
+		g->kind = GK_PRODUCER;
+	} else {
+		if ((r = uuidv7_format(ms, sid)) < 0)
+			return r;
+		memcpy(g->sid, sid, UUID_STR_LEN);
+		g->id = g->sid;
+		g->id_len = UUID_STR_LEN;
+		g->kind = GK_SERVER;
+	}
+	if (!key_make(&k, g->tenant, g->tenant_len, g->id, g->id_len, dec)) {
+		g->kind = g->kind == GK_SERVER ? GK_SERVER_UNINDEXED : GK_NONE;
+		return 0;
+	}
+	idindex_fp(l->ids, &k);
+	g->fp = k.fp;
+	idindex_prefetch(l->ids, g->fp);
+	return 0;
+}
+
 static int commit_group(struct log *l, struct batch *group)
 {
 	char recv[RFC3339_US_LEN + 1];
-	size_t pending = 0, total = 0;
+	size_t pending = 0, total = 0, nprep = 0;
 	int r = 0;
 
 	if (l->failed)
@@ -749,109 +1003,156 @@ static int commit_group(struct log *l, struct batch *group)
 		total += b->n;
 	if ((r = ensure_scratch(l, total)) < 0)
 		return r;
+	/* One array over the group's batches, so the keys can be prepared
+	 * ahead of the event being composed. */
+	for (struct batch *b = group; b; b = b->next) {
+		for (size_t i = 0; i < b->n; i++, nprep++) {
+			l->gkeys[nprep].ev = &b->ev[i];
+			l->gkeys[nprep].ack = &b->acks[i];
+		}
+	}
 
+	struct confirm cf = { l, 0, {0} };
 	int64_t now = now_realtime_ns();
 	if (now < l->last_received_ns)
 		now = l->last_received_ns;
 	l->last_received_ns = now;
 	rfc3339_format_us(now, recv);
+	const uint64_t ms = (uint64_t)(now / 1000000);
 
-	for (struct batch *b = group; b; b = b->next) {
-		for (size_t i = 0; i < b->n; i++) {
-			const struct log_event *e = &b->ev[i];
-			struct log_ack *a = &b->acks[i];
-			const char *tn = e->info.tenant ? e->info.tenant : LOG_DEFAULT_TENANT;
-			size_t tl = e->info.tenant ? e->info.tenant_len : strlen(LOG_DEFAULT_TENANT);
-			int terr = 0;
-			struct tenant *t;
+	for (size_t j = 0; j < total && j < PREFETCH; j++)
+		if ((r = key_prepare(l, &l->gkeys[j], ms)) < 0)
+			return r;
+	for (size_t j = 0; j < total; j++) {
+		struct gkey *g = &l->gkeys[j];
+		const struct log_event *e = g->ev;
+		struct log_ack *a = g->ack;
+		const char *tn = g->tenant;
+		size_t tl = g->tenant_len;
+		int terr = 0;
+		struct tenant *t;
+		struct idkey k;
+		struct idprobe pr;
+		char dec[EVENT_ID_MAX];
+		bool found = false;
 
-			a->result = 0;
-			if (e->len < 2 || e->compact[0] != '{') {
-				a->result = ST_EINVAL;
+		if (j + PREFETCH < total && (r = key_prepare(l, &l->gkeys[j + PREFETCH], ms)) < 0)
+			return r;
+		a->result = 0;
+		a->duplicate = false;
+		if (e->len < 2 || e->compact[0] != '{') {
+			a->result = ST_EINVAL;
+			continue;
+		}
+		t = tenants_get(&l->tenants, tn, tl, &terr);
+		if (!t) {
+			a->result = terr;
+			continue;
+		}
+		size_t need = SEG_FRAME_HDR + EVENT_SERVER_RESERVE + e->len;
+		/* Roll to a new segment when this frame would pass the limit. */
+		if (e->len > l->meta.limits.max_entry) {
+			a->result = ST_ELIMIT;
+			continue;
+		}
+		if (e->producer && !log_producer_valid(e->producer, e->producer_len)) {
+			a->result = ST_EINVAL;
+			continue;
+		}
+		/* L6: an event whose key is in the log is acknowledged with the
+		 * first entry that carried it. */
+		if (g->kind == GK_PRODUCER) {
+			uint64_t first;
+			key_make(&k, tn, tl, g->id, g->id_len, dec);
+			k.fp = g->fp;
+			cf.pending = pending;
+			int fres = idindex_find(l->ids, &k, confirm_key, &cf, &pr, &first);
+			if (fres < 0) {
+				a->result = fres;
 				continue;
 			}
-			t = tenants_get(&l->tenants, tn, tl, &terr);
-			if (!t) {
-				a->result = terr;
+			if (fres == 1) {
+				a->duplicate = true;
+				a->seq = first;
+				memcpy(a->leaf, cf.leaf, HASH_SIZE);
 				continue;
 			}
-			size_t need = SEG_FRAME_HDR + EVENT_SERVER_RESERVE + e->len;
-			/* Roll to a new segment when this frame would pass the limit. */
-			if (e->len > l->meta.limits.max_entry) {
-				a->result = ST_ELIMIT;
-				continue;
-			}
-			if (e->producer && !log_producer_valid(e->producer, e->producer_len)) {
-				a->result = ST_EINVAL;
-				continue;
-			}
-			if (l->wbase + l->wbuf.len + need > l->meta.segment_max &&
-			    (l->size + pending) > l->seg_first) {
-				if ((r = flush_group(l, pending)) < 0)
-					return r;
-				pending = 0;
-				if ((r = segment_seal(l)) < 0 ||
-				    (r = segment_create(l, l->size)) < 0) {
-					l->failed = r;
-					return r;
-				}
-			}
-			if ((r = buf_reserve(&l->wbuf, need)) < 0)
+			found = true;  /* pr: where the probe ended */
+		}
+		if (l->wbase + l->wbuf.len + need > l->meta.segment_max &&
+		    (l->size + pending) > l->seg_first) {
+			if ((r = flush_group(l, pending)) < 0)
 				return r;
-			uint8_t *fr = l->wbuf.data + l->wbuf.len;
-			char *o = (char *)fr + SEG_FRAME_HDR;
-			uint64_t seq = l->size + pending;
-			char tprev[BASE64_LEN(HASH_SIZE) + 1];
+			pending = 0;
+			if ((r = segment_seal(l)) < 0 ||
+			    (r = segment_create(l, l->size)) < 0) {
+				l->failed = r;
+				return r;
+			}
+		}
+		if ((r = buf_reserve(&l->wbuf, need)) < 0)
+			return r;
+		uint8_t *fr = l->wbuf.data + l->wbuf.len;
+		char *o = (char *)fr + SEG_FRAME_HDR;
+		uint64_t seq = l->size + pending;
+		char tprev[BASE64_LEN(HASH_SIZE) + 1];
 
-			base64_encode(t->last, HASH_SIZE, tprev);
-			memcpy(o, "{\"seq\":", 7); o += 7;
-			o += st_fmt_u64(o, seq);
-			memcpy(o, ",\"received_at\":\"", 16); o += 16;
-			memcpy(o, recv, RFC3339_US_LEN); o += RFC3339_US_LEN;
-			memcpy(o, "\",\"tseq\":", 9); o += 9;
-			o += st_fmt_u64(o, t->tseq + 1);
-			memcpy(o, ",\"tprev\":\"", 10); o += 10;
-			memcpy(o, tprev, BASE64_LEN(HASH_SIZE)); o += BASE64_LEN(HASH_SIZE);
+		base64_encode(t->last, HASH_SIZE, tprev);
+		memcpy(o, "{\"seq\":", 7); o += 7;
+		o += st_fmt_u64(o, seq);
+		memcpy(o, ",\"received_at\":\"", 16); o += 16;
+		memcpy(o, recv, RFC3339_US_LEN); o += RFC3339_US_LEN;
+		memcpy(o, "\",\"tseq\":", 9); o += 9;
+		o += st_fmt_u64(o, t->tseq + 1);
+		memcpy(o, ",\"tprev\":\"", 10); o += 10;
+		memcpy(o, tprev, BASE64_LEN(HASH_SIZE)); o += BASE64_LEN(HASH_SIZE);
+		*o++ = '"';
+		*o++ = ',';
+		if (e->producer) {
+			memcpy(o, "\"producer\":\"", 12); o += 12;
+			memcpy(o, e->producer, e->producer_len); o += e->producer_len;
 			*o++ = '"';
 			*o++ = ',';
-			if (e->producer) {
-				memcpy(o, "\"producer\":\"", 12); o += 12;
-				memcpy(o, e->producer, e->producer_len); o += e->producer_len;
-				*o++ = '"';
-				*o++ = ',';
-			}
-			if (!e->info.tenant) {
-				memcpy(o, "\"tenant\":\"" LOG_DEFAULT_TENANT "\",", 19);
-				o += 19;
-			}
-			if (!e->info.has_id) {
-				char id[UUID_STR_LEN + 1];
-				if ((r = uuidv7_format((uint64_t)(now / 1000000), id)) < 0)
-					return r;
-				memcpy(o, "\"id\":\"", 6); o += 6;
-				memcpy(o, id, UUID_STR_LEN); o += UUID_STR_LEN;
-				*o++ = '"';
-				*o++ = ',';
-			}
-			memcpy(o, e->compact + 1, e->len - 1);
-			o += e->len - 1;
-			size_t elen = (size_t)(o - (char *)fr) - SEG_FRAME_HDR;
-			if (elen > l->meta.limits.max_entry) {
-				a->result = ST_ELIMIT;
+		}
+		if (!e->info.tenant) {
+			memcpy(o, "\"tenant\":\"" LOG_DEFAULT_TENANT "\",", 19);
+			o += 19;
+		}
+		if (!e->info.has_id) {
+			memcpy(o, "\"id\":\"", 6); o += 6;
+			memcpy(o, g->sid, UUID_STR_LEN); o += UUID_STR_LEN;
+			*o++ = '"';
+			*o++ = ',';
+		}
+		memcpy(o, e->compact + 1, e->len - 1);
+		o += e->len - 1;
+		size_t elen = (size_t)(o - (char *)fr) - SEG_FRAME_HDR;
+		if (elen > l->meta.limits.max_entry) {
+			a->result = ST_ELIMIT;
+			continue;
+		}
+		/* Index the key before the entry counts: an insert that fails
+		 * (no room, and the table cannot grow) refuses the event, never
+		 * leaves it unindexed. */
+		if (g->kind == GK_PRODUCER || g->kind == GK_SERVER) {
+			int ir = idindex_insert(l->ids, g->fp, found ? &pr : NULL, seq);
+			if (ir < 0) {
+				a->result = ir;
 				continue;
 			}
-			seg_frame_put(fr, fr + SEG_FRAME_HDR, elen);
-			l->offs[pending] = l->wbase + l->wbuf.len;
-			hash_leaf(fr + SEG_FRAME_HDR, elen, l->leaves[pending]);
-			t->tseq++;
-			memcpy(t->last, l->leaves[pending], HASH_SIZE);
-			a->seq = seq;
-			memcpy(a->leaf, l->leaves[pending], HASH_SIZE);
-			l->wbuf.len += SEG_FRAME_HDR + elen;
-			pending++;
-			if (l->wbuf.len >= SPILL_BYTES && (r = spill(l)) < 0)
-				return r;
 		}
+		seg_frame_put(fr, fr + SEG_FRAME_HDR, elen);
+		l->offs[pending] = l->wbase + l->wbuf.len;
+		l->gpos[pending] = j;
+		hash_leaf(fr + SEG_FRAME_HDR, elen, l->leaves[pending]);
+		t->tseq++;
+		memcpy(t->last, l->leaves[pending], HASH_SIZE);
+		a->seq = seq;
+		memcpy(a->leaf, l->leaves[pending], HASH_SIZE);
+		l->wbuf.len += SEG_FRAME_HDR + elen;
+		pending++;
+		if (l->wbuf.len >= SPILL_BYTES && (r = spill(l)) < 0)
+			return r;
 	}
 	return flush_group(l, pending);
 }
@@ -938,6 +1239,26 @@ int log_append(struct log *l, const struct log_event *ev, size_t n,
 	return r;
 }
 
+int log_find_id(struct log *l, const char *tenant, size_t tenant_len,
+		const char *id, size_t id_len, uint64_t *ret_seq)
+{
+	struct confirm cf = { l, 0, {0} };
+	struct idkey k = { tenant, tenant_len, id, id_len, 0 };
+	uint64_t seq;
+	int r;
+
+	if (tenant_len == 0 || tenant_len > TENANT_NAME_MAX || id_len == 0 ||
+	    id_len > EVENT_ID_MAX)
+		return ST_ENOTFOUND;
+	become_leader(l);
+	idindex_fp(l->ids, &k);
+	r = idindex_find(l->ids, &k, confirm_key, &cf, NULL, &seq);
+	resign_leader(l);
+	if (r == 1)
+		*ret_seq = seq;
+	return r == 1 ? 0 : r == 0 ? ST_ENOTFOUND : r;
+}
+
 /* ---- checkpoints ------------------------------------------------------------ */
 
 static int checkpoint_issue(struct log *l, bool force)
@@ -992,6 +1313,7 @@ static int checkpoint_issue(struct log *l, bool force)
 	    (r = write_file_atomic(path, note.data, note.len, 0644)) < 0 ||
 	    (r = state_write(l)) < 0)
 		goto out;
+	ids_persist(l);
 out:
 	buf_release(&body);
 	buf_release(&note);
@@ -1925,6 +2247,7 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 		l->wbuf.cap = l->wbuf.max = WBUF_CAP;
 	}
 	buf_init(&l->cp_note, NOTE_MAX_SIZE);
+	buf_init(&l->cbuf, SEG_FRAME_MAX);
 
 	if ((r = log_meta_read(dir, &l->meta, err, errcap)) < 0)
 		goto fail;
@@ -2007,6 +2330,8 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 		}
 		l->torn_bytes = 0;
 	}
+	if ((r = ids_open(l, err, errcap)) < 0)
+		goto fail;
 	/* Rewrite the snapshot only when recovery changed what it records, so
 	 * that opening a log to read it writes nothing. */
 	if (!st.present || st.size != l->size || st.cp_count != l->cp_count ||
@@ -2040,7 +2365,12 @@ void log_close(struct log *l)
 		if ((l->size != l->state_size || l->cp_count != l->state_cp_count) &&
 		    tree_sync(l->tree) == 0)
 			state_write(l);
+		ids_persist(l);
 	}
+	idindex_free(l->ids);
+	buf_release(&l->cbuf);
+	free(l->gkeys);
+	free(l->gpos);
 	for (size_t i = 0; i < l->nsegs; i++) {
 		close_fd(&l->readers[i].fd);
 		close_fd(&l->readers[i].idx_fd);

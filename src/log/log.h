@@ -13,6 +13,8 @@
  *   keys/signer          the current signing key (0600)
  *   keys/public          every verifier key the log ever used, one per line
  *   state                snapshot of derived state (tenant chains, checkpoint count)
+ *   ids                  the idempotency index: (tenant, id) -> first seq (derived;
+ *                        idindex.h)
  *
  * Durability contract: log_append() returns only after every entry it
  * acknowledges is written and fdatasync'd. If a write or fdatasync fails,
@@ -102,15 +104,33 @@ struct log_event {
 bool log_producer_valid(const char *s, size_t n);
 struct log_ack {
 	int result;                  /* 0, or why this event was refused (ST_ELIMIT) */
+	/* The event's (tenant, id) was already in the log (or earlier in the
+	 * same call or group): it was not appended again, and seq and leaf
+	 * are those of the first entry that carried the key. result is 0. */
+	bool duplicate;
 	uint64_t seq;
 	uint8_t leaf[HASH_SIZE];
 };
 /* Appends n events durably. Returns 0 when the batch was committed (each
  * ack says whether its event was: an event refused by a log-side limit,
  * e.g. too many tenants, has a negative result and no seq), or a negative
- * error when nothing in the batch is acknowledged. */
+ * error when nothing in the batch is acknowledged.
+ *
+ * Idempotency: an event with an id whose (tenant, id) an entry already
+ * carries, across restarts and crashes, is acknowledged with duplicate
+ * set instead of being appended; ids compare by their decoded JSON value,
+ * the tenant is LOG_DEFAULT_TENANT when the event names none. Ids the
+ * server assigns are indexed too. ev[i].info.id must be valid (has_id
+ * implies it; see event_info) for the duration of the call. */
 int log_append(struct log *l, const struct log_event *ev, size_t n,
 	       struct log_ack *acks);
+
+/* Finds the entry that carries (tenant, id), id being the decoded value
+ * (1..EVENT_ID_MAX bytes): 0 and *ret_seq, or ST_ENOTFOUND. Confirmed
+ * against the entry itself, like the appender's check. Waits for a
+ * group commit in progress (the index is the leader's). */
+int log_find_id(struct log *l, const char *tenant, size_t tenant_len,
+		const char *id, size_t id_len, uint64_t *ret_seq);
 
 /* Issues a checkpoint if the tree grew since the last one (or force), and
  * appends the latest signed checkpoint note to out (if out != NULL). */

@@ -10,7 +10,11 @@
 #      derived data are fine), in some rounds on the log as the kill left
 #      it, in others after a reopen (recovery) by `sealtrail dump`;
 #  (c) the next round's append resumes at the next seq: its first ack's
-#      seq is the number of entries the log held after the previous round.
+#      seq is the number of entries the log held after the previous round;
+#  (d) idempotency (log.c L6): every round appends the same file, so from
+#      the second round on each event with an id is acknowledged as a
+#      duplicate of the one entry that holds its (tenant, id), whichever
+#      round stored it, and no (tenant, id) is ever stored twice.
 #
 # Then two crash windows that random kills rarely hit are staged by hand:
 # a kill after a checkpoint reached the history but before its copy in
@@ -78,12 +82,20 @@ fi
 
 # ---- the checker --------------------------------------------------------------
 #
-# check.py ACKS DUMP INPUT EXPECT_FIRST: prints "first=F last=L acks=A
-# entries=N" and exits 0, or prints what is wrong and exits 1.
+# check.py ACKS DUMP INPUT EXPECT_FIRST KNOWN: prints "first=F last=L acks=A
+# dups=D entries=N" and exits 0, or prints what is wrong and exits 1.
+#
+# Every round appends the same file, so from the second round on the
+# events with an id are duplicates (log.c L6): their acks carry
+# "duplicate":true and the seq and leaf of the entry first stored for that
+# (tenant, id), possibly in an earlier round. KNOWN keeps, across rounds,
+# "seq leaf content-hash tenant id" for each entry whose id is one of the
+# input's, so that such acks can be checked without dumping the whole log,
+# and so that a second entry with the same key is caught when it appears.
 cat >"$T/check.py" <<'PY'
-import base64, hashlib, json, sys
+import base64, hashlib, json, os, sys
 
-acks_path, dump_path, input_path, expect_first = sys.argv[1:5]
+acks_path, dump_path, input_path, expect_first, known_path = sys.argv[1:6]
 expect_first = int(expect_first)
 problems = []
 
@@ -97,7 +109,7 @@ for k, l in enumerate(lines):
         continue
     try:
         a = json.loads(l)
-        acks.append((int(a["line"]), int(a["seq"]), a["leaf_hash"]))
+        acks.append((int(a["line"]), int(a["seq"]), a["leaf_hash"], a.get("duplicate") is True))
     except Exception as ex:
         problems.append("ack line %d unparsable (%s): %r" % (k + 1, ex, l[:120]))
 
@@ -121,8 +133,67 @@ while i + 1 < len(dump) and dump[i].startswith(b"seq "):
 
 inputs = open(input_path, "rb").read().split(b"\n")
 SERVER = ("seq", "received_at", "tseq", "tprev")
+
+def content(obj):
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+def src_content(src):
+    s = dict(src)
+    s.setdefault("tenant", "default")
+    return content(s)
+
+input_ids = set()
+for l in inputs:
+    if l.strip():
+        s = json.loads(l)
+        if "id" in s:
+            input_ids.add((s.get("tenant", "default"), s["id"]))
+
+known, by_key = {}, {}
+if os.path.exists(known_path):
+    for l in open(known_path):
+        seq, leaf, h, tenant, eid = l.rstrip("\n").split(" ", 4)
+        known[int(seq)] = (leaf, h, tenant, eid)
+        by_key[(tenant, eid)] = int(seq)
+added = []
+for seq in sorted(entries):
+    body, leaf = entries[seq]
+    e = json.loads(body)
+    key = (e.get("tenant"), e.get("id"))
+    if key not in input_ids:
+        continue
+    for k in SERVER:
+        e.pop(k, None)
+    if key in by_key and by_key[key] != seq:
+        problems.append("tenant %s id %s stored twice: seq %d and seq %d" % (key[0], key[1], by_key[key], seq))
+    by_key[key] = seq
+    known[seq] = (leaf, content(e), key[0], key[1])
+    added.append(seq)
+with open(known_path, "a") as f:
+    for seq in added:
+        f.write("%d %s %s %s %s\n" % ((seq,) + known[seq]))
+
 prev = None
-for line, seq, leaf in acks:
+first_new = None
+dups = 0
+for line, seq, leaf, dup in acks:
+    src = json.loads(inputs[line - 1])
+    if dup:
+        dups += 1
+        if "id" not in src:
+            problems.append("ack for line %d: a duplicate, but the event has no id" % line)
+            continue
+        if seq >= total or seq not in known:
+            problems.append("ack for line %d: duplicate of seq %d, which holds no event of the input's ids" % (line, seq))
+            continue
+        kleaf, h, tenant, eid = known[seq]
+        if kleaf != leaf:
+            problems.append("ack for line %d: duplicate of seq %d with leaf %s, the entry hashes to %s" % (line, seq, leaf, kleaf))
+        elif h != src_content(src) or (tenant, eid) != (src.get("tenant", "default"), src["id"]):
+            problems.append("ack for line %d: duplicate of seq %d, which is another event" % (line, seq))
+        continue
+    if first_new is None:
+        first_new = seq
     if prev is not None and seq != prev + 1:
         problems.append("ack for line %d: seq %d does not follow %d" % (line, seq, prev))
     prev = seq
@@ -136,7 +207,7 @@ for line, seq, leaf in acks:
     if got != leaf:
         problems.append("seq %d: ack leaf %s, stored entry hashes to %s" % (seq, leaf, got))
         continue
-    e, src = json.loads(body), json.loads(inputs[line - 1])
+    e = json.loads(body)
     if e.get("seq") != seq:
         problems.append("seq %d: entry says seq %r" % (seq, e.get("seq")))
     for k in SERVER:
@@ -147,8 +218,8 @@ for line, seq, leaf in acks:
         e.pop("id", None)
     if e != src:
         problems.append("seq %d: entry is not the event of input line %d" % (seq, line))
-if acks and acks[0][1] != expect_first:
-    problems.append("first ack seq %d, expected %d (the entries before this round)" % (acks[0][1], expect_first))
+if first_new is not None and first_new != expect_first:
+    problems.append("first new ack seq %d, expected %d (the entries before this round)" % (first_new, expect_first))
 if total < expect_first:
     problems.append("log shrank: %d entries, %d before this round" % (total, expect_first))
 
@@ -156,8 +227,9 @@ for p in problems[:10]:
     print(p)
 if problems:
     sys.exit(1)
-print("first=%s last=%s acks=%d entries=%d" % (
-    acks[0][1] if acks else "-", acks[-1][1] if acks else "-", len(acks), total))
+print("first=%s last=%s acks=%d dups=%d entries=%d" % (
+    first_new if first_new is not None else "-", prev if prev is not None else "-",
+    len(acks), dups, total))
 PY
 
 # ---- the rounds ----------------------------------------------------------------
@@ -220,7 +292,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	"$SEALTRAIL" dump --data "$D" --from "$from" >"$T/dump.$round" 2>"$T/dumperr.$round" || drc=$?
 	[ $drc -eq 0 ] || problems+="dump exited $drc: $(head -c 300 "$T/dumperr.$round"); "
 	crc=0
-	summary=$(python3 "$T/check.py" "$ACKS" "$T/dump.$round" "$T/events.ndjson" "$N" 2>&1) || crc=$?
+	summary=$(python3 "$T/check.py" "$ACKS" "$T/dump.$round" "$T/events.ndjson" "$N" "$T/known" 2>&1) || crc=$?
 	[ $crc -eq 0 ] || problems+="$summary; "
 	if ! ((round % 2)); then
 		vrc=0

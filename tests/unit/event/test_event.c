@@ -62,7 +62,7 @@ static void test_errors(void)
 {
 	struct buf out = BUF_INIT(1 << 16);
 	struct event_error err;
-	struct event_info info = { (const char *)"untouched", 9, true, 42 };
+	struct event_info info = { .tenant = "untouched", .tenant_len = 9, .has_id = true, .time_ns = 42 };
 	char s[512];
 
 	buf_puts(&out, "keep");

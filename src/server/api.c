@@ -1,0 +1,1384 @@
+/*
+ * api.c - the HTTP API: routing, authentication, roles and tenant scope,
+ * ingest, reads, proofs, tokens, health and metrics (docs/API.md).
+ *
+ * Invariants:
+ *  1. Every request except /healthz is authenticated before anything else
+ *     is looked at; no token gives 401, the wrong role or tenant 403, and
+ *     both are recorded (a metric and a meta-audit event).
+ *  2. Tenant scope is checked on the data itself: an event is returned
+ *     only if its stored tenant is in the token's scope; a lookup by id is
+ *     made within one tenant, so an id of another tenant is "not found",
+ *     never "forbidden" (its existence is not revealed).
+ *  3. Ingest answers only after log_append() returned for the request's
+ *     events, i.e. after their fdatasync; results are listed per input
+ *     event, in input order.
+ *  4. A read, proof, token or admin request is answered only after its
+ *     meta-audit event was queued (audit.c); if it cannot be, 503.
+ *  5. Every size a client controls is bounded: the body by the glue
+ *     (max_body), the events per request (max_batch_events), each event by
+ *     the event limits, query strings by httputil, pages by LIMIT_MAX and
+ *     RESPONSE_MAX.
+ */
+#include "server/server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/codec.h"
+#include "common/hash.h"
+#include "common/timeutil.h"
+#include "common/util.h"
+#include "common/uuid.h"
+#include "ingest/body.h"
+#include "log/proof.h"
+#include "server/httputil.h"
+
+#define PAGE_DEFAULT 100
+#define LIMIT_MAX 1000
+#define SCAN_BUDGET 100000           /* entries one tenant page may read */
+#define RESPONSE_MAX ((size_t)16 << 20)
+#define ERR_MAX 512
+
+/* ---- replies ------------------------------------------------------------- */
+
+static int status_class(int status)
+{
+	return status >= 100 && status < 600 ? status / 100 : 0;
+}
+
+static void reply(struct server *s, struct hreq *r, int status, const char *ctype,
+		  const struct http_hdr *h, size_t nh, const void *body, size_t n)
+{
+	stat_add(&s->st.requests[status_class(status)], 1);
+	hreq_reply(r, status, ctype, h, nh, body, n);
+}
+
+static void reply_buf(struct server *s, struct hreq *r, int status, struct buf *b)
+{
+	reply(s, r, status, "application/json", NULL, 0, b->data, b->len);
+}
+
+/* {"error":{"code":C,"message":M}} with an optional Retry-After. */
+static void reply_error(struct server *s, struct hreq *r, int status, const char *code,
+			const char *msg, unsigned retry_after)
+{
+	struct buf b = BUF_INIT(4096);
+	char ra[16];
+	struct http_hdr h[2];
+	size_t nh = 0;
+
+	buf_puts(&b, "{\"error\":{\"code\":");
+	json_put_str(&b, code, strlen(code));
+	buf_puts(&b, ",\"message\":");
+	json_put_str(&b, msg, strlen(msg));
+	buf_puts(&b, "}}\n");
+	if (retry_after) {
+		snprintf(ra, sizeof(ra), "%u", retry_after);
+		h[nh++] = (struct http_hdr){ "Retry-After", ra };
+	}
+	if (status == 401)
+		h[nh++] = (struct http_hdr){ "WWW-Authenticate", "Bearer realm=\"sealtrail\"" };
+	reply(s, r, status, "application/json", h, nh, b.data, b.len);
+	buf_release(&b);
+}
+
+static unsigned retry_after(struct server *s)
+{
+	pthread_rwlock_rdlock(&s->cfg_lock);
+	unsigned ra = s->cfg.retry_after_s;
+	pthread_rwlock_unlock(&s->cfg_lock);
+	return ra ? ra : 1;
+}
+
+/* ---- authentication and authorization ------------------------------------ */
+
+struct ctx {
+	struct server *s;
+	struct hreq *r;
+	const struct token *tok;     /* a reference, released at the end */
+	const char *action;          /* meta-audit action, NULL: not audited */
+	const char *tenant;          /* for the audit record */
+	char resource_id[160];
+	const char *resource_type;
+};
+
+static void audit_denial(struct ctx *c, int status, const char *why)
+{
+	struct audit_rec a = {
+		.action = "sealtrail.access.denied", .outcome = "denied", .tok = c->tok,
+		.req = c->r, .status = status, .tenant = c->tenant,
+		.resource_type = c->resource_type, .resource_id = c->resource_id[0] ? c->resource_id : NULL,
+		.reason = why,
+	};
+	audit_record(c->s, &a);
+}
+
+static void deny(struct ctx *c, const char *why)
+{
+	stat_add(&c->s->st.denials, 1);
+	audit_denial(c, 403, why);
+	reply_error(c->s, c->r, 403, "forbidden", why, 0);
+}
+
+/* Authenticates and checks the role; on failure answers and returns false. */
+static bool authorize(struct ctx *c, enum perm p)
+{
+	const char *hdr = hreq_header(c->r, "Authorization");
+	const char *tok = NULL;
+	size_t tl = 0;
+	enum auth_result ar;
+
+	if (!hdr)
+		ar = AUTH_MISSING;
+	else if (!http_bearer(hdr, strlen(hdr), &tok, &tl))
+		ar = AUTH_MALFORMED;
+	else
+		ar = token_authenticate(c->s->tokens, tok, tl, now_realtime_ns(), &c->tok);
+	if (ar != AUTH_OK) {
+		char why[96];
+		c->tok = NULL;
+		stat_add(&c->s->st.auth_failures[ar], 1);
+		snprintf(why, sizeof(why), "authentication failed: %s token", auth_result_name(ar));
+		audit_denial(c, 401, why);
+		reply_error(c->s, c->r, 401, "unauthorized", ar == AUTH_MISSING ?
+			    "this endpoint needs \"Authorization: Bearer <token>\"" : why, 0);
+		return false;
+	}
+	if (!role_allows(c->tok->role, p)) {
+		char why[128];
+		snprintf(why, sizeof(why), "role %s may not do this", role_name(c->tok->role));
+		deny(c, why);
+		return false;
+	}
+	pthread_rwlock_rdlock(&c->s->cfg_lock);
+	double rate = c->s->cfg.rate_per_token, burst = c->s->cfg.rate_burst;
+	pthread_rwlock_unlock(&c->s->cfg_lock);
+	unsigned wait = ratelimit_take(c->s->rl, c->tok->id, rate, burst, now_monotonic_ns());
+	if (wait) {
+		stat_add(&c->s->st.rate_limited, 1);
+		reply_error(c->s, c->r, 429, "rate_limited",
+			    "this token's request rate is over its limit", wait);
+		return false;
+	}
+	return true;
+}
+
+/* Checks the tenant against the scope; on failure answers 403. */
+static bool tenant_ok(struct ctx *c, const char *t)
+{
+	c->tenant = t;
+	if (token_tenant_allowed(c->tok, t, strlen(t)))
+		return true;
+	char why[160];
+	snprintf(why, sizeof(why), "tenant \"%.64s\" is not in this token's scope", t);
+	deny(c, why);
+	return false;
+}
+
+/* Queues the meta-audit event of a successful read; false (and 503
+ * answered) when it cannot be queued. */
+static bool audit_ok(struct ctx *c, int status)
+{
+	struct audit_rec a = {
+		.action = c->action, .outcome = "success", .tok = c->tok, .req = c->r,
+		.status = status, .tenant = c->tenant, .resource_type = c->resource_type,
+		.resource_id = c->resource_id[0] ? c->resource_id : NULL,
+	};
+	if (!c->action || audit_record(c->s, &a) == 0)
+		return true;
+	stat_add(&c->s->st.overloaded, 1);
+	reply_error(c->s, c->r, 503, "unavailable",
+		    "the request could not be recorded in the audit trail; retry later",
+		    retry_after(c->s));
+	return false;
+}
+
+/* Answers a read with its meta-audit event queued first. */
+static void reply_audited(struct ctx *c, int status, const char *ctype,
+			  const struct http_hdr *h, size_t nh, const void *body, size_t n)
+{
+	if (audit_ok(c, status))
+		reply(c->s, c->r, status, ctype, h, nh, body, n);
+}
+
+static bool check_query(struct ctx *c, const char *const *allowed)
+{
+	char err[ERR_MAX];
+	if (query_check(hreq_query(c->r), allowed, err, sizeof(err)) == 0)
+		return true;
+	reply_error(c->s, c->r, 400, "bad_parameter", err, 0);
+	return false;
+}
+
+static bool get_u64(struct ctx *c, const char *key, uint64_t min, uint64_t max,
+		    uint64_t *ret, bool *present)
+{
+	char err[ERR_MAX];
+	if (query_u64(hreq_query(c->r), key, min, max, ret, present, err, sizeof(err)) == 0)
+		return true;
+	reply_error(c->s, c->r, 400, "bad_parameter", err, 0);
+	return false;
+}
+
+/* The tenant a read is about: ?tenant=, else the token's single tenant. */
+static bool read_tenant(struct ctx *c, char *out, size_t cap)
+{
+	int n = query_get(hreq_query(c->r), "tenant", out, cap);
+
+	if (n == ST_ENOTFOUND) {
+		const char *d = token_default_tenant(c->tok);
+		if (!d) {
+			reply_error(c->s, c->r, 400, "bad_parameter",
+				    "parameter tenant is required: this token's scope has several tenants", 0);
+			return false;
+		}
+		snprintf(out, cap, "%s", d);
+		n = (int)strlen(out);
+	}
+	if (n <= 0) {
+		reply_error(c->s, c->r, 400, "bad_parameter", "parameter tenant: expected a tenant name", 0);
+		return false;
+	}
+	return tenant_ok(c, out);
+}
+
+/* ---- ingest ----------------------------------------------------------------- */
+
+enum { RES_OK, RES_ERR };
+
+struct item {
+	uint8_t kind;                /* RES_OK or RES_ERR */
+	uint8_t reason;              /* enum reject_reason */
+	uint32_t ev;                 /* index into ev[] when RES_OK */
+	size_t line, offset;         /* where the event starts in the body */
+	size_t err_off, err_len;     /* message in errs */
+	size_t path_off, path_len;   /* field path in errs */
+	size_t at;                   /* byte offset of the error in the body */
+};
+
+struct ingest_req {
+	struct server *s;
+	struct hreq *r;
+	const struct token *tok;
+	struct ingest_job job;
+	size_t nitems, nev;
+	struct item *items;
+	struct log_event *ev;
+	struct log_ack *acks;
+	size_t *ev_off;              /* compact offsets, pointers fixed after parsing */
+	size_t *id_off;              /* offset of a server-made id in compact, or SIZE_MAX */
+	struct buf compact;
+	struct buf scratch;
+	struct buf errs;
+	struct buf cp_note;
+	int64_t t0;
+};
+
+static void ingest_req_free(struct ingest_req *q)
+{
+	if (!q)
+		return;
+	if (q->tok)
+		token_put(q->tok);
+	free(q->items);
+	free(q->ev);
+	free(q->acks);
+	free(q->ev_off);
+	free(q->id_off);
+	buf_release(&q->compact);
+	buf_release(&q->scratch);
+	buf_release(&q->errs);
+	buf_release(&q->cp_note);
+	free(q);
+}
+
+static void item_error(struct ingest_req *q, struct item *it, enum reject_reason why,
+		       const char *msg, const char *path, size_t at)
+{
+	it->kind = RES_ERR;
+	it->reason = (uint8_t)why;
+	it->err_off = q->errs.len;
+	it->err_len = strlen(msg);
+	if (buf_append(&q->errs, msg, it->err_len) < 0)
+		it->err_len = 0;
+	it->path_off = q->errs.len;
+	it->path_len = path ? strlen(path) : 0;
+	if (it->path_len && buf_append(&q->errs, path, it->path_len) < 0)
+		it->path_len = 0;
+	it->at = at;
+	stat_add(&q->s->st.events_rejected[why], 1);
+}
+
+static const char *reason_code(enum reject_reason r)
+{
+	switch (r) {
+	case REJ_INVALID: return "invalid";
+	case REJ_LIMIT: return "limit";
+	case REJ_TENANT: return "forbidden_tenant";
+	case REJ_DISK: return "insufficient_storage";
+	case REJ_QUEUE: return "overloaded";
+	case REJ_LOG: return "log_failed";
+	default: return "error";
+	}
+}
+
+/* Does the compact event's top-level "action" start with a critical prefix?
+ * Top-level keys of our compact form are at depth 1; scan for the key at
+ * depth 1 only. */
+static bool event_critical(const struct server *s, const uint8_t *p, size_t n)
+{
+	int depth = 0;
+	bool in_str = false;
+
+	if (s->cfg.ncritical == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t ch = p[i];
+		if (in_str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_str = false;
+			continue;
+		}
+		if (ch == '{' || ch == '[') {
+			depth++;
+		} else if (ch == '}' || ch == ']') {
+			depth--;
+		} else if (ch == '"') {
+			if (depth == 1 && n - i > 10 && !memcmp(p + i, "\"action\":\"", 10)) {
+				const uint8_t *v = p + i + 10;
+				const uint8_t *e = memchr(v, '"', n - i - 10);
+				return e && config_is_critical(&s->cfg, (const char *)v, (size_t)(e - v));
+			}
+			in_str = true;
+		}
+	}
+	return false;
+}
+
+/* Parses one item into compact (with tenant and id added when absent). */
+static void ingest_item(struct ingest_req *q, struct item *it, const struct body_item *bi,
+			enum disk_level disk)
+{
+	struct server *s = q->s;
+	struct event_info info;
+	struct event_error perr;
+	char msg[ERR_MAX];
+	int r;
+
+	buf_reset(&q->scratch);
+	r = event_parse(bi->p, bi->len, log_limits(s->log), &q->scratch, &info, &perr);
+	if (r < 0) {
+		if (r != ST_EINVAL && r != ST_ELIMIT) {
+			item_error(q, it, REJ_LIMIT, "the event could not be buffered", NULL, bi->offset);
+			return;
+		}
+		snprintf(msg, sizeof(msg), "%s", perr.msg);
+		item_error(q, it, r == ST_ELIMIT ? REJ_LIMIT : REJ_INVALID, msg, perr.path,
+			   bi->offset + perr.offset);
+		return;
+	}
+	const char *tenant;
+	size_t tlen;
+	bool add_tenant = false;
+	if (info.tenant) {
+		tenant = info.tenant;
+		tlen = info.tenant_len;
+	} else if ((tenant = token_default_tenant(q->tok))) {
+		tlen = strlen(tenant);
+		add_tenant = true;
+	} else {
+		item_error(q, it, REJ_TENANT,
+			   "tenant is required: this token's scope is not a single tenant",
+			   "tenant", bi->offset);
+		return;
+	}
+	if (tenant[0] == '_' || !token_tenant_allowed(q->tok, tenant, tlen)) {
+		snprintf(msg, sizeof(msg), "tenant \"%.*s\" is %s", (int)tlen, tenant,
+			 tenant[0] == '_' ? "reserved for the server" : "not in this token's scope");
+		item_error(q, it, REJ_TENANT, msg, "tenant", bi->offset);
+		return;
+	}
+	if (disk >= DISK_FULL ||
+	    (disk == DISK_ADMIN_SPACE_LEFT && !event_critical(s, q->scratch.data, q->scratch.len))) {
+		item_error(q, it, REJ_DISK, disk >= DISK_FULL ?
+			   "the log's disk is full (disk_full); retry later" :
+			   "the log's disk is below admin_space_left: only critical events are accepted; retry later",
+			   NULL, bi->offset);
+		return;
+	}
+	/* Compose: '{' [id] [tenant] rest-of-object. */
+	size_t need = q->scratch.len + UUID_STR_LEN + 16 + tlen + 16;
+	if ((r = buf_reserve(&q->compact, need)) < 0) {
+		item_error(q, it, REJ_LIMIT, "the request's events exceed the server's buffer", NULL,
+			   bi->offset);
+		return;
+	}
+	size_t start = q->compact.len;
+	uint8_t *o = q->compact.data + start;
+	size_t idoff = SIZE_MAX;
+	*o++ = '{';
+	if (!info.has_id) {
+		char id[UUID_STR_LEN + 1];
+		if (uuidv7_format((uint64_t)(now_realtime_ns() / 1000000), id) < 0) {
+			item_error(q, it, REJ_LOG, "could not make an id", NULL, bi->offset);
+			return;
+		}
+		memcpy(o, "\"id\":\"", 6); o += 6;
+		idoff = (size_t)(o - q->compact.data);
+		memcpy(o, id, UUID_STR_LEN); o += UUID_STR_LEN;
+		memcpy(o, "\",", 2); o += 2;
+	}
+	if (add_tenant) {
+		memcpy(o, "\"tenant\":\"", 10); o += 10;
+		memcpy(o, tenant, tlen); o += tlen;
+		memcpy(o, "\",", 2); o += 2;
+	}
+	memcpy(o, q->scratch.data + 1, q->scratch.len - 1);
+	o += q->scratch.len - 1;
+	size_t len = (size_t)(o - (q->compact.data + start));
+	if (len > log_limits(s->log)->max_entry - EVENT_SERVER_RESERVE) {
+		item_error(q, it, REJ_LIMIT, "the event is too large once its id and tenant are added",
+			   NULL, bi->offset);
+		return;
+	}
+	q->compact.len += len;
+
+	struct log_event *e = &q->ev[q->nev];
+	memset(e, 0, sizeof(*e));
+	e->len = len;
+	e->info = info;
+	/* Slices that must outlive the body: the tenant and a server-made id.
+	 * A producer's id and tenant point into the body, which lives until the
+	 * reply. */
+	e->info.tenant = tenant;
+	e->info.tenant_len = tlen;
+	if (!info.has_id) {
+		e->info.has_id = true;
+		e->info.id_len = UUID_STR_LEN;
+	}
+	e->producer = q->tok->name;
+	e->producer_len = strlen(q->tok->name);
+	q->ev_off[q->nev] = start;
+	q->id_off[q->nev] = idoff;
+	it->kind = RES_OK;
+	it->ev = (uint32_t)q->nev;
+	q->nev++;
+}
+
+/* The hot path of a 1000-event response: no printf. */
+static void put_lit_u64(struct buf *b, const char *lit, size_t litlen, uint64_t v)
+{
+	if (buf_reserve(b, litlen + 20) < 0)
+		return;
+	memcpy(b->data + b->len, lit, litlen);
+	b->len += litlen;
+	b->len += st_fmt_u64((char *)b->data + b->len, v);
+}
+
+static void put_item_head(struct buf *b, const struct item *it, size_t index)
+{
+	put_lit_u64(b, "{\"index\":", 9, index);
+	put_lit_u64(b, ",\"line\":", 8, it->line);
+	buf_putc(b, ',');
+}
+
+static int ingest_status(struct ingest_req *q, size_t ok, size_t bad)
+{
+	if (bad == 0)
+		return 200;
+	if (ok)
+		return 207;
+	bool all_disk = true, all_tenant = true;
+	for (size_t i = 0; i < q->nitems; i++) {
+		all_disk &= q->items[i].reason == REJ_DISK;
+		all_tenant &= q->items[i].reason == REJ_TENANT;
+	}
+	return all_disk ? 507 : all_tenant ? 403 : q->nitems == 1 &&
+	       q->items[0].reason == REJ_LIMIT ? 413 : 400;
+}
+
+/* On the request's I/O thread: the results, in input order. */
+static void ingest_finish(struct hreq *r, void *arg)
+{
+	struct ingest_req *q = arg;
+	struct server *s = q->s;
+	struct buf b = BUF_INIT(RESPONSE_MAX + (64u << 20));
+	size_t ok = 0, dup = 0, bad = 0;
+	int jr = q->nev ? q->job.result : 0;
+
+	if (jr < 0) {
+		enum reject_reason why = jr == -ENOSPC ? REJ_DISK : REJ_LOG;
+		for (size_t i = 0; i < q->nev; i++) {
+			stat_add(&s->st.events_rejected[why], 1);
+			stat_add(&s->st.bytes_rejected[why], q->ev[i].len);
+		}
+		if (jr == -ENOSPC)
+			reply_error(s, r, 507, "insufficient_storage",
+				    "the log's disk is below disk_full; nothing was written; retry later",
+				    retry_after(s));
+		else
+			reply_error(s, r, 503, "log_failed", st_strerror(jr), retry_after(s));
+		goto out;
+	}
+	buf_puts(&b, "{\"results\":[");
+	for (size_t i = 0; i < q->nitems; i++) {
+		struct item *it = &q->items[i];
+		if (i)
+			buf_putc(&b, ',');
+		put_item_head(&b, it, i);
+		if (it->kind == RES_OK && q->acks[it->ev].result < 0) {
+			const char *m = st_strerror(q->acks[it->ev].result);
+			item_error(q, it, REJ_LOG, m, NULL, it->offset);
+		}
+		if (it->kind == RES_OK) {
+			const struct log_ack *a = &q->acks[it->ev];
+			const struct log_event *e = &q->ev[it->ev];
+			char leaf[BASE64_LEN(HASH_SIZE) + 1];
+			base64_encode(a->leaf, HASH_SIZE, leaf);
+			put_lit_u64(&b, "\"seq\":", 6, a->seq);
+			/* The id as written: a validated JSON string body, escapes kept. */
+			buf_append(&b, ",\"id\":\"", 7);
+			buf_append(&b, e->info.id, e->info.id_len);
+			buf_putc(&b, '"');
+			buf_append(&b, ",\"leaf_hash\":\"", 14);
+			buf_append(&b, leaf, BASE64_LEN(HASH_SIZE));
+			buf_putc(&b, '"');
+			if (a->duplicate) {
+				buf_puts(&b, ",\"duplicate\":true");
+				dup++;
+			} else {
+				stat_add(&s->st.events_accepted, 1);
+				stat_add(&s->st.bytes_accepted, e->len);
+			}
+			if (q->job.wait_checkpoint && q->cp_note.len) {
+				uint8_t hashes[PROOF_MAX_HASHES][HASH_SIZE];
+				struct buf pf = BUF_INIT(2 * NOTE_MAX_SIZE + PROOF_MAX_HASHES * 48);
+				size_t nh = 0;
+				if (tree_inclusion_proof(log_tree(s->log), a->seq, q->job.cp_size,
+							 hashes, &nh) == 0 &&
+				    tlog_proof_format(a->seq, (const uint8_t(*)[HASH_SIZE])hashes, nh,
+						      NULL, 0, q->cp_note.data, q->cp_note.len, &pf) == 0) {
+					buf_puts(&b, ",\"proof\":");
+					json_put_str(&b, (const char *)pf.data, pf.len);
+				}
+				buf_release(&pf);
+			}
+			ok++;
+		} else {
+			buf_printf(&b, "\"error\":{\"code\":\"%s\",\"message\":",
+				   reason_code((enum reject_reason)it->reason));
+			json_put_str(&b, (const char *)q->errs.data + it->err_off, it->err_len);
+			if (it->path_len) {
+				buf_puts(&b, ",\"field\":");
+				json_put_str(&b, (const char *)q->errs.data + it->path_off, it->path_len);
+			}
+			buf_printf(&b, ",\"offset\":%zu}", it->at);
+			bad++;
+		}
+		buf_putc(&b, '}');
+	}
+	buf_printf(&b, "],\"accepted\":%zu,\"duplicates\":%zu,\"rejected\":%zu", ok - dup, dup, bad);
+	if (q->job.wait_checkpoint && q->cp_note.len) {
+		buf_printf(&b, ",\"checkpoint_size\":%llu,\"checkpoint\":",
+			   (unsigned long long)q->job.cp_size);
+		json_put_str(&b, (const char *)q->cp_note.data, q->cp_note.len);
+	}
+	if (buf_puts(&b, "}\n") < 0) {
+		reply_error(s, r, 500, "internal", "the response did not fit its buffer", 0);
+		goto out;
+	}
+	{
+		int status = ingest_status(q, ok, bad);
+		char ra[16];
+		struct http_hdr h = { "Retry-After", ra };
+		snprintf(ra, sizeof(ra), "%u", retry_after(s));
+		reply(s, r, status, "application/json", &h, status == 507 ? 1 : 0, b.data, b.len);
+	}
+	stat_hist_observe(&s->st.request_seconds, (uint64_t)(now_monotonic_ns() - q->t0));
+out:
+	buf_release(&b);
+	ingest_req_free(q);
+}
+
+static void ingest_done(struct ingest_job *j)
+{
+	struct ingest_req *q = j->arg;
+	hreq_post(q->r, ingest_finish, q);
+}
+
+static void handle_ingest(struct ctx *c)
+{
+	static const char *const allowed[] = { "wait", NULL };
+	struct server *s = c->s;
+	struct hreq *r = c->r;
+	struct ingest_req *q = NULL;
+	const uint8_t *body;
+	size_t blen;
+	enum body_kind kind;
+	struct body_error berr;
+	char err[ERR_MAX], wait[32];
+	bool wait_cp = false;
+	const char *ct = hreq_header(r, "Content-Type");
+
+	if (!check_query(c, allowed))
+		return;
+	int wr = query_get(hreq_query(r), "wait", wait, sizeof(wait));
+	if (wr >= 0) {
+		if (strcmp(wait, "checkpoint")) {
+			reply_error(s, r, 400, "bad_parameter",
+				    "parameter wait: expected \"checkpoint\"", 0);
+			return;
+		}
+		wait_cp = true;
+	}
+	if (body_kind_parse(ct, ct ? strlen(ct) : 0, &kind, err, sizeof(err)) < 0) {
+		reply_error(s, r, 415, "unsupported_media_type", err, 0);
+		return;
+	}
+	hreq_body(r, &body, &blen);
+	pthread_rwlock_rdlock(&s->cfg_lock);
+	size_t max_events = s->cfg.max_batch_events;
+	pthread_rwlock_unlock(&s->cfg_lock);
+	long count = body_count(body, blen, kind, max_events, &berr);
+	if (count < 0) {
+		body_error_format(&berr, err, sizeof(err));
+		reply_error(s, r, count == ST_ELIMIT ? 413 : 400,
+			    count == ST_ELIMIT ? "too_many_events" : "malformed_body", err, 0);
+		return;
+	}
+	if (count == 0) {
+		reply_error(s, r, 400, "malformed_body", "the body holds no event", 0);
+		return;
+	}
+	size_t n = (size_t)count;
+	if (!(q = calloc(1, sizeof(*q))) || !(q->items = calloc(n, sizeof(*q->items))) ||
+	    !(q->ev = calloc(n, sizeof(*q->ev))) || !(q->acks = calloc(n, sizeof(*q->acks))) ||
+	    !(q->ev_off = calloc(n, sizeof(size_t))) || !(q->id_off = calloc(n, sizeof(size_t)))) {
+		ingest_req_free(q);
+		reply_error(s, r, 503, "unavailable", "out of memory", retry_after(s));
+		return;
+	}
+	q->s = s;
+	q->r = r;
+	q->tok = token_get(c->tok);
+	q->t0 = now_monotonic_ns();
+	q->nitems = n;
+	buf_init(&q->compact, blen + n * 128 + 4096);
+	buf_init(&q->scratch, log_limits(s->log)->max_entry);
+	buf_init(&q->errs, (size_t)1 << 24);
+	buf_init(&q->cp_note, NOTE_MAX_SIZE);
+
+	enum disk_level disk = ingest_disk_level(s->ingest);
+	struct body_iter it;
+	struct body_item bi;
+	body_iter_init(&it, body, blen, kind, max_events);
+	for (size_t i = 0; i < n && body_iter_next(&it, &bi, NULL) == 1; i++) {
+		q->items[i].line = bi.line;
+		q->items[i].offset = bi.offset;
+		ingest_item(q, &q->items[i], &bi, disk);
+	}
+	for (size_t i = 0; i < q->nev; i++) {
+		q->ev[i].compact = q->compact.data + q->ev_off[i];
+		q->job.bytes += q->ev[i].len;
+		if (q->id_off[i] != SIZE_MAX)
+			q->ev[i].info.id = (const char *)q->compact.data + q->id_off[i];
+	}
+	if (q->nev == 0) {
+		ingest_finish(r, q);
+		return;
+	}
+	q->job.ev = q->ev;
+	q->job.acks = q->acks;
+	q->job.n = q->nev;
+	q->job.wait_checkpoint = wait_cp;
+	q->job.cp_note = &q->cp_note;
+	q->job.t_received = q->t0;
+	q->job.done = ingest_done;
+	q->job.arg = q;
+	hreq_hold(r);
+	int sr = ingest_submit(s->ingest, &q->job);
+	if (sr == 0)
+		return;
+	/* Refused whole: nothing was queued. */
+	enum reject_reason why = sr == -ENOSPC ? REJ_DISK : sr == ST_ESTICKY ? REJ_LOG : REJ_QUEUE;
+	for (size_t i = 0; i < q->nev; i++) {
+		stat_add(&s->st.events_rejected[why], 1);
+		stat_add(&s->st.bytes_rejected[why], q->ev[i].len);
+	}
+	if (sr == ST_ELIMIT) {
+		stat_add(&s->st.overloaded, 1);
+		reply_error(s, r, 429, "overloaded", "the ingest queue is full; retry later",
+			    retry_after(s));
+	} else if (sr == -ENOSPC) {
+		reply_error(s, r, 507, "insufficient_storage", "the log's disk is full; retry later",
+			    retry_after(s));
+	} else {
+		stat_add(&s->st.overloaded, 1);
+		reply_error(s, r, 503, sr == -ESHUTDOWN ? "shutting_down" : "log_failed",
+			    sr == -ESHUTDOWN ? "the server is shutting down; retry later" :
+			    "the log refused writes after an I/O error; an operator must restart it",
+			    retry_after(s));
+	}
+	ingest_req_free(q);
+}
+
+/* ---- the tlog-tiles read API -------------------------------------------- */
+
+static void handle_checkpoint(struct ctx *c)
+{
+	struct buf b = BUF_INIT(NOTE_MAX_SIZE);
+	static const struct http_hdr h[] = { { "Cache-Control", "no-cache" } };
+
+	if (log_read_checkpoint(c->s->log, 0, &b) < 0)
+		reply_error(c->s, c->r, 500, "internal", "no checkpoint could be read", 0);
+	else
+		reply(c->s, c->r, 200, "text/plain; charset=utf-8", h, 1, b.data, b.len);
+	buf_release(&b);
+}
+
+static void handle_tile(struct ctx *c, const char *path)
+{
+	static const struct http_hdr h[] = {
+		{ "Cache-Control", "public, max-age=31536000, immutable" },
+	};
+	struct tile_ref t;
+	struct buf b = BUF_INIT((size_t)256 * 65537 + 64);
+
+	if (!tile_path_parse(path + 1, strlen(path + 1), &t)) {
+		reply_error(c->s, c->r, 404, "not_found", "not a tlog-tiles path", 0);
+		return;
+	}
+	if (t.level < 0) {
+		/* Entry bundles hold every tenant's data. */
+		c->action = "sealtrail.tiles.entries.read";
+		c->resource_type = "tile";
+		snprintf(c->resource_id, sizeof(c->resource_id), "%s", path);
+		if (!token_allows(c->tok, PERM_READ_ENTRIES)) {
+			deny(c, "entry bundles hold every tenant's events: an auditor token scoped to all tenants is needed");
+			return;
+		}
+	}
+	int r = log_read_tile(c->s->log, &t, &b);
+	if (r == ST_ERANGE)
+		reply_error(c->s, c->r, 404, "not_found", "the tree does not hold that tile (yet)", 0);
+	else if (r < 0)
+		reply_error(c->s, c->r, 500, "internal", st_strerror(r), 0);
+	else if (t.level < 0)
+		reply_audited(c, 200, "application/octet-stream", h, 1, b.data, b.len);
+	else
+		reply(c->s, c->r, 200, "application/octet-stream", h, 1, b.data, b.len);
+	buf_release(&b);
+}
+
+/* ---- /v1 reads ------------------------------------------------------------ */
+
+static void handle_checkpoints(struct ctx *c)
+{
+	static const char *const allowed[] = { "after", "limit", "size", NULL };
+	struct buf b = BUF_INIT(RESPONSE_MAX), note = BUF_INIT(NOTE_MAX_SIZE);
+	uint64_t after = 0, limit = PAGE_DEFAULT, size = 0;
+	bool has_after = false, has_size = false;
+
+	c->action = "sealtrail.checkpoints.read";
+	c->resource_type = "checkpoint";
+	if (!check_query(c, allowed) || !get_u64(c, "after", 0, UINT64_MAX - 1, &after, &has_after) ||
+	    !get_u64(c, "limit", 1, LIMIT_MAX, &limit, NULL) ||
+	    !get_u64(c, "size", 0, UINT64_MAX, &size, &has_size))
+		goto out;
+	if (has_size) {
+		int r = log_read_checkpoint(c->s->log, size, &note);
+		if (r == ST_ENOTFOUND) {
+			reply_error(c->s, c->r, 404, "not_found", "no checkpoint has that size", 0);
+			goto out;
+		}
+		buf_printf(&b, "{\"size\":%llu,\"note\":", (unsigned long long)size);
+		json_put_str(&b, (const char *)note.data, note.len);
+		buf_puts(&b, "}\n");
+		reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+		goto out;
+	}
+	uint64_t total = log_checkpoint_count(c->s->log);
+	uint64_t i = has_after ? after + 1 : 0, end = i + limit;
+	if (end > total)
+		end = total;
+	buf_printf(&b, "{\"total\":%llu,\"checkpoints\":[", (unsigned long long)total);
+	for (uint64_t k = i; k < end; k++) {
+		uint64_t sz = 0;
+		buf_reset(&note);
+		if (log_read_checkpoint_at(c->s->log, k, &note) < 0 ||
+		    log_note_size(note.data, note.len, &sz) < 0) {
+			reply_error(c->s, c->r, 500, "internal", "the checkpoint history could not be read", 0);
+			goto out;
+		}
+		buf_printf(&b, "%s{\"index\":%llu,\"size\":%llu,\"note\":", k > i ? "," : "",
+			   (unsigned long long)k, (unsigned long long)sz);
+		json_put_str(&b, (const char *)note.data, note.len);
+		buf_putc(&b, '}');
+	}
+	buf_puts(&b, "]");
+	if (end < total)
+		buf_printf(&b, ",\"next\":\"after=%llu\"", (unsigned long long)(end - 1));
+	if (buf_puts(&b, "}\n") < 0) {
+		reply_error(c->s, c->r, 500, "internal", "the page did not fit its buffer", 0);
+		goto out;
+	}
+	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+out:
+	buf_release(&b);
+	buf_release(&note);
+}
+
+static void handle_keys(struct ctx *c)
+{
+	struct buf keys = BUF_INIT(1 << 20), b = BUF_INIT(2 << 20);
+	size_t nkeys = 0;
+
+	c->action = "sealtrail.keys.read";
+	c->resource_type = "key";
+	if (log_public_keys(c->s->dir, &keys) < 0) {
+		reply_error(c->s, c->r, 500, "internal", "the public keys could not be read", 0);
+		goto out;
+	}
+	for (size_t i = 0; i < keys.len; i++)
+		nkeys += keys.data[i] == '\n';
+	buf_printf(&b, "{\"origin\":");
+	json_put_str(&b, log_origin(c->s->log), strlen(log_origin(c->s->log)));
+	buf_puts(&b, ",\"keys\":[");
+	size_t k = 0;
+	for (size_t i = 0; i < keys.len;) {
+		const uint8_t *nl = memchr(keys.data + i, '\n', keys.len - i);
+		size_t len = nl ? (size_t)(nl - keys.data) - i : keys.len - i;
+		if (len) {
+			buf_printf(&b, "%s{\"vkey\":", k ? "," : "");
+			json_put_str(&b, (const char *)keys.data + i, len);
+			buf_printf(&b, ",\"status\":\"%s\",\"order\":%zu}",
+				   k + 1 == nkeys ? "active" : "retired", k);
+			k++;
+		}
+		i += len + 1;
+	}
+	buf_puts(&b, "]}\n");
+	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+out:
+	buf_release(&keys);
+	buf_release(&b);
+}
+
+static void handle_proof_inclusion(struct ctx *c)
+{
+	static const char *const allowed[] = { "seq", "size", NULL };
+	struct buf b = BUF_INIT(4 * NOTE_MAX_SIZE), e = BUF_INIT(1 << 17);
+	uint64_t seq = 0, size = 0, cps = 0;
+	bool has_seq = false;
+	struct stored_info si;
+	struct event_error perr;
+	char tn[TENANT_NAME_MAX + 1];
+
+	c->action = "sealtrail.proof.inclusion";
+	c->resource_type = "event";
+	if (!check_query(c, allowed) || !get_u64(c, "seq", 0, UINT64_MAX - 1, &seq, &has_seq) ||
+	    !get_u64(c, "size", 1, UINT64_MAX, &size, NULL))
+		goto out;
+	if (!has_seq) {
+		reply_error(c->s, c->r, 400, "bad_parameter", "parameter seq is required", 0);
+		goto out;
+	}
+	snprintf(c->resource_id, sizeof(c->resource_id), "%llu", (unsigned long long)seq);
+	if (seq >= log_size(c->s->log)) {
+		reply_error(c->s, c->r, 404, "not_found", "no entry has that seq", 0);
+		goto out;
+	}
+	if (log_read_entry(c->s->log, seq, &e) < 0 ||
+	    event_parse_stored(e.data, e.len, log_limits(c->s->log), &si, &perr) < 0) {
+		reply_error(c->s, c->r, 500, "internal", "the entry could not be read", 0);
+		goto out;
+	}
+	snprintf(tn, sizeof(tn), "%.*s", (int)si.tenant_len, si.tenant);
+	if (!tenant_ok(c, tn))
+		goto out;
+	int r = log_proof_inclusion(c->s->log, seq, size, &b, &cps);
+	if (r == ST_ENOTFOUND) {
+		reply_error(c->s, c->r, 404, "not_found", "no checkpoint has that size", 0);
+	} else if (r == ST_ERANGE) {
+		ingest_kick_checkpoint(c->s->ingest);
+		reply_error(c->s, c->r, 409, "not_in_checkpoint",
+			    "the entry is not covered by that checkpoint yet; retry after the next one", 1);
+	} else if (r < 0) {
+		reply_error(c->s, c->r, 500, "internal", st_strerror(r), 0);
+	} else {
+		reply_audited(c, 200, "text/plain; charset=utf-8", NULL, 0, b.data, b.len);
+	}
+out:
+	buf_release(&b);
+	buf_release(&e);
+}
+
+static void handle_proof_consistency(struct ctx *c)
+{
+	static const char *const allowed[] = { "old", "new", NULL };
+	struct buf p = BUF_INIT(PROOF_MAX_HASHES * 48), b = BUF_INIT(PROOF_MAX_HASHES * 64);
+	uint64_t m = 0, n = 0;
+	bool hm = false, hn = false;
+
+	c->action = "sealtrail.proof.consistency";
+	c->resource_type = "log";
+	if (!check_query(c, allowed) || !get_u64(c, "old", 1, UINT64_MAX, &m, &hm) ||
+	    !get_u64(c, "new", 1, UINT64_MAX, &n, &hn))
+		goto out;
+	if (!hm || !hn) {
+		reply_error(c->s, c->r, 400, "bad_parameter", "parameters old and new are required", 0);
+		goto out;
+	}
+	snprintf(c->resource_id, sizeof(c->resource_id), "%llu..%llu",
+		 (unsigned long long)m, (unsigned long long)n);
+	int r = log_proof_consistency(c->s->log, m, n, &p);
+	if (r == ST_ERANGE) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "need 0 < old <= new <= %llu (the tree size)",
+			 (unsigned long long)log_size(c->s->log));
+		reply_error(c->s, c->r, 400, "bad_parameter", msg, 0);
+		goto out;
+	}
+	if (r < 0) {
+		reply_error(c->s, c->r, 500, "internal", st_strerror(r), 0);
+		goto out;
+	}
+	buf_printf(&b, "{\"old\":%llu,\"new\":%llu,\"proof\":[", (unsigned long long)m,
+		   (unsigned long long)n);
+	for (size_t i = 0, k = 0; i < p.len; k++) {
+		const uint8_t *nl = memchr(p.data + i, '\n', p.len - i);
+		size_t len = (size_t)(nl - p.data) - i;
+		buf_printf(&b, "%s\"%.*s\"", k ? "," : "", (int)len, (const char *)p.data + i);
+		i += len + 1;
+	}
+	buf_puts(&b, "]}\n");
+	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+out:
+	buf_release(&p);
+	buf_release(&b);
+}
+
+/* Appends {"seq":..,"leaf_hash":..,"entry":<entry>[,"proof":..]} for one
+ * entry whose bytes are e. */
+static void put_event(struct ctx *c, struct buf *b, uint64_t seq, const struct buf *e, bool proof)
+{
+	uint8_t leaf[HASH_SIZE];
+	char l64[BASE64_LEN(HASH_SIZE) + 1];
+
+	hash_leaf(e->data, e->len, leaf);
+	base64_encode(leaf, HASH_SIZE, l64);
+	buf_printf(b, "{\"seq\":%llu,\"leaf_hash\":\"%s\",\"entry\":", (unsigned long long)seq, l64);
+	buf_append(b, e->data, e->len);
+	if (proof) {
+		struct buf p = BUF_INIT(4 * NOTE_MAX_SIZE);
+		int r = log_proof_inclusion(c->s->log, seq, 0, &p, NULL);
+		if (r == 0) {
+			buf_puts(b, ",\"proof\":");
+			json_put_str(b, (const char *)p.data, p.len);
+		} else {
+			ingest_kick_checkpoint(c->s->ingest);
+			buf_puts(b, ",\"proof\":null,\"proof_pending\":\"not yet in a checkpoint; retry after the next one\"");
+		}
+		buf_release(&p);
+	}
+	buf_putc(b, '}');
+}
+
+static bool want_proof(struct ctx *c, bool *ret)
+{
+	uint64_t v = 0;
+	bool present = false;
+	if (!get_u64(c, "proof", 0, 1, &v, &present))
+		return false;
+	*ret = present && v == 1;
+	if (*ret && !role_allows(c->tok->role, PERM_PROOF)) {
+		deny(c, "proofs need the auditor or legal role");
+		return false;
+	}
+	return true;
+}
+
+/* Reads entry seq and its tenant; 404/500 answered on failure. */
+static bool read_entry(struct ctx *c, uint64_t seq, struct buf *e, char *tn, size_t tcap)
+{
+	struct stored_info si;
+	struct event_error perr;
+
+	if (seq >= log_size(c->s->log)) {
+		reply_error(c->s, c->r, 404, "not_found", "no entry has that seq", 0);
+		return false;
+	}
+	buf_reset(e);
+	if (log_read_entry(c->s->log, seq, e) < 0 ||
+	    event_parse_stored(e->data, e->len, log_limits(c->s->log), &si, &perr) < 0) {
+		reply_error(c->s, c->r, 500, "internal", "the entry could not be read", 0);
+		return false;
+	}
+	snprintf(tn, tcap, "%.*s", (int)si.tenant_len, si.tenant);
+	return true;
+}
+
+static void handle_event_seq(struct ctx *c, const struct path_match *m)
+{
+	static const char *const allowed[] = { "proof", NULL };
+	struct buf e = BUF_INIT(1 << 17), b = BUF_INIT(4 * NOTE_MAX_SIZE + (1 << 18));
+	char tn[TENANT_NAME_MAX + 1];
+	uint64_t seq;
+	bool proof = false;
+
+	c->action = "sealtrail.events.read";
+	c->resource_type = "event";
+	snprintf(c->resource_id, sizeof(c->resource_id), "%.*s", (int)m->len[0], m->seg[0]);
+	if (!check_query(c, allowed) || !want_proof(c, &proof))
+		goto out;
+	if (!st_parse_u64(m->seg[0], m->len[0], &seq)) {
+		reply_error(c->s, c->r, 400, "bad_parameter", "expected /v1/events/{seq} with a decimal seq", 0);
+		goto out;
+	}
+	if (!read_entry(c, seq, &e, tn, sizeof(tn)) || !tenant_ok(c, tn))
+		goto out;
+	put_event(c, &b, seq, &e, proof);
+	buf_puts(&b, "\n");
+	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+out:
+	buf_release(&e);
+	buf_release(&b);
+}
+
+static void handle_event_id(struct ctx *c, const struct path_match *m)
+{
+	static const char *const allowed[] = { "proof", "tenant", NULL };
+	struct buf e = BUF_INIT(1 << 17), b = BUF_INIT(4 * NOTE_MAX_SIZE + (1 << 18));
+	char tn[TENANT_NAME_MAX + 1], etn[TENANT_NAME_MAX + 1], id[EVENT_ID_MAX + 1];
+	uint64_t seq;
+	bool proof = false;
+	int n;
+
+	c->action = "sealtrail.events.read";
+	c->resource_type = "event";
+	if (!check_query(c, allowed) || !want_proof(c, &proof))
+		goto out;
+	if ((n = path_decode(m->seg[0], m->len[0], id, sizeof(id))) <= 0) {
+		reply_error(c->s, c->r, 400, "bad_parameter",
+			    "expected /v1/events/by-id/{id}: a percent-encoded id of 1..128 bytes", 0);
+		goto out;
+	}
+	snprintf(c->resource_id, sizeof(c->resource_id), "%s", id);
+	if (!read_tenant(c, tn, sizeof(tn)))
+		goto out;
+	int r = log_find_id(c->s->log, tn, strlen(tn), id, (size_t)n, &seq);
+	if (r == ST_ENOTFOUND) {
+		if (audit_ok(c, 404)) {
+			c->action = NULL;
+			reply_error(c->s, c->r, 404, "not_found", "no event of this tenant has that id", 0);
+		}
+		goto out;
+	}
+	if (r < 0) {
+		reply_error(c->s, c->r, 500, "internal", st_strerror(r), 0);
+		goto out;
+	}
+	if (!read_entry(c, seq, &e, etn, sizeof(etn)))
+		goto out;
+	if (strcmp(tn, etn)) {   /* the index is derived: never trust it across tenants */
+		reply_error(c->s, c->r, 404, "not_found", "no event of this tenant has that id", 0);
+		goto out;
+	}
+	put_event(c, &b, seq, &e, proof);
+	buf_puts(&b, "\n");
+	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+out:
+	buf_release(&e);
+	buf_release(&b);
+}
+
+static void handle_events_page(struct ctx *c)
+{
+	static const char *const allowed[] = { "tenant", "after_seq", "limit", "proof", NULL };
+	struct buf e = BUF_INIT(1 << 17), b = BUF_INIT(RESPONSE_MAX + (1 << 18));
+	char tn[TENANT_NAME_MAX + 1], etn[TENANT_NAME_MAX + 1];
+	uint64_t after = 0, limit = PAGE_DEFAULT;
+	bool has_after = false, proof = false;
+
+	c->action = "sealtrail.events.list";
+	c->resource_type = "tenant";
+	if (!check_query(c, allowed) || !want_proof(c, &proof) ||
+	    !get_u64(c, "after_seq", 0, UINT64_MAX - 1, &after, &has_after) ||
+	    !get_u64(c, "limit", 1, LIMIT_MAX, &limit, NULL) || !read_tenant(c, tn, sizeof(tn)))
+		goto out;
+	snprintf(c->resource_id, sizeof(c->resource_id), "%s", tn);
+	uint64_t size = log_size(c->s->log), seq = has_after ? after + 1 : 0, found = 0, scanned = 0;
+	buf_puts(&b, "{\"events\":[");
+	for (; seq < size && found < limit && scanned < SCAN_BUDGET && b.len < RESPONSE_MAX;
+	     seq++, scanned++) {
+		struct stored_info si;
+		struct event_error perr;
+		buf_reset(&e);
+		if (log_read_entry(c->s->log, seq, &e) < 0 ||
+		    event_parse_stored(e.data, e.len, log_limits(c->s->log), &si, &perr) < 0) {
+			reply_error(c->s, c->r, 500, "internal", "an entry could not be read", 0);
+			goto out;
+		}
+		snprintf(etn, sizeof(etn), "%.*s", (int)si.tenant_len, si.tenant);
+		if (strcmp(tn, etn))
+			continue;
+		if (found++)
+			buf_putc(&b, ',');
+		put_event(c, &b, seq, &e, proof);
+	}
+	buf_puts(&b, "]");
+	if (seq < size)
+		buf_printf(&b, ",\"next_after_seq\":%llu", (unsigned long long)(seq - 1));
+	buf_printf(&b, ",\"scanned\":%llu,\"tree_size\":%llu}\n", (unsigned long long)scanned,
+		   (unsigned long long)size);
+	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+out:
+	buf_release(&e);
+	buf_release(&b);
+}
+
+/* ---- tokens over the API (admin) ----------------------------------------- */
+
+static int list_one(const struct token *t, void *arg)
+{
+	struct buf *b = arg;
+	int64_t now = now_realtime_ns();
+	char ts[RFC3339_US_LEN + 1];
+
+	if (b->len && b->data[b->len - 1] == '}')
+		buf_putc(b, ',');
+	buf_puts(b, "{\"id\":");
+	json_put_str(b, t->id, strlen(t->id));
+	buf_puts(b, ",\"name\":");
+	json_put_str(b, t->name, strlen(t->name));
+	buf_printf(b, ",\"role\":\"%s\",\"tenants\":", role_name(t->role));
+	if (t->all_tenants) {
+		buf_puts(b, "\"*\"");
+	} else {
+		buf_putc(b, '[');
+		for (size_t i = 0; i < t->ntenants; i++) {
+			if (i)
+				buf_putc(b, ',');
+			json_put_str(b, t->tenants[i], strlen(t->tenants[i]));
+		}
+		buf_putc(b, ']');
+	}
+	rfc3339_format_us(t->created_ns, ts);
+	buf_printf(b, ",\"created\":\"%s\"", ts);
+	if (t->expires_ns) {
+		rfc3339_format_us(t->expires_ns, ts);
+		buf_printf(b, ",\"expires\":\"%s\"", ts);
+	}
+	buf_printf(b, ",\"status\":\"%s\"}", t->revoked_ns ? "revoked" :
+		   t->expires_ns && t->expires_ns <= now ? "expired" : "active");
+	return 0;
+}
+
+static void handle_tokens(struct ctx *c, const struct path_match *m)
+{
+	struct buf b = BUF_INIT(64 << 20);
+	char err[ERR_MAX];
+	enum http_method meth = hreq_method(c->r);
+
+	c->resource_type = "token";
+	if (meth == HTTP_GET && !m) {
+		c->action = "sealtrail.tokens.list";
+		buf_puts(&b, "{\"tokens\":[");
+		if (token_list(c->s->dir, list_one, &b, err, sizeof(err)) < 0) {
+			reply_error(c->s, c->r, 500, "internal", err, 0);
+			goto out;
+		}
+		buf_puts(&b, "]}\n");
+		reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+	} else if (meth == HTTP_DELETE && m) {
+		char id[TOKEN_NAME_MAX + 1];
+		c->action = "sealtrail.tokens.revoke";
+		if (path_decode(m->seg[0], m->len[0], id, sizeof(id)) <= 0) {
+			reply_error(c->s, c->r, 400, "bad_parameter", "expected /v1/tokens/{id or name}", 0);
+			goto out;
+		}
+		snprintf(c->resource_id, sizeof(c->resource_id), "%s", id);
+		int r = token_revoke(c->s->dir, id, err, sizeof(err));
+		if (r == ST_ENOTFOUND) {
+			reply_error(c->s, c->r, 404, "not_found", err, 0);
+			goto out;
+		}
+		if (r < 0) {
+			reply_error(c->s, c->r, 400, "bad_request", err, 0);
+			goto out;
+		}
+		token_store_reload(c->s->tokens);
+		buf_puts(&b, "{\"revoked\":");
+		json_put_str(&b, id, strlen(id));
+		buf_puts(&b, "}\n");
+		reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+	} else if (meth == HTTP_POST && !m) {
+		static const char *const allowed[] = { "role", "tenants", "name", "expires_in", NULL };
+		char role[32], tenants[TOKEN_TENANTS_MAX * (TOKEN_TENANT_MAX + 1)], name[TOKEN_NAME_MAX + 1];
+		char secret[TOKEN_SECRET_LEN + 1];
+		const char *tl[TOKEN_TENANTS_MAX];
+		struct token_spec spec = { 0 };
+		struct token made;
+		uint64_t exp_s = 0;
+
+		c->action = "sealtrail.tokens.create";
+		if (!check_query(c, allowed) || !get_u64(c, "expires_in", 1, 100ull * 365 * 86400, &exp_s, NULL))
+			goto out;
+		if (query_get(hreq_query(c->r), "role", role, sizeof(role)) <= 0 ||
+		    role_parse(role, &spec.role) < 0) {
+			reply_error(c->s, c->r, 400, "bad_parameter",
+				    "parameter role: expected producer, reader, auditor, legal, admin or operator", 0);
+			goto out;
+		}
+		int tn = query_get(hreq_query(c->r), "tenants", tenants, sizeof(tenants));
+		if (tn > 0 && !strcmp(tenants, "*")) {
+			spec.all_tenants = true;
+		} else if (tn > 0) {
+			char *save = NULL;
+			for (char *t = strtok_r(tenants, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				if (spec.ntenants == TOKEN_TENANTS_MAX) {
+					reply_error(c->s, c->r, 400, "bad_parameter", "parameter tenants: too many", 0);
+					goto out;
+				}
+				tl[spec.ntenants++] = t;
+			}
+			spec.tenants = tl;
+		} else if (spec.role == ROLE_ADMIN || spec.role == ROLE_OPERATOR) {
+			spec.all_tenants = true;
+		} else {
+			reply_error(c->s, c->r, 400, "bad_parameter",
+				    "parameter tenants is required for this role (a comma list, or *)", 0);
+			goto out;
+		}
+		if (query_get(hreq_query(c->r), "name", name, sizeof(name)) > 0)
+			spec.name = name;
+		if (exp_s)
+			spec.expires_ns = now_realtime_ns() + (int64_t)exp_s * 1000000000;
+		if (token_create(c->s->dir, &spec, secret, sizeof(secret), &made, err, sizeof(err)) < 0) {
+			reply_error(c->s, c->r, 400, "bad_request", err, 0);
+			goto out;
+		}
+		token_store_reload(c->s->tokens);
+		snprintf(c->resource_id, sizeof(c->resource_id), "%s", made.id);
+		buf_puts(&b, "{\"token\":");
+		json_put_str(&b, secret, strlen(secret));
+		st_wipe(secret, sizeof(secret));
+		buf_puts(&b, ",\"shown_once\":true,\"info\":");
+		list_one(&made, &b);
+		buf_puts(&b, "}\n");
+		static const struct http_hdr h[] = { { "Cache-Control", "no-store" } };
+		reply_audited(c, 201, "application/json", h, 1, b.data, b.len);
+		st_wipe(b.data, b.len);
+	} else {
+		reply_error(c->s, c->r, 405, "method_not_allowed", "GET, POST /v1/tokens; DELETE /v1/tokens/{id}", 0);
+	}
+out:
+	buf_release(&b);
+}
+
+/* ---- health ------------------------------------------------------------------ */
+
+static void handle_readyz(struct ctx *c)
+{
+	struct server *s = c->s;
+	struct ingest_stats *is = ingest_stats(s->ingest);
+	struct buf b = BUF_INIT(4096);
+	enum disk_level d = ingest_disk_level(s->ingest);
+	int64_t last = stat_gauge_get(&is->last_checkpoint_ns);
+	pthread_rwlock_rdlock(&s->cfg_lock);
+	uint64_t max_age = s->cfg.checkpoint_max_age_ms;
+	pthread_rwlock_unlock(&s->cfg_lock);
+	double age = last ? (double)(now_realtime_ns() - last) / 1e9 : -1;
+	bool writable = !ingest_failed(s->ingest) && !atomic_load(&s->draining);
+	bool disk_ok = d < DISK_ADMIN_SPACE_LEFT;
+	bool fresh = last && age * 1000 <= (double)max_age;
+	bool ok = writable && disk_ok && fresh;
+
+	buf_printf(&b, "{\"ready\":%s,\"log_writable\":%s,\"disk\":\"%s\",\"checkpoint_age_seconds\":%.3f,"
+		   "\"checkpoint_fresh\":%s}\n", ok ? "true" : "false", writable ? "true" : "false",
+		   disk_level_name(d), age, fresh ? "true" : "false");
+	reply_buf(s, c->r, ok ? 200 : 503, &b);
+	buf_release(&b);
+}
+
+static void handle_metrics(struct ctx *c)
+{
+	struct buf b = BUF_INIT(1 << 20);
+	if (metrics_render(c->s, &b) < 0)
+		reply_error(c->s, c->r, 500, "internal", "metrics did not fit their buffer", 0);
+	else
+		reply(c->s, c->r, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, 0, b.data, b.len);
+	buf_release(&b);
+}
+
+/* ---- routing ------------------------------------------------------------------- */
+
+void api_handle(struct server *s, struct hreq *r)
+{
+	struct ctx c = { .s = s, .r = r };
+	const char *path = hreq_path(r);
+	size_t plen = strlen(path);
+	enum http_method m = hreq_method(r);
+	struct path_match pm;
+	bool get = m == HTTP_GET || m == HTTP_HEAD;
+
+	if (get && !strcmp(path, "/healthz")) {
+		static const char ok[] = "{\"alive\":true}\n";
+		reply(s, r, 200, "application/json", NULL, 0, ok, sizeof(ok) - 1);
+		return;
+	}
+	if (!strcmp(path, "/v1/events") && m == HTTP_POST) {
+		if (authorize(&c, PERM_INGEST))
+			handle_ingest(&c);
+	} else if (get && !strcmp(path, "/checkpoint")) {
+		if (authorize(&c, PERM_READ_LOG))
+			handle_checkpoint(&c);
+	} else if (get && plen > 6 && !memcmp(path, "/tile/", 6)) {
+		if (authorize(&c, PERM_READ_LOG))
+			handle_tile(&c, path);
+	} else if (get && !strcmp(path, "/v1/checkpoints")) {
+		if (authorize(&c, PERM_READ_LOG))
+			handle_checkpoints(&c);
+	} else if (get && !strcmp(path, "/v1/keys")) {
+		if (authorize(&c, PERM_READ_LOG))
+			handle_keys(&c);
+	} else if (get && !strcmp(path, "/v1/proof/inclusion")) {
+		if (authorize(&c, PERM_PROOF))
+			handle_proof_inclusion(&c);
+	} else if (get && !strcmp(path, "/v1/proof/consistency")) {
+		if (authorize(&c, PERM_PROOF))
+			handle_proof_consistency(&c);
+	} else if (get && path_match(path, plen, "/v1/events/by-id/{}", &pm)) {
+		if (authorize(&c, PERM_READ_EVENTS))
+			handle_event_id(&c, &pm);
+	} else if (get && path_match(path, plen, "/v1/events/{}", &pm)) {
+		if (authorize(&c, PERM_READ_EVENTS))
+			handle_event_seq(&c, &pm);
+	} else if (get && !strcmp(path, "/v1/events")) {
+		if (authorize(&c, PERM_READ_EVENTS))
+			handle_events_page(&c);
+	} else if (!strcmp(path, "/v1/tokens")) {
+		if (authorize(&c, PERM_ADMIN))
+			handle_tokens(&c, NULL);
+	} else if (path_match(path, plen, "/v1/tokens/{}", &pm)) {
+		if (authorize(&c, PERM_ADMIN))
+			handle_tokens(&c, &pm);
+	} else if (get && !strcmp(path, "/readyz")) {
+		if (authorize(&c, PERM_METRICS))
+			handle_readyz(&c);
+	} else if (get && !strcmp(path, "/metrics")) {
+		if (authorize(&c, PERM_METRICS))
+			handle_metrics(&c);
+	} else if (!strcmp(path, "/v1/events") || !strcmp(path, "/checkpoint") ||
+		   !strcmp(path, "/metrics") || !strcmp(path, "/healthz")) {
+		reply_error(s, r, 405, "method_not_allowed", "this path does not take that method", 0);
+	} else {
+		reply_error(s, r, 404, "not_found", "no such endpoint (see docs/API.md)", 0);
+	}
+	if (c.tok)
+		token_put(c.tok);
+}

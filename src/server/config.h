@@ -1,0 +1,76 @@
+/*
+ * config.h - the server's configuration: defaults, the --config file, and
+ * which settings a SIGHUP may change.
+ *
+ * File format (docs/CONFIG.md): one "key = value" per line; '#' starts a
+ * comment line; blank lines ignored; unknown keys and malformed values are
+ * errors naming the line. Sizes take a K, M or G suffix (powers of 1024);
+ * durations take ms, s, m or h.
+ */
+#ifndef SEALTRAIL_SERVER_CONFIG_H
+#define SEALTRAIL_SERVER_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_LISTENERS 8
+#define CONFIG_ADDR_MAX 128
+#define CONFIG_MAX_CRITICAL 32
+#define CONFIG_PREFIX_MAX 64
+
+struct config_listener {
+	char addr[CONFIG_ADDR_MAX];  /* host:port; [v6]:port */
+	bool tls;
+};
+
+struct server_config {
+	struct config_listener listeners[CONFIG_MAX_LISTENERS];
+	size_t nlisteners;           /* 0: one plain listener on 127.0.0.1:7465 */
+	char tls_cert[PATH_MAX];     /* PEM chain; needed by any tls listener */
+	char tls_key[PATH_MAX];
+	char log_file[PATH_MAX];     /* "" = stderr; reopened on SIGHUP */
+	unsigned io_threads;         /* 2 */
+
+	/* limits a client controls */
+	size_t max_body;             /* 16 MiB: 413 beyond */
+	size_t max_header;           /* 16 KiB: 431 beyond */
+	unsigned read_timeout_s;     /* 10: a request's headers and body */
+	unsigned idle_timeout_s;     /* 60: keep-alive idle */
+	size_t max_connections;      /* 4096 */
+	size_t max_batch_events;     /* 10000 events per request */
+	double rate_per_token;       /* requests/s per token; 0 = unlimited */
+	double rate_burst;           /* bucket size; 0 = 2 x rate */
+
+	/* ingest */
+	size_t queue_max_events;     /* 200000 */
+	size_t queue_max_bytes;      /* 256 MiB */
+	uint64_t checkpoint_ms;      /* 1000 */
+	uint64_t checkpoint_max_age_ms; /* /readyz: 10 x checkpoint_ms */
+	unsigned retry_after_s;      /* 1 */
+
+	/* disk thresholds, bytes free (auditd vocabulary); 0 = off */
+	uint64_t space_left;         /* 1 GiB */
+	uint64_t admin_space_left;   /* 256 MiB */
+	uint64_t disk_full;          /* 64 MiB */
+	/* Events whose action starts with one of these prefixes are critical:
+	 * still accepted under admin_space_left. (Issue 5 replaces this with
+	 * policy-set criticality.) */
+	char critical[CONFIG_MAX_CRITICAL][CONFIG_PREFIX_MAX];
+	size_t ncritical;
+};
+
+void config_defaults(struct server_config *c);
+/* Loads path over the defaults already in c. err names the line. */
+int config_load(struct server_config *c, const char *path, char *err, size_t errcap);
+/* Parses "host:port" (host may be [v6]); ST_EINVAL otherwise. */
+int config_parse_addr(const char *s, char *host, size_t hcap, unsigned *port);
+/* Parses a size with optional K/M/G suffix. */
+int config_parse_size(const char *s, uint64_t *ret);
+/* Parses a duration with ms/s/m/h suffix (a bare number is seconds). */
+int config_parse_ms(const char *s, uint64_t *ret);
+/* Does the action start with a configured critical prefix? */
+bool config_is_critical(const struct server_config *c, const char *action, size_t n);
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * metrics.c - /metrics in the Prometheus text exposition format 0.0.4.
+ * Everything is read from lock-free counters (common/stats.h), so a scrape
+ * never stalls ingest. Names follow Prometheus conventions: base units
+ * (seconds, bytes), _total for counters.
+ */
+#include "server/server.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/timeutil.h"
+
+const char *reject_reason_name(enum reject_reason r)
+{
+	static const char *const names[REJ_COUNT] = {
+		"invalid", "limit", "tenant", "disk", "queue", "log",
+	};
+	return r < REJ_COUNT ? names[r] : "?";
+}
+
+static int head(struct buf *b, const char *name, const char *type, const char *help)
+{
+	return buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static int counter(struct buf *b, const char *name, const char *help, uint64_t v)
+{
+	int r = head(b, name, "counter", help);
+	return r < 0 ? r : buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static int gauge(struct buf *b, const char *name, const char *help, double v)
+{
+	int r = head(b, name, "gauge", help);
+	return r < 0 ? r : buf_printf(b, "%s %.17g\n", name, v);
+}
+
+static int hist(struct buf *b, const char *name, const char *help, struct stat_hist *h)
+{
+	uint64_t cum = 0;
+	int r = head(b, name, "histogram", help);
+
+	for (size_t i = 0; r == 0 && i < h->n; i++) {
+		cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
+		r = buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, h->bounds[i],
+			       (unsigned long long)cum);
+	}
+	if (r == 0) {
+		cum += atomic_load_explicit(&h->bucket[h->n], memory_order_relaxed);
+		r = buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9g\n%s_count %llu\n",
+			       name, (unsigned long long)cum, name,
+			       (double)atomic_load(&h->sum) / h->scale, name,
+			       (unsigned long long)cum);
+	}
+	return r;
+}
+
+/* utime+stime and RSS from /proc/self (Linux). */
+static void process_usage(double *cpu_s, double *rss_bytes)
+{
+	char buf[1024];
+	FILE *f;
+
+	*cpu_s = 0;
+	*rss_bytes = 0;
+	if ((f = fopen("/proc/self/stat", "re"))) {
+		if (fgets(buf, sizeof(buf), f)) {
+			const char *p = strrchr(buf, ')');
+			unsigned long ut = 0, st = 0;
+			if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+					&ut, &st) == 2)
+				*cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+		}
+		fclose(f);
+	}
+	if ((f = fopen("/proc/self/statm", "re"))) {
+		unsigned long size, res;
+		if (fscanf(f, "%lu %lu", &size, &res) == 2)
+			*rss_bytes = (double)res * (double)sysconf(_SC_PAGESIZE);
+		fclose(f);
+	}
+}
+
+int metrics_render(struct server *s, struct buf *b)
+{
+	struct ingest_stats *is = ingest_stats(s->ingest);
+	static const char *const classes[6] = { "other", "1xx", "2xx", "3xx", "4xx", "5xx" };
+	double cpu, rss;
+	int r = 0;
+
+#define TRY(x) do { if ((r = (x)) < 0) return r; } while (0)
+	TRY(counter(b, "sealtrail_events_accepted_total",
+		    "Events durably committed (duplicates excluded).",
+		    stat_get(&is->events_committed)));
+	TRY(counter(b, "sealtrail_event_bytes_accepted_total",
+		    "Compact producer bytes of committed events.", stat_get(&is->bytes_committed)));
+	TRY(counter(b, "sealtrail_events_duplicate_total",
+		    "Events not appended again because their id was already in the log.",
+		    stat_get(&is->events_duplicate)));
+	TRY(head(b, "sealtrail_events_rejected_total", "counter", "Events refused, by reason."));
+	for (int i = 0; i < REJ_COUNT; i++)
+		TRY(buf_printf(b, "sealtrail_events_rejected_total{reason=\"%s\"} %llu\n",
+			       reject_reason_name((enum reject_reason)i),
+			       (unsigned long long)stat_get(&s->st.events_rejected[i])));
+	TRY(head(b, "sealtrail_event_bytes_rejected_total", "counter", "Bytes of refused events, by reason."));
+	for (int i = 0; i < REJ_COUNT; i++)
+		TRY(buf_printf(b, "sealtrail_event_bytes_rejected_total{reason=\"%s\"} %llu\n",
+			       reject_reason_name((enum reject_reason)i),
+			       (unsigned long long)stat_get(&s->st.bytes_rejected[i])));
+	TRY(head(b, "sealtrail_http_requests_total", "counter", "HTTP responses, by status class."));
+	for (int i = 0; i < 6; i++)
+		TRY(buf_printf(b, "sealtrail_http_requests_total{code=\"%s\"} %llu\n", classes[i],
+			       (unsigned long long)stat_get(&s->st.requests[i])));
+	TRY(head(b, "sealtrail_auth_failures_total", "counter", "Requests refused with 401, by reason."));
+	for (int i = 1; i < 6; i++)
+		TRY(buf_printf(b, "sealtrail_auth_failures_total{reason=\"%s\"} %llu\n",
+			       auth_result_name((enum auth_result)i),
+			       (unsigned long long)stat_get(&s->st.auth_failures[i])));
+	TRY(counter(b, "sealtrail_denials_total", "Requests refused with 403 (role or tenant).",
+		    stat_get(&s->st.denials)));
+	TRY(counter(b, "sealtrail_rate_limited_total", "Requests refused with 429 by a token's rate.",
+		    stat_get(&s->st.rate_limited)));
+	TRY(counter(b, "sealtrail_overloaded_total",
+		    "Requests refused with 429/503 because the ingest queue was full or draining.",
+		    stat_get(&s->st.overloaded)));
+	TRY(counter(b, "sealtrail_audit_events_total", "Meta-audit events queued (tenant _sealtrail).",
+		    stat_get(&s->st.audit_events)));
+	TRY(counter(b, "sealtrail_audit_refused_total",
+		    "Requests answered 503 because their meta-audit event could not be queued.",
+		    stat_get(&s->st.audit_refused)));
+	TRY(counter(b, "sealtrail_slow_clients_cut_total",
+		    "Connections closed because a request was not received within read_timeout.",
+		    stat_get(&s->st.slow_clients_cut)));
+	TRY(counter(b, "sealtrail_connections_refused_total",
+		    "Connections refused at max_connections.", stat_get(&s->st.connections_refused)));
+	TRY(gauge(b, "sealtrail_connections", "Open client connections.",
+		  (double)stat_gauge_get(&s->st.connections)));
+	TRY(hist(b, "sealtrail_ack_latency_seconds",
+		 "From receipt of a request to its events being durable (or its checkpoint signed).",
+		 &is->ack_seconds));
+	TRY(hist(b, "sealtrail_group_commit_events", "Events per group commit (one write + fdatasync).",
+		 &is->group_events));
+	TRY(hist(b, "sealtrail_group_commit_seconds", "Duration of one group commit.",
+		 &is->commit_seconds));
+	TRY(hist(b, "sealtrail_http_request_seconds", "Request handling time, receipt to reply.",
+		 &s->st.request_seconds));
+	TRY(counter(b, "sealtrail_group_commits_total", "Group commits.", stat_get(&is->groups)));
+	TRY(counter(b, "sealtrail_commit_errors_total", "Groups refused or failed.",
+		    stat_get(&is->commit_errors)));
+	TRY(gauge(b, "sealtrail_ingest_queue_events", "Events queued for the committer.",
+		  (double)stat_gauge_get(&is->queue_events)));
+	TRY(gauge(b, "sealtrail_ingest_queue_bytes", "Bytes queued for the committer.",
+		  (double)stat_gauge_get(&is->queue_bytes)));
+	TRY(gauge(b, "sealtrail_checkpoint_waiters", "Requests waiting for a checkpoint.",
+		  (double)stat_gauge_get(&is->cp_waiters)));
+	TRY(gauge(b, "sealtrail_tree_size", "Entries in the log.", (double)log_size(s->log)));
+	TRY(gauge(b, "sealtrail_checkpoint_size", "Tree size of the latest signed checkpoint.",
+		  (double)stat_gauge_get(&is->checkpoint_size)));
+	int64_t last = stat_gauge_get(&is->last_checkpoint_ns);
+	TRY(gauge(b, "sealtrail_checkpoint_age_seconds", "Seconds since the latest checkpoint was signed.",
+		  last ? (double)(now_realtime_ns() - last) / 1e9 : -1));
+	TRY(counter(b, "sealtrail_checkpoints_total", "Checkpoints signed or confirmed by the server.",
+		    stat_get(&is->checkpoints)));
+	TRY(gauge(b, "sealtrail_disk_free_bytes", "Free bytes on the data directory's file system.",
+		  (double)stat_gauge_get(&is->free_bytes)));
+	TRY(head(b, "sealtrail_disk_threshold_bytes", "gauge", "Configured free-space thresholds."));
+	pthread_rwlock_rdlock(&s->cfg_lock);
+	TRY(buf_printf(b, "sealtrail_disk_threshold_bytes{level=\"space_left\"} %llu\n"
+		       "sealtrail_disk_threshold_bytes{level=\"admin_space_left\"} %llu\n"
+		       "sealtrail_disk_threshold_bytes{level=\"disk_full\"} %llu\n",
+		       (unsigned long long)s->cfg.space_left,
+		       (unsigned long long)s->cfg.admin_space_left,
+		       (unsigned long long)s->cfg.disk_full));
+	pthread_rwlock_unlock(&s->cfg_lock);
+	TRY(gauge(b, "sealtrail_disk_level",
+		  "0 ok, 1 below space_left, 2 below admin_space_left, 3 below disk_full.",
+		  (double)stat_gauge_get(&is->disk_level)));
+	TRY(gauge(b, "sealtrail_log_failed", "1 when the log refused a write and is read-only.",
+		  ingest_failed(s->ingest) ? 1 : 0));
+	process_usage(&cpu, &rss);
+	TRY(head(b, "process_cpu_seconds_total", "counter", "User and system CPU time."));
+	TRY(buf_printf(b, "process_cpu_seconds_total %.2f\n", cpu));
+	TRY(gauge(b, "process_resident_memory_bytes", "Resident set size.", rss));
+	TRY(gauge(b, "process_start_time_seconds", "Start time since the Unix epoch.",
+		  (double)s->started_ns / 1e9));
+#undef TRY
+	return r;
+}

@@ -1,0 +1,279 @@
+/*
+ * server.c - `sealtrail serve`: start-up, signals, reload and drain.
+ *
+ * Order of start: config, log (recovery), tokens, ingest threads, HTTP
+ * listeners. Order of stop (SIGTERM/SIGINT): refuse new connections,
+ * answer everything in flight, commit what is queued, sign a final
+ * checkpoint, close the log, exit 0. Signals are blocked in every thread
+ * and taken synchronously by the main thread (sigtimedwait), so no work
+ * runs in a signal handler.
+ */
+#include "server/server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/timeutil.h"
+#include "common/util.h"
+
+void server_logf(struct server *s, const char *fmt, ...)
+{
+	char ts[RFC3339_US_LEN + 1];
+	va_list ap;
+
+	rfc3339_format_us(now_realtime_ns(), ts);
+	pthread_mutex_lock(&s->logf_mu);
+	FILE *f = s->logf ? s->logf : stderr;
+	fprintf(f, "%s sealtrail: ", ts);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputc('\n', f);
+	fflush(f);
+	pthread_mutex_unlock(&s->logf_mu);
+}
+
+static int open_logfile(struct server *s)
+{
+	FILE *f = NULL;
+
+	if (s->cfg.log_file[0] && !(f = fopen(s->cfg.log_file, "ae")))
+		return -errno;
+	pthread_mutex_lock(&s->logf_mu);
+	if (s->logf)
+		fclose(s->logf);
+	s->logf = f;
+	pthread_mutex_unlock(&s->logf_mu);
+	return 0;
+}
+
+/* SIGHUP: the settings that are safe to change live. */
+static void reload(struct server *s, struct httpd *h)
+{
+	struct server_config nc;
+	char err[512];
+
+	config_defaults(&nc);
+	if (s->config_path[0] && config_load(&nc, s->config_path, err, sizeof(err)) < 0) {
+		server_logf(s, "reload refused, the old settings stay: %s", err);
+		return;
+	}
+	pthread_rwlock_wrlock(&s->cfg_lock);
+	/* Listeners, threads and TLS files need a restart; everything a
+	 * request reads is swapped. */
+	s->cfg.max_body = nc.max_body;
+	s->cfg.read_timeout_s = nc.read_timeout_s;
+	s->cfg.max_connections = nc.max_connections;
+	s->cfg.max_batch_events = nc.max_batch_events;
+	s->cfg.rate_per_token = nc.rate_per_token;
+	s->cfg.rate_burst = nc.rate_burst;
+	s->cfg.retry_after_s = nc.retry_after_s;
+	s->cfg.checkpoint_max_age_ms = nc.checkpoint_max_age_ms;
+	s->cfg.space_left = nc.space_left;
+	s->cfg.admin_space_left = nc.admin_space_left;
+	s->cfg.disk_full = nc.disk_full;
+	memcpy(s->cfg.critical, nc.critical, sizeof(nc.critical));
+	s->cfg.ncritical = nc.ncritical;
+	snprintf(s->cfg.log_file, sizeof(s->cfg.log_file), "%s", nc.log_file);
+	pthread_rwlock_unlock(&s->cfg_lock);
+	ingest_set_thresholds(s->ingest, nc.space_left, nc.admin_space_left, nc.disk_full);
+	if (open_logfile(s) < 0)
+		server_logf(s, "reload: cannot open log file %s", nc.log_file);
+	int r = token_store_reload(s->tokens);
+	httpd_reload(h, err, sizeof(err));
+	server_logf(s, "reloaded settings%s", r > 0 ? " and tokens" : "");
+}
+
+/* A disk level change becomes a log line and, at space_left and worse, a
+ * meta-audit event. */
+static void watch_disk(struct server *s)
+{
+	enum disk_level d = ingest_disk_level(s->ingest);
+	int old = atomic_exchange(&s->last_disk_level, (int)d);
+
+	if ((int)d == old)
+		return;
+	server_logf(s, "disk level %s -> %s (%lld bytes free)", disk_level_name((enum disk_level)old),
+		    disk_level_name(d), (long long)stat_gauge_get(&ingest_stats(s->ingest)->free_bytes));
+	if (d > (enum disk_level)old && d >= DISK_SPACE_LEFT) {
+		char action[64];
+		snprintf(action, sizeof(action), "sealtrail.disk.%s", disk_level_name(d));
+		struct audit_rec a = { .action = action, .outcome = "failure",
+				       .status = 0, .resource_type = "disk",
+				       .resource_id = s->dir, .reason = "free space below a threshold" };
+		audit_record(s, &a);
+	}
+}
+
+/* make run: a fresh data directory gets a log and one admin token, shown once. */
+static int init_if_missing(const struct serve_options *o, struct server *s)
+{
+	char meta[PATH_MAX + 8];
+	struct stat st;
+	struct buf vkey = BUF_INIT(4096);
+	char err[512], secret[TOKEN_SECRET_LEN + 1];
+	struct token_spec spec = { .role = ROLE_ADMIN, .all_tenants = true, .name = "admin" };
+	int r;
+
+	snprintf(meta, sizeof(meta), "%s/meta", o->dir);
+	if (stat(meta, &st) == 0)
+		return 0;
+	if ((r = log_init(o->dir, NULL, &vkey, err, sizeof(err))) < 0) {
+		server_logf(s, "init %s: %s", o->dir, err);
+		goto out;
+	}
+	if ((r = token_create(o->dir, &spec, secret, sizeof(secret), NULL, err, sizeof(err))) < 0) {
+		server_logf(s, "init: admin token: %s", err);
+		goto out;
+	}
+	printf("Created a new log in %s.\n"
+	       "Admin token (shown once; keep it secret, make more with `sealtrail token create`):\n"
+	       "  %s\n", o->dir, secret);
+	st_wipe(secret, sizeof(secret));
+out:
+	buf_release(&vkey);
+	return r;
+}
+
+int server_run(const struct serve_options *o)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	struct httpd *h = NULL;
+	char err[512];
+	sigset_t sigs;
+	int r = -1;
+
+	if (!s)
+		return -ENOMEM;
+	pthread_rwlock_init(&s->cfg_lock, NULL);
+	pthread_mutex_init(&s->logf_mu, NULL);
+	s->started_ns = now_realtime_ns();
+	snprintf(s->dir, sizeof(s->dir), "%s", o->dir);
+	config_defaults(&s->cfg);
+	if (o->config) {
+		snprintf(s->config_path, sizeof(s->config_path), "%s", o->config);
+		if ((r = config_load(&s->cfg, o->config, err, sizeof(err))) < 0) {
+			server_logf(s, "%s", err);
+			goto out;
+		}
+	}
+	if (s->cfg.checkpoint_max_age_ms == 0)
+		s->cfg.checkpoint_max_age_ms = 10 * s->cfg.checkpoint_ms;
+	if (o->listen) {
+		s->cfg.nlisteners = 0;
+		for (const char *p = o->listen; *p && s->cfg.nlisteners < CONFIG_MAX_LISTENERS;) {
+			size_t n = strcspn(p, ",");
+			snprintf(s->cfg.listeners[s->cfg.nlisteners].addr, CONFIG_ADDR_MAX, "%.*s",
+				 (int)n, p);
+			s->cfg.listeners[s->cfg.nlisteners++].tls = false;
+			p += n + (p[n] == ',');
+		}
+	}
+	if (s->cfg.nlisteners == 0) {
+		snprintf(s->cfg.listeners[0].addr, CONFIG_ADDR_MAX, "127.0.0.1:7465");
+		s->cfg.nlisteners = 1;
+	}
+	if ((r = open_logfile(s)) < 0) {
+		fprintf(stderr, "sealtrail: cannot open log file %s: %s\n", s->cfg.log_file,
+			strerror(-r));
+		goto out;
+	}
+	/* Every thread inherits the mask; only the main thread takes them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (o->init_if_missing && (r = init_if_missing(o, s)) < 0)
+		goto out;
+	if ((r = log_open(&s->log, o->dir, err, sizeof(err))) < 0) {
+		server_logf(s, "open %s: %s", o->dir, err);
+		goto out;
+	}
+	if ((r = token_store_open(&s->tokens, o->dir, err, sizeof(err))) < 0) {
+		server_logf(s, "tokens: %s", err);
+		goto out;
+	}
+	if (!(s->rl = ratelimit_new())) {
+		r = -ENOMEM;
+		goto out;
+	}
+	struct ingest_options io = {
+		.dir = o->dir,
+		.queue_max_events = s->cfg.queue_max_events,
+		.queue_max_bytes = s->cfg.queue_max_bytes,
+		.checkpoint_ms = s->cfg.checkpoint_ms,
+		.space_left = s->cfg.space_left,
+		.admin_space_left = s->cfg.admin_space_left,
+		.disk_full = s->cfg.disk_full,
+	};
+	if ((r = ingest_start(&s->ingest, s->log, &io)) < 0) {
+		server_logf(s, "ingest: %s", st_strerror(r));
+		goto out;
+	}
+	if ((r = httpd_start(&h, s, err, sizeof(err))) < 0) {
+		server_logf(s, "%s", err);
+		goto out;
+	}
+	{
+		struct buf keys = BUF_INIT(1 << 20);
+		log_public_keys(o->dir, &keys);
+		buf_cstr(&keys);
+		const char *last = (const char *)keys.data;
+		for (const char *p = last; p && *p; p = strchr(p, '\n')) {
+			if (*p == '\n')
+				p++;
+			if (*p)
+				last = p;
+		}
+		printf("Log origin: %s\nVerifier key: %.*s\n", log_origin(s->log),
+		       last ? (int)strcspn(last, "\n") : 0, last ? last : "");
+		for (size_t i = 0; i < s->cfg.nlisteners; i++)
+			printf("Serving on %s://%s/\n", s->cfg.listeners[i].tls ? "https" : "http",
+			       s->cfg.listeners[i].addr);
+		fflush(stdout);
+		buf_release(&keys);
+	}
+	server_logf(s, "serving %s (tree size %llu)", o->dir, (unsigned long long)log_size(s->log));
+	atomic_store(&s->last_disk_level, (int)ingest_disk_level(s->ingest));
+
+	for (;;) {
+		struct timespec ts = { 1, 0 };
+		int sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (sig == SIGHUP)
+			reload(s, h);
+		token_store_reload(s->tokens);   /* tokens made offline by the CLI */
+		watch_disk(s);
+	}
+	server_logf(s, "draining");
+	atomic_store(&s->draining, true);
+	httpd_drain(h, 30000);
+	ingest_stop(s->ingest);
+	s->ingest = NULL;
+	server_logf(s, "drained: tree size %llu, final checkpoint signed",
+		    (unsigned long long)log_size(s->log));
+	r = 0;
+out:
+	if (s->ingest)
+		ingest_stop(s->ingest);
+	httpd_free(h);
+	log_close(s->log);
+	token_store_free(s->tokens);
+	ratelimit_free(s->rl);
+	if (s->logf)
+		fclose(s->logf);
+	pthread_mutex_destroy(&s->logf_mu);
+	pthread_rwlock_destroy(&s->cfg_lock);
+	free(s);
+	return r;
+}

@@ -1,0 +1,131 @@
+/*
+ * server.h - `sealtrail serve`: the pieces of one running server and how
+ * they meet. The glue (httpd.c) owns sockets and threads; api.c answers
+ * requests; audit.c writes the meta-audit events; metrics.c renders
+ * /metrics; ratelimit.c holds the per-token buckets.
+ *
+ * Lifetime: server_run() opens the log, starts ingest and the I/O
+ * threads, and returns after SIGTERM/SIGINT once the drain is complete
+ * (in-flight requests answered, everything committed, a final checkpoint
+ * signed). SIGHUP reloads tokens, limits and thresholds and reopens the
+ * log file.
+ */
+#ifndef SEALTRAIL_SERVER_SERVER_H
+#define SEALTRAIL_SERVER_SERVER_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "common/stats.h"
+#include "ingest/ingest.h"
+#include "log/log.h"
+#include "policy/token.h"
+#include "server/config.h"
+#include "server/http.h"
+
+#define META_TENANT "_sealtrail"
+
+/* Why an event was refused; the metric label and the error code. */
+enum reject_reason {
+	REJ_INVALID,        /* the event parser refused it */
+	REJ_LIMIT,          /* an event limit */
+	REJ_TENANT,         /* tenant outside the token's scope or reserved */
+	REJ_DISK,           /* admin_space_left or disk_full */
+	REJ_QUEUE,          /* ingest queue full (whole request) */
+	REJ_LOG,            /* the log refused or failed */
+	REJ_COUNT
+};
+const char *reject_reason_name(enum reject_reason r);
+
+struct server_stats {
+	struct stat_counter events_accepted;
+	struct stat_counter bytes_accepted;
+	struct stat_counter events_rejected[REJ_COUNT];
+	struct stat_counter bytes_rejected[REJ_COUNT];
+	struct stat_counter requests[6];          /* by status class 1xx..5xx, [0] other */
+	struct stat_counter auth_failures[6];     /* by enum auth_result (AUTH_OK unused) */
+	struct stat_counter denials;              /* 403 */
+	struct stat_counter rate_limited;         /* 429 by token rate */
+	struct stat_counter overloaded;           /* 429/503 by queue */
+	struct stat_counter audit_events;
+	struct stat_counter audit_refused;
+	struct stat_counter slow_clients_cut;
+	struct stat_counter connections_refused;
+	struct stat_gauge connections;
+	struct stat_hist request_seconds;
+};
+
+struct ratelimit;
+
+struct server {
+	struct server_config cfg;
+	pthread_rwlock_t cfg_lock;     /* SIGHUP replaces the reloadable parts */
+	char dir[PATH_MAX];
+	char config_path[PATH_MAX];
+	struct log *log;
+	struct ingest *ingest;
+	struct token_store *tokens;
+	struct ratelimit *rl;
+	struct server_stats st;
+	int64_t started_ns;
+	atomic_bool draining;
+	atomic_int last_disk_level;    /* for the space_left warning event */
+	pthread_mutex_t logf_mu;
+	FILE *logf;
+};
+
+/* Answers one complete request (called by the glue on an I/O thread). */
+void api_handle(struct server *s, struct hreq *r);
+
+/* Server diagnostics to the log file (never secrets). */
+void server_logf(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Meta-audit: one event of tenant _sealtrail per request. */
+struct audit_rec {
+	const char *action;          /* "sealtrail.events.read", ... */
+	const char *outcome;         /* success, denied, failure */
+	const struct token *tok;     /* NULL: unauthenticated */
+	struct hreq *req;            /* method, path, query, peer */
+	int status;
+	const char *tenant;          /* the tenant the request was about, or NULL */
+	const char *resource_type;
+	const char *resource_id;
+	const char *reason;          /* NULL or a short why (never a secret) */
+};
+/* Queues the event (it is committed with the next group; not waited for).
+ * 0, or the ingest refusal (the caller then answers 503: no read is
+ * served unaudited). */
+int audit_record(struct server *s, const struct audit_rec *a);
+
+/* Renders /metrics. */
+int metrics_render(struct server *s, struct buf *out);
+
+/* Per-token request rate. Returns 0 when allowed, else the seconds to wait. */
+struct ratelimit *ratelimit_new(void);
+void ratelimit_free(struct ratelimit *rl);
+unsigned ratelimit_take(struct ratelimit *rl, const char *key, double rate, double burst,
+			int64_t now_ns);
+
+/* The glue: binds listeners, runs I/O threads until drain. */
+struct httpd;
+int httpd_start(struct httpd **ret, struct server *s, char *err, size_t errcap);
+/* Stops accepting, waits until no request is in flight (bounded by
+ * timeout_ms), then stops the loops. */
+void httpd_drain(struct httpd *h, unsigned timeout_ms);
+void httpd_free(struct httpd *h);
+/* SIGHUP: reload TLS certificate and limits. */
+int httpd_reload(struct httpd *h, char *err, size_t errcap);
+
+struct serve_options {
+	const char *dir;
+	const char *config;          /* NULL: defaults */
+	const char *listen;          /* NULL: from config or 127.0.0.1:7465 */
+	bool init_if_missing;        /* make run: create the log and an admin token */
+};
+/* Runs the server until SIGTERM/SIGINT; 0 after a clean drain. */
+int server_run(const struct serve_options *o);
+
+#endif
