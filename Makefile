@@ -6,6 +6,7 @@ BUILD ?= build
 CMAKE_FLAGS ?=
 JOBS ?= 2
 DATA ?= ./sealtrail-data
+LISTEN ?= 127.0.0.1:7465
 
 .PHONY: all deps build run test test-asan test-tsan bench fuzz clean
 
@@ -19,7 +20,7 @@ build: deps
 	@cmake --build $(BUILD) -j$(JOBS)
 
 run: build
-	@bash scripts/demo.sh $(BUILD)/sealtrail $(DATA)
+	@bash scripts/run.sh $(BUILD)/sealtrail $(DATA) $(LISTEN)
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)

@@ -405,8 +405,19 @@ step_rss() {
 	log "rss: peak RSS appending $N_MID events $(ratio "$small" 1024 1) MiB, $N_BIG events $(ratio "$big" 1024 1) MiB (ratio $(ratio "$big" "$small" 2))"
 }
 
+# The server against its load generator, the PostgreSQL baseline and the
+# RSS soak, in one run (bench/server.sh). BENCH_SOAK_SECONDS (default 600).
+step_server() {
+	if [ ! -x "$BUILD/bench/loadgen" ]; then
+		log "server: skipped: $BUILD/bench/loadgen not built"
+		return 0
+	fi
+	bounded_long bash "$SRC/bench/server.sh" "$BUILD" "$RESULTS" "$RUNS" "${BENCH_SOAK_SECONDS:-600}"
+}
+bounded_long() { timeout --kill-after=10 $((RUN_TIMEOUT + ${BENCH_SOAK_SECONDS:-600} + 600)) "$@"; }
+
 # Order matters: verify and proof use the log the batch=10000 step leaves.
-STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss)
+STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss server)
 if [ -n "${BENCH_STEPS:-}" ]; then
 	read -r -a STEPS <<<"$BENCH_STEPS"
 fi

@@ -21,6 +21,7 @@ void config_defaults(struct server_config *c)
 	c->read_timeout_s = 10;
 	c->idle_timeout_s = 60;
 	c->max_connections = 4096;
+	c->max_connections_per_ip = 512;
 	c->max_batch_events = 10000;
 	c->queue_max_events = 200000;
 	c->queue_max_bytes = (size_t)256 << 20;
@@ -163,6 +164,7 @@ static int set_key(struct server_config *c, const char *k, char *v, char *why, s
 	SIZE_KEY("max_body", max_body, 1024, 1ull << 30)
 	SIZE_KEY("max_header", max_header, 1024, 1ull << 20)
 	SIZE_KEY("max_connections", max_connections, 1, 1000000)
+	SIZE_KEY("max_connections_per_ip", max_connections_per_ip, 0, 1000000)
 	SIZE_KEY("max_batch_events", max_batch_events, 1, 100000)
 	SIZE_KEY("queue_max_events", queue_max_events, 1, 10000000)
 	SIZE_KEY("queue_max_bytes", queue_max_bytes, 1 << 16, 16ull << 30)

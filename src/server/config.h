@@ -39,6 +39,7 @@ struct server_config {
 	unsigned read_timeout_s;     /* 10: a request's headers and body */
 	unsigned idle_timeout_s;     /* 60: keep-alive idle */
 	size_t max_connections;      /* 4096 */
+	size_t max_connections_per_ip; /* 512; 0 = no per-address limit */
 	size_t max_batch_events;     /* 10000 events per request */
 	double rate_per_token;       /* requests/s per token; 0 = unlimited */
 	double rate_burst;           /* bucket size; 0 = 2 x rate */

@@ -523,6 +523,7 @@ int httpd_start(struct httpd **ret, struct server *s, char *err, size_t errcap)
 			MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 			MHD_OPTION_THREAD_POOL_SIZE, c->io_threads,
 			MHD_OPTION_CONNECTION_LIMIT, (unsigned)(c->max_connections + 16),
+			MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_connections_per_ip,
 			MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout_s,
 			MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->max_header + 4096,
 			MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,

@@ -92,10 +92,16 @@ int metrics_render(struct server *s, struct buf *b)
 
 #define TRY(x) do { if ((r = (x)) < 0) return r; } while (0)
 	TRY(counter(b, "sealtrail_events_accepted_total",
-		    "Events durably committed (duplicates excluded).",
-		    stat_get(&is->events_committed)));
+		    "Producer events durably committed and acknowledged (duplicates excluded).",
+		    stat_get(&s->st.events_accepted)));
 	TRY(counter(b, "sealtrail_event_bytes_accepted_total",
-		    "Compact producer bytes of committed events.", stat_get(&is->bytes_committed)));
+		    "Compact bytes of the producer events accepted.", stat_get(&s->st.bytes_accepted)));
+	TRY(counter(b, "sealtrail_log_entries_committed_total",
+		    "Entries committed to the log: producer events and meta-audit events.",
+		    stat_get(&is->events_committed)));
+	TRY(counter(b, "sealtrail_log_bytes_committed_total",
+		    "Compact bytes of every committed entry's producer part.",
+		    stat_get(&is->bytes_committed)));
 	TRY(counter(b, "sealtrail_events_duplicate_total",
 		    "Events not appended again because their id was already in the log.",
 		    stat_get(&is->events_duplicate)));

@@ -134,7 +134,11 @@ static int init_if_missing(const struct serve_options *o, struct server *s)
 	}
 	printf("Created a new log in %s.\n"
 	       "Admin token (shown once; keep it secret, make more with `sealtrail token create`):\n"
-	       "  %s\n", o->dir, secret);
+	       "  %s\n"
+	       "A producer token for tenant \"default\":\n"
+	       "  curl -s -X POST -H 'Authorization: Bearer <admin token>' "
+	       "'http://<address>/v1/tokens?role=producer&tenants=default'\n",
+	       o->dir, secret);
 	st_wipe(secret, sizeof(secret));
 out:
 	buf_release(&vkey);
