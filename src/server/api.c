@@ -646,8 +646,12 @@ static void handle_ingest(struct ctx *c)
 	long count = body_count(body, blen, kind, max_events, &berr);
 	if (count < 0) {
 		body_error_format(&berr, err, sizeof(err));
-		reply_error(s, r, count == ST_ELIMIT ? 413 : 400,
-			    count == ST_ELIMIT ? "too_many_events" : "malformed_body", err, 0);
+		/* ST_ELIMIT is either max_events or the framing depth; only the
+		 * first is the request's size (413), the second is the event's. */
+		bool too_many = count == ST_ELIMIT && body_count(body, blen, kind, 0, NULL) >= 0;
+		reply_error(s, r, too_many ? 413 : 400,
+			    too_many ? "too_many_events" : count == ST_ELIMIT ? "limit" : "malformed_body",
+			    err, 0);
 		return;
 	}
 	if (count == 0) {
@@ -680,6 +684,17 @@ static void handle_ingest(struct ctx *c)
 		q->items[i].line = bi.line;
 		q->items[i].offset = bi.offset;
 		ingest_item(q, &q->items[i], &bi, disk);
+	}
+	size_t denied = 0;
+	for (size_t i = 0; i < n; i++)
+		denied += q->items[i].kind == RES_ERR && q->items[i].reason == REJ_TENANT;
+	if (denied) {
+		char why[128];
+		snprintf(why, sizeof(why), "%zu of %zu events name a tenant outside this token's scope",
+			 denied, n);
+		c->resource_type = "tenant";
+		stat_add(&s->st.denials, 1);
+		audit_denial(c, q->nev ? 207 : 403, why);
 	}
 	for (size_t i = 0; i < q->nev; i++) {
 		q->ev[i].compact = q->compact.data + q->ev_off[i];
@@ -837,8 +852,12 @@ static void handle_keys(struct ctx *c)
 	struct buf keys = BUF_INIT(1 << 20), b = BUF_INIT(2 << 20);
 	size_t nkeys = 0;
 
+	static const char *const allowed[] = { NULL };
+
 	c->action = "sealtrail.keys.read";
 	c->resource_type = "key";
+	if (!check_query(c, allowed))
+		goto out;
 	if (log_public_keys(c->s->dir, &keys) < 0) {
 		reply_error(c->s, c->r, 500, "internal", "the public keys could not be read", 0);
 		goto out;
@@ -1062,7 +1081,7 @@ static void handle_event_id(struct ctx *c, const struct path_match *m)
 	c->resource_type = "event";
 	if (!check_query(c, allowed) || !want_proof(c, &proof))
 		goto out;
-	if ((n = path_decode(m->seg[0], m->len[0], id, sizeof(id))) <= 0) {
+	if ((n = path_decode_value(m->seg[0], m->len[0], id, sizeof(id))) <= 0) {
 		reply_error(c->s, c->r, 400, "bad_parameter",
 			    "expected /v1/events/by-id/{id}: a percent-encoded id of 1..128 bytes", 0);
 		goto out;
@@ -1185,6 +1204,10 @@ static void handle_tokens(struct ctx *c, const struct path_match *m)
 	enum http_method meth = hreq_method(c->r);
 
 	c->resource_type = "token";
+	static const char *const none[] = { NULL };
+
+	if ((meth == HTTP_GET || meth == HTTP_DELETE) && !check_query(c, none))
+		goto out;
 	if (meth == HTTP_GET && !m) {
 		c->action = "sealtrail.tokens.list";
 		buf_puts(&b, "{\"tokens\":[");

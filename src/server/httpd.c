@@ -16,9 +16,12 @@
  *     arrives before the handler has suspended is run at once instead of
  *     being lost (MHD_resume_connection on a connection that is not
  *     suspended does nothing).
- *  3. Slow clients: MHD closes a connection idle for idle_timeout; a
- *     request whose headers and body are not complete read_timeout after
- *     its request line is cut by the sweeper (shutdown of its socket);
+ *  3. Slow clients: MHD closes a connection idle for idle_timeout; the
+ *     sweeper (shutdown of the socket) cuts a request whose headers and
+ *     body are not complete read_timeout after its request line, a new
+ *     connection without a request line after read_timeout, and a kept-
+ *     alive one without its next request line after idle_timeout, even if
+ *     bytes trickle in;
  *     connections are capped in total and per client address. A slow
  *     client holds a connection slot and at most its bounded buffers,
  *     never a thread.
@@ -51,6 +54,19 @@ struct listener {
 	char addr[CONFIG_ADDR_MAX];
 };
 
+/* One client connection (MHD's socket context), on the sweeper's list
+ * while it waits for a request line: a fresh connection must deliver its
+ * first request line within read_timeout, a kept-alive one its next within
+ * idle_timeout, however slowly the bytes trickle (MHD's own idle timer is
+ * reset by every byte). */
+struct conn {
+	int fd;
+	bool waiting;                /* no request line yet since phase_start */
+	bool first;                  /* no request completed yet */
+	int64_t phase_start;
+	struct conn *prev, *next;
+};
+
 struct hreq {
 	struct listener *li;
 	struct MHD_Connection *conn;
@@ -79,6 +95,7 @@ struct httpd {
 	size_t nli;
 	pthread_mutex_t mu;
 	struct hreq *reading;        /* requests whose body is not complete yet */
+	struct conn *conns;          /* every open connection */
 	_Atomic long inflight;       /* requests made and not completed */
 	_Atomic bool draining;
 	pthread_t sweeper;
@@ -212,6 +229,15 @@ static void *sweeper_main(void *arg)
 		int64_t limit = (int64_t)h->s->cfg.read_timeout_s * 1000000000LL;
 		pthread_rwlock_unlock(&h->s->cfg_lock);
 		int64_t now = now_monotonic_ns();
+		int64_t idle = (int64_t)h->s->cfg.idle_timeout_s * 1000000000LL;
+		for (struct conn *k = h->conns; k; k = k->next) {
+			if (!k->waiting || k->fd < 0 ||
+			    now - k->phase_start <= (k->first ? limit : idle))
+				continue;
+			shutdown(k->fd, SHUT_RDWR);
+			k->waiting = false;   /* once */
+			stat_add(&h->s->st.slow_clients_cut, 1);
+		}
 		for (struct hreq *r = h->reading, *next; r; r = next) {
 			next = r->next;
 			if (now - r->t_start <= limit || r->fd < 0)
@@ -278,6 +304,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	}
 	if (!r->peer[0])
 		snprintf(r->peer, sizeof(r->peer), "unknown");
+	if ((ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT)) &&
+	    ci->socket_context) {
+		struct conn *k = ci->socket_context;
+		pthread_mutex_lock(&li->h->mu);
+		k->waiting = false;
+		pthread_mutex_unlock(&li->h->mu);
+	}
 	atomic_fetch_add(&li->h->inflight, 1);
 	list_add(li->h, r);
 	return r;
@@ -289,11 +322,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct listener *li = cls;
 	struct hreq *r = *con_cls;
 
-	(void)conn;
 	(void)toe;
 	if (!r)
 		return;
 	list_del(li->h, r);
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci && ci->socket_context) {
+		struct conn *k = ci->socket_context;
+		pthread_mutex_lock(&li->h->mu);
+		k->waiting = true;
+		k->first = false;
+		k->phase_start = now_monotonic_ns();
+		pthread_mutex_unlock(&li->h->mu);
+	}
 	/* A held request whose connection died before its post ran: run the
 	 * post now so its owner frees what it holds; its reply is dropped. */
 	pthread_mutex_lock(&r->mu);
@@ -316,10 +358,40 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 			  enum MHD_ConnectionNotificationCode toe)
 {
 	struct listener *li = cls;
+	struct httpd *h = li->h;
+	struct conn *k;
 
-	(void)conn;
-	(void)socket_context;
-	stat_gauge_add(&li->h->s->st.connections, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		stat_gauge_add(&h->s->st.connections, 1);
+		if (!(k = calloc(1, sizeof(*k))))
+			return;   /* untracked: MHD's idle timeout still applies */
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		k->fd = ci ? ci->connect_fd : -1;
+		k->waiting = k->first = true;
+		k->phase_start = now_monotonic_ns();
+		pthread_mutex_lock(&h->mu);
+		k->next = h->conns;
+		if (h->conns)
+			h->conns->prev = k;
+		h->conns = k;
+		pthread_mutex_unlock(&h->mu);
+		*socket_context = k;
+		return;
+	}
+	stat_gauge_add(&h->s->st.connections, -1);
+	if (!(k = *socket_context))
+		return;
+	pthread_mutex_lock(&h->mu);
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		h->conns = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	pthread_mutex_unlock(&h->mu);
+	free(k);
+	*socket_context = NULL;
 }
 
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)

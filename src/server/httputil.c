@@ -344,17 +344,28 @@ bool path_match(const char *path, size_t n, const char *pattern, struct path_mat
 	return true;
 }
 
-int path_decode(const char *s, size_t n, char *out, size_t cap)
+static int segment_decode(const char *s, size_t n, bool no_slash, char *out, size_t cap)
 {
-	long len = decode(s, n, false, true, NULL);
+	long len = decode(s, n, false, no_slash, NULL);
 
 	if (len < 0)
 		return ST_EINVAL;
 	if ((size_t)len >= cap || len > INT_MAX)
 		return ST_ELIMIT;
-	decode(s, n, false, true, out);
+	decode(s, n, false, no_slash, out);
 	out[len] = 0;
 	return (int)len;
+}
+
+int path_decode(const char *s, size_t n, char *out, size_t cap)
+{
+	return segment_decode(s, n, true, out, cap);
+}
+
+int path_decode_value(const char *s, size_t n, char *out, size_t cap)
+{
+	/* A raw '/' cannot be inside a captured segment; only %2F gets here. */
+	return segment_decode(s, n, false, out, cap);
 }
 
 /* --- Authorization ------------------------------------------------------ */

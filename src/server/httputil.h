@@ -73,6 +73,9 @@ bool path_match(const char *path, size_t n, const char *pattern, struct path_mat
  * kept as '+'). Returns the length, ST_EINVAL on a malformed escape or a
  * raw or decoded '/' or NUL, ST_ELIMIT when it doesn't fit in cap. */
 int path_decode(const char *s, size_t n, char *out, size_t cap);
+/* The same for a segment that carries a value (an event id) rather than a
+ * name: %2F decodes to '/'. NUL is still refused. */
+int path_decode_value(const char *s, size_t n, char *out, size_t cap);
 
 /* Authorization header value hdr[0..n): "Bearer" (any case), one or more
  * spaces, then a token68 (RFC 9110 11.2: [A-Za-z0-9-._~+/]+ then '='*),

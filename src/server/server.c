@@ -170,7 +170,12 @@ int server_run(const struct serve_options *o)
 	if (s->cfg.checkpoint_max_age_ms == 0)
 		s->cfg.checkpoint_max_age_ms = 10 * s->cfg.checkpoint_ms;
 	if (o->listen) {
-		s->cfg.nlisteners = 0;
+		/* --listen replaces the plain listeners; TLS ones stay. */
+		size_t k = 0;
+		for (size_t i = 0; i < s->cfg.nlisteners; i++)
+			if (s->cfg.listeners[i].tls)
+				s->cfg.listeners[k++] = s->cfg.listeners[i];
+		s->cfg.nlisteners = k;
 		for (const char *p = o->listen; *p && s->cfg.nlisteners < CONFIG_MAX_LISTENERS;) {
 			size_t n = strcspn(p, ",");
 			snprintf(s->cfg.listeners[s->cfg.nlisteners].addr, CONFIG_ADDR_MAX, "%.*s",
