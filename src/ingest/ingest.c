@@ -180,6 +180,31 @@ static int grow_scratch(struct ingest *g, size_t n)
 	return 0;
 }
 
+/* Counts a committed job's acks and notes its last seq. */
+static void account(struct ingest *g, struct ingest_job *j)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		const struct log_ack *a = &j->acks[i];
+		if (a->result < 0)
+			continue;
+		if (a->duplicate) {
+			stat_add(&g->st.events_duplicate, 1);
+		} else {
+			stat_add(&g->st.events_committed, 1);
+			stat_add(&g->st.bytes_committed, j->ev[i].len);
+		}
+		if (!j->any || a->seq > j->last_seq)
+			j->last_seq = a->seq;
+		j->any = true;
+	}
+}
+
+bool ingest_reserve_ok(struct ingest *g, size_t bytes)
+{
+	uint64_t fb = sample_disk(g, false);
+	return !g->opt.disk_full || (fb > bytes * 2 && fb - bytes * 2 >= g->opt.disk_full / 2);
+}
+
 /* Appends one group; fills the jobs' acks and results. */
 static void commit(struct ingest *g, struct ingest_job *group)
 {
@@ -192,8 +217,48 @@ static void commit(struct ingest *g, struct ingest_job *group)
 	}
 	uint64_t fb = sample_disk(g, true);
 	if (g->opt.disk_full && (fb < bytes * 2 || fb - bytes * 2 < g->opt.disk_full)) {
-		r = -ENOSPC;
-		goto fail;
+		/* Refuse the producers' jobs; the reserve jobs may go on down to
+		 * disk_full / 2 (invariant 4 holds: the reserve is above zero). */
+		struct ingest_job *keep = NULL, **kt = &keep;
+		size_t rbytes = 0;
+		for (struct ingest_job *j = group; j; j = j->next)
+			if (j->reserve)
+				rbytes += j->bytes;
+		if (rbytes == 0 || fb < rbytes * 2 || fb - rbytes * 2 < g->opt.disk_full / 2) {
+			r = -ENOSPC;
+			goto fail;
+		}
+		n = 0;
+		for (struct ingest_job *j = group; j; j = j->next) {
+			if (j->reserve) {
+				*kt = j;
+				kt = &j->next_kept;
+				n += j->n;
+			} else {
+				j->result = -ENOSPC;
+			}
+		}
+		*kt = NULL;
+		if ((r = grow_scratch(g, n)) < 0)
+			goto fail;
+		size_t k = 0;
+		for (struct ingest_job *j = keep; j; j = j->next_kept) {
+			memcpy(g->gev + k, j->ev, j->n * sizeof(*j->ev));
+			k += j->n;
+		}
+		r = log_append(g->log, g->gev, n, g->gack);
+		k = 0;
+		for (struct ingest_job *j = keep; j; j = j->next_kept) {
+			if (r == 0) {
+				memcpy(j->acks, g->gack + k, j->n * sizeof(*j->acks));
+				account(g, j);
+			}
+			j->result = r;
+			k += j->n;
+		}
+		if (r < 0)
+			stat_add(&g->st.commit_errors, 1);
+		return;
 	}
 	if ((r = grow_scratch(g, n)) < 0)
 		goto fail;
@@ -213,20 +278,7 @@ static void commit(struct ingest *g, struct ingest_job *group)
 	for (struct ingest_job *j = group; j; j = j->next) {
 		memcpy(j->acks, g->gack + k, j->n * sizeof(*j->acks));
 		k += j->n;
-		for (size_t i = 0; i < j->n; i++) {
-			const struct log_ack *a = &j->acks[i];
-			if (a->result < 0)
-				continue;
-			if (a->duplicate) {
-				stat_add(&g->st.events_duplicate, 1);
-			} else {
-				stat_add(&g->st.events_committed, 1);
-				stat_add(&g->st.bytes_committed, j->ev[i].len);
-			}
-			if (!j->any || a->seq > j->last_seq)
-				j->last_seq = a->seq;
-			j->any = true;
-		}
+		account(g, j);
 		j->result = 0;
 	}
 	return;
@@ -442,6 +494,9 @@ int ingest_start(struct ingest **ret, struct log *l, const struct ingest_options
 	stat_hist_init(&g->st.ack_seconds, stat_latency_bounds, stat_latency_nbounds, 1e9);
 	atomic_init(&g->disk_sampled_ns, 0);
 	sample_disk(g, true);
+	/* Sign (or confirm) the latest checkpoint now, so the checkpoint age
+	 * is known from the first request (/readyz). */
+	checkpoint_once(g, false);
 	if ((r = -pthread_create(&g->committer, NULL, committer_main, g)) < 0)
 		goto fail;
 	g->started_c = true;

@@ -36,6 +36,10 @@ struct ingest_job {
 	size_t n;
 	size_t bytes;                /* sum of ev[i].len, for the queue bound */
 	bool wait_checkpoint;
+	/* May use the reserve below disk_full (down to disk_full / 2): the
+	 * server's own meta-audit events, so reads stay audited while
+	 * producers are refused. */
+	bool reserve;
 	struct buf *cp_note;         /* wait_checkpoint: receives the signed note */
 	int64_t t_received;          /* now_monotonic_ns() when the request arrived */
 	void (*done)(struct ingest_job *j);
@@ -45,6 +49,7 @@ struct ingest_job {
 	uint64_t cp_size;            /* wait_checkpoint: the note's tree size */
 	/* private */
 	struct ingest_job *next;
+	struct ingest_job *next_kept;
 	uint64_t last_seq;
 	bool any;
 };
@@ -106,6 +111,10 @@ int ingest_submit(struct ingest *g, struct ingest_job *j);
 /* The current disk level (sampled at most every 100 ms and before every
  * group). */
 enum disk_level ingest_disk_level(struct ingest *g);
+
+/* True when a reserve job of n bytes may still be queued: free space is
+ * above disk_full / 2 plus its bytes. */
+bool ingest_reserve_ok(struct ingest *g, size_t bytes);
 
 /* Asks for a checkpoint soon (a meta-audit or API caller wants one). */
 void ingest_kick_checkpoint(struct ingest *g);

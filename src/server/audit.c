@@ -28,6 +28,7 @@
 #define AUDIT_EVENT_MAX 8192
 
 struct audit_job {
+	struct server *server;
 	struct ingest_job job;
 	struct log_event ev;
 	struct log_ack ack;
@@ -37,6 +38,9 @@ struct audit_job {
 static void audit_done(struct ingest_job *j)
 {
 	struct audit_job *a = j->arg;
+
+	if (j->result < 0 && a->server)
+		stat_add(&a->server->st.audit_lost, 1);
 
 	buf_release(&a->compact);
 	free(a);
@@ -100,6 +104,7 @@ int audit_record(struct server *s, const struct audit_rec *a)
 		r = -ENOMEM;
 		goto out;
 	}
+	aj->server = s;
 	buf_init(&aj->compact, AUDIT_EVENT_MAX);
 	if ((r = event_parse(ev.data, ev.len, log_limits(s->log), &aj->compact, &info, &perr)) < 0)
 		goto out;
@@ -121,6 +126,11 @@ int audit_record(struct server *s, const struct audit_rec *a)
 	aj->job.t_received = now_monotonic_ns();
 	aj->job.done = audit_done;
 	aj->job.arg = aj;
+	aj->job.reserve = true;
+	if (!ingest_reserve_ok(s->ingest, aj->compact.len)) {
+		r = -ENOSPC;
+		goto out;
+	}
 	if ((r = ingest_submit(s->ingest, &aj->job)) < 0)
 		goto out;
 	stat_add(&s->st.audit_events, 1);

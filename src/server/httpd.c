@@ -423,11 +423,16 @@ static enum http_method method_of(const char *m)
 
 static void plain_error(struct hreq *r, int status, const char *code, const char *msg)
 {
-	char body[512];
+	struct server *s = r->li->h->s;
+	char body[512], ra[16];
 	int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
 			 code, msg);
-	stat_add(&r->li->h->s->st.requests[status / 100], 1);
-	hreq_reply(r, status, "application/json", NULL, 0, body, (size_t)n);
+	pthread_rwlock_rdlock(&s->cfg_lock);
+	snprintf(ra, sizeof(ra), "%u", s->cfg.retry_after_s ? s->cfg.retry_after_s : 1);
+	pthread_rwlock_unlock(&s->cfg_lock);
+	struct http_hdr h = { "Retry-After", ra };
+	stat_add(&s->st.requests[status / 100], 1);
+	hreq_reply(r, status, "application/json", &h, status == 503 ? 1 : 0, body, (size_t)n);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,

@@ -136,6 +136,9 @@ int metrics_render(struct server *s, struct buf *b)
 	TRY(counter(b, "sealtrail_audit_refused_total",
 		    "Requests answered 503 because their meta-audit event could not be queued.",
 		    stat_get(&s->st.audit_refused)));
+	TRY(counter(b, "sealtrail_audit_lost_total",
+		    "Meta-audit events queued but then refused by the log (disk below the reserve, or a log failure).",
+		    stat_get(&s->st.audit_lost)));
 	TRY(counter(b, "sealtrail_slow_clients_cut_total",
 		    "Connections closed because a request was not received within read_timeout.",
 		    stat_get(&s->st.slow_clients_cut)));

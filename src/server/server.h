@@ -52,6 +52,7 @@ struct server_stats {
 	struct stat_counter overloaded;           /* 429/503 by queue */
 	struct stat_counter audit_events;
 	struct stat_counter audit_refused;
+	struct stat_counter audit_lost;           /* queued, then refused by the log */
 	struct stat_counter slow_clients_cut;
 	struct stat_counter connections_refused;
 	struct stat_gauge connections;
