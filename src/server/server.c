@@ -266,9 +266,13 @@ int server_run(const struct serve_options *o)
 	}
 	server_logf(s, "draining");
 	atomic_store(&s->draining, true);
+	int64_t t0 = now_monotonic_ns();
 	httpd_drain(h, 30000);
+	int64_t t1 = now_monotonic_ns();
 	ingest_stop(s->ingest);
 	s->ingest = NULL;
+	server_logf(s, "drain: requests answered in %lld ms, queue committed and checkpoint signed in %lld ms",
+		    (long long)((t1 - t0) / 1000000), (long long)((now_monotonic_ns() - t1) / 1000000));
 	server_logf(s, "drained: tree size %llu, final checkpoint signed",
 		    (unsigned long long)log_size(s->log));
 	r = 0;

