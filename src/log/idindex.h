@@ -16,7 +16,8 @@
  * every entry with seq < covered is in the table, durably. The file may
  * hold more than that (slots for seqs >= covered, current or stale); the
  * opener replays entries [covered, size) into it (idindex_add), so those
- * are never trusted without confirmation either.
+ * are never trusted without confirmation either. A rebuilt or grown table
+ * is a new file that replaces DIR/ids at its first persist.
  *
  * Ownership: struct idindex owns its descriptor and mapping. Not
  * thread-safe: the log's leader is its only user (log.c, L2).
@@ -101,9 +102,10 @@ int idindex_find(struct idindex *x, const struct idkey *k, idindex_confirm_fn co
 		 void *ctx, struct idprobe *p, uint64_t *ret_seq);
 /* Records (fp, seq). With p from an idindex_find of the same fp and no
  * insert in between, takes the slot the probe ended at. Grows the table
- * first when it is over 0.7 full (a new file, synced and renamed in);
- * if growing fails, the insert still succeeds while the table has room.
- * 0 or -errno. */
+ * first when it is over 0.7 full: every slot is copied into a new file of
+ * twice the size, which the next idindex_persist() renames over the path
+ * (no sync here). If growing fails, the insert still succeeds while the
+ * table has room. 0 or -errno (-ENOSPC: full and cannot grow). */
 int idindex_insert(struct idindex *x, uint64_t fp, const struct idprobe *p, uint64_t seq);
 /* Find, then insert when not found: recovery's replay of entry seq.
  * Returns 1 (already present, *ret_first = its first seq) or 0 (inserted),
@@ -112,10 +114,11 @@ int idindex_add(struct idindex *x, const struct idkey *k, uint64_t seq,
 		idindex_confirm_fn confirm, void *ctx, uint64_t *ret_first);
 
 /* Makes every slot written so far durable (msync), then records covered
- * and its leaf in the header (msync). A new table is then fsync'd and
- * renamed over the path (and the directory fsync'd). A failure leaves the
- * header invalid when it can, so that the next open rebuilds; once one
- * has failed, later calls fail without writing. 0 or -errno. */
+ * and its leaf in the header (msync). A table that is not the path's file
+ * yet (new or grown) is then fsync'd and renamed over the path, and the
+ * directory fsync'd. After a failure the header on disk is the last good
+ * one (or torn, which fails its CRC: the next open rebuilds); later calls
+ * then fail without writing. 0 or -errno. */
 int idindex_persist(struct idindex *x, uint64_t covered, const uint8_t leaf[HASH_SIZE]);
 /* True when slots were written since the last persist. */
 bool idindex_dirty(const struct idindex *x);

@@ -55,6 +55,13 @@
 #define GROUP_MAX_BYTES (32u << 20)
 #define TREE_CHUNK 4096
 #define PREFETCH 8                   /* events whose index slot loads ahead */
+/* DIR/ids is persisted at a checkpoint at most this often (and always at
+ * open and close): each persist writes back every page an insert touched
+ * since the last one and write-protects them all again, so per-second
+ * persists cost a page fault per touched page per second; the price of
+ * the interval is at most this much of appends to replay after a crash
+ * (docs/DECISIONS.md, "Idempotency index"). */
+#define IDS_PERSIST_NS (10 * 1000000000LL)
 #define SPILL_BYTES (256u << 10)     /* write composed frames while cache-hot */
 #define DIRECT_ALIGN 4096u           /* O_DIRECT offset, length and memory alignment */
 /* wbuf holds at most the partial last block, a spill's worth, one more
@@ -191,6 +198,7 @@ struct log {
 
 	/* idempotency (L6) */
 	struct idindex *ids;
+	int64_t ids_persisted_ns;    /* monotonic time of the last persist */
 	struct buf cbuf;             /* an entry read to confirm a candidate */
 };
 
@@ -779,6 +787,9 @@ static int spill(struct log *l)
 
 /* ---- idempotency (L6) ------------------------------------------------------ */
 
+static int reader_for(struct log *l, uint64_t seq, int *ret_fd, int *ret_idx,
+		      uint64_t *ret_first);
+
 /* Makes k the key (tenant, id as written): decodes the id into dec when it
  * has escapes. False when the id is longer than any producer id may be
  * (a stored entry not written by event_parse): such an id is not indexed. */
@@ -858,57 +869,98 @@ static int leaf_before(struct log *l, uint64_t n, uint8_t out[HASH_SIZE])
 	return tree_node(l->tree, 0, n - 1, out);
 }
 
-/* Records that every entry < l->size is in DIR/ids (idindex_persist).
+/* Records that every entry < l->size is in DIR/ids (idindex_persist):
+ * always when force (open, close), else at most every IDS_PERSIST_NS.
  * Derived data: a failure only means the next open replays more. */
-static void ids_persist(struct log *l)
+static void ids_persist(struct log *l, bool force)
 {
 	uint8_t leaf[HASH_SIZE];
+	int64_t now = now_monotonic_ns();
 
 	if (!l->ids || l->failed ||
 	    (!idindex_dirty(l->ids) && idindex_covered(l->ids) == l->size))
 		return;
-	if (leaf_before(l, l->size, leaf) == 0)
-		(void)idindex_persist(l->ids, l->size, leaf);
+	if (!force && now - l->ids_persisted_ns < IDS_PERSIST_NS)
+		return;
+	if (leaf_before(l, l->size, leaf) == 0 &&
+	    idindex_persist(l->ids, l->size, leaf) == 0)
+		l->ids_persisted_ns = now;
 }
 
-/* Inserts the keys of entries [from, l->size) that the index lacks. */
+/* Inserts the key of entry seq (its bytes p[0..n)) unless the index has
+ * it. */
+static int ids_add_entry(struct log *l, uint64_t seq, const uint8_t *p, size_t n,
+			 char *err, size_t errcap)
+{
+	struct confirm cf = { l, 0, {0} };
+	struct stored_info si;
+	struct event_error ee;
+	struct idkey k;
+	char dec[EVENT_ID_MAX];
+	uint64_t first;
+	int r;
+
+	if ((r = event_parse_stored(p, n, &l->meta.limits, &si, &ee)) < 0) {
+		char m[400];
+		event_error_format(&ee, m, sizeof(m));
+		seterr(err, errcap, "ids: seq %llu: stored entry: %s", (unsigned long long)seq, m);
+		return r;
+	}
+	if (!si.id || !key_make(&k, si.tenant, si.tenant_len, si.id, si.id_len, dec))
+		return 0;
+	idindex_fp(l->ids, &k);
+	if ((r = idindex_add(l->ids, &k, seq, confirm_key, &cf, &first)) < 0)
+		seterr(err, errcap, "ids: seq %llu: %s", (unsigned long long)seq, st_strerror(r));
+	return r < 0 ? r : 0;
+}
+
+/* Inserts the keys of entries [from, l->size) that the index lacks,
+ * walking each segment's mapping frame by frame (a rebuild reads the
+ * whole log: one pread per entry would cost more than the parse). */
 static int ids_replay(struct log *l, uint64_t from, char *err, size_t errcap)
 {
-	struct buf e = BUF_INIT(SEG_FRAME_MAX);
-	struct confirm cf = { l, 0, {0} };
+	char path[PATH_MAX];
 	int r = 0;
 
-	for (uint64_t seq = from; seq < l->size; seq++) {
-		struct stored_info si;
-		struct event_error ee;
-		struct idkey k;
-		char dec[EVENT_ID_MAX];
-		uint64_t first;
+	for (size_t i = 0; i < l->nsegs && from < l->size && r == 0; i++) {
+		uint64_t first = l->readers[i].first;
+		uint64_t end = i + 1 < l->nsegs ? l->readers[i + 1].first : l->size;
+		const uint8_t *p = NULL;
+		size_t n = 0, off;
+		int fd, ifd;
+		uint64_t f2;
 
-		buf_reset(&e);
-		if ((r = log_read_entry(l, seq, &e)) < 0) {
-			seterr(err, errcap, "ids: seq %llu: cannot read entry: %s",
-			       (unsigned long long)seq, st_strerror(r));
-			break;
-		}
-		if ((r = event_parse_stored(e.data, e.len, &l->meta.limits, &si, &ee)) < 0) {
-			char m[400];
-			event_error_format(&ee, m, sizeof(m));
-			seterr(err, errcap, "ids: seq %llu: stored entry: %s",
-			       (unsigned long long)seq, m);
-			break;
-		}
-		if (!si.id || !key_make(&k, si.tenant, si.tenant_len, si.id, si.id_len, dec))
+		if (end <= from)
 			continue;
-		idindex_fp(l->ids, &k);
-		if ((r = idindex_add(l->ids, &k, seq, confirm_key, &cf, &first)) < 0) {
-			seterr(err, errcap, "ids: seq %llu: %s", (unsigned long long)seq,
-			       st_strerror(r));
+		if ((r = seg_path(path, sizeof(path), l->dir, first, "seg")) < 0 ||
+		    (r = reader_for(l, from, &fd, &ifd, &f2)) < 0 ||
+		    (r = map_file(path, &p, &n)) < 0) {
+			seterr(err, errcap, "ids: %s: %s", path, st_strerror(r));
 			break;
 		}
+		uint8_t ob[8];
+		if ((r = pread_all(ifd, ob, 8, (off_t)((from - first) * 8))) < 0) {
+			seterr(err, errcap, "ids: %s: index entry of seq %llu: %s", path,
+			       (unsigned long long)from, st_strerror(r));
+			unmap_file(p, n);
+			break;
+		}
+		off = (size_t)get_le64(ob);
+		for (; from < end; from++) {
+			uint32_t len;
+			if (off > n || seg_frame_check(p + off, n - off, &len) != 1) {
+				seterr(err, errcap, "ids: %s: byte %zu: no valid frame for seq %llu",
+				       path, off, (unsigned long long)from);
+				r = ST_ECORRUPT;
+				break;
+			}
+			if ((r = ids_add_entry(l, from, p + off + SEG_FRAME_HDR, len, err, errcap)) < 0)
+				break;
+			off += SEG_FRAME_HDR + len;
+		}
+		unmap_file(p, n);
 	}
-	buf_release(&e);
-	return r < 0 ? r : 0;
+	return r;
 }
 
 /* Opens DIR/ids and brings it up to l->size: entries from its `covered`
@@ -947,7 +999,8 @@ static int ids_open(struct log *l, char *err, size_t errcap)
 	l->ids = x;
 	if ((r = ids_replay(l, from, err, errcap)) < 0)
 		return r;
-	ids_persist(l);
+	ids_persist(l, true);
+	l->ids_persisted_ns = now_monotonic_ns();
 	return 0;
 }
 
@@ -1313,7 +1366,7 @@ static int checkpoint_issue(struct log *l, bool force)
 	    (r = write_file_atomic(path, note.data, note.len, 0644)) < 0 ||
 	    (r = state_write(l)) < 0)
 		goto out;
-	ids_persist(l);
+	ids_persist(l, false);
 out:
 	buf_release(&body);
 	buf_release(&note);
@@ -2365,7 +2418,7 @@ void log_close(struct log *l)
 		if ((l->size != l->state_size || l->cp_count != l->state_cp_count) &&
 		    tree_sync(l->tree) == 0)
 			state_write(l);
-		ids_persist(l);
+		ids_persist(l, true);
 	}
 	idindex_free(l->ids);
 	buf_release(&l->cbuf);
