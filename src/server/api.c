@@ -887,14 +887,32 @@ out:
 	buf_release(&b);
 }
 
+/* Reads entry seq and its tenant; 404/500 answered on failure. */
+static bool read_entry(struct ctx *c, uint64_t seq, struct buf *e, char *tn, size_t tcap)
+{
+	struct stored_info si;
+	struct event_error perr;
+
+	if (seq >= log_size(c->s->log)) {
+		reply_error(c->s, c->r, 404, "not_found", "no entry has that seq", 0);
+		return false;
+	}
+	buf_reset(e);
+	if (log_read_entry(c->s->log, seq, e) < 0 ||
+	    event_parse_stored(e->data, e->len, log_limits(c->s->log), &si, &perr) < 0) {
+		reply_error(c->s, c->r, 500, "internal", "the entry could not be read", 0);
+		return false;
+	}
+	snprintf(tn, tcap, "%.*s", (int)si.tenant_len, si.tenant);
+	return true;
+}
+
 static void handle_proof_inclusion(struct ctx *c)
 {
 	static const char *const allowed[] = { "seq", "size", NULL };
 	struct buf b = BUF_INIT(4 * NOTE_MAX_SIZE), e = BUF_INIT(1 << 17);
 	uint64_t seq = 0, size = 0, cps = 0;
 	bool has_seq = false;
-	struct stored_info si;
-	struct event_error perr;
 	char tn[TENANT_NAME_MAX + 1];
 
 	c->action = "sealtrail.proof.inclusion";
@@ -907,17 +925,7 @@ static void handle_proof_inclusion(struct ctx *c)
 		goto out;
 	}
 	snprintf(c->resource_id, sizeof(c->resource_id), "%llu", (unsigned long long)seq);
-	if (seq >= log_size(c->s->log)) {
-		reply_error(c->s, c->r, 404, "not_found", "no entry has that seq", 0);
-		goto out;
-	}
-	if (log_read_entry(c->s->log, seq, &e) < 0 ||
-	    event_parse_stored(e.data, e.len, log_limits(c->s->log), &si, &perr) < 0) {
-		reply_error(c->s, c->r, 500, "internal", "the entry could not be read", 0);
-		goto out;
-	}
-	snprintf(tn, sizeof(tn), "%.*s", (int)si.tenant_len, si.tenant);
-	if (!tenant_ok(c, tn))
+	if (!read_entry(c, seq, &e, tn, sizeof(tn)) || !tenant_ok(c, tn))
 		goto out;
 	int r = log_proof_inclusion(c->s->log, seq, size, &b, &cps);
 	if (r == ST_ENOTFOUND) {
@@ -1007,6 +1015,17 @@ static void put_event(struct ctx *c, struct buf *b, uint64_t seq, const struct b
 	buf_putc(b, '}');
 }
 
+/* Answers one event (and its proof), audited. */
+static void reply_event(struct ctx *c, uint64_t seq, const struct buf *e, bool proof)
+{
+	struct buf b = BUF_INIT(4 * NOTE_MAX_SIZE + (1 << 18));
+
+	put_event(c, &b, seq, e, proof);
+	buf_puts(&b, "\n");
+	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+	buf_release(&b);
+}
+
 static bool want_proof(struct ctx *c, bool *ret)
 {
 	uint64_t v = 0;
@@ -1021,30 +1040,11 @@ static bool want_proof(struct ctx *c, bool *ret)
 	return true;
 }
 
-/* Reads entry seq and its tenant; 404/500 answered on failure. */
-static bool read_entry(struct ctx *c, uint64_t seq, struct buf *e, char *tn, size_t tcap)
-{
-	struct stored_info si;
-	struct event_error perr;
-
-	if (seq >= log_size(c->s->log)) {
-		reply_error(c->s, c->r, 404, "not_found", "no entry has that seq", 0);
-		return false;
-	}
-	buf_reset(e);
-	if (log_read_entry(c->s->log, seq, e) < 0 ||
-	    event_parse_stored(e->data, e->len, log_limits(c->s->log), &si, &perr) < 0) {
-		reply_error(c->s, c->r, 500, "internal", "the entry could not be read", 0);
-		return false;
-	}
-	snprintf(tn, tcap, "%.*s", (int)si.tenant_len, si.tenant);
-	return true;
-}
 
 static void handle_event_seq(struct ctx *c, const struct path_match *m)
 {
 	static const char *const allowed[] = { "proof", NULL };
-	struct buf e = BUF_INIT(1 << 17), b = BUF_INIT(4 * NOTE_MAX_SIZE + (1 << 18));
+	struct buf e = BUF_INIT(1 << 17);
 	char tn[TENANT_NAME_MAX + 1];
 	uint64_t seq;
 	bool proof = false;
@@ -1060,18 +1060,15 @@ static void handle_event_seq(struct ctx *c, const struct path_match *m)
 	}
 	if (!read_entry(c, seq, &e, tn, sizeof(tn)) || !tenant_ok(c, tn))
 		goto out;
-	put_event(c, &b, seq, &e, proof);
-	buf_puts(&b, "\n");
-	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+	reply_event(c, seq, &e, proof);
 out:
 	buf_release(&e);
-	buf_release(&b);
 }
 
 static void handle_event_id(struct ctx *c, const struct path_match *m)
 {
 	static const char *const allowed[] = { "proof", "tenant", NULL };
-	struct buf e = BUF_INIT(1 << 17), b = BUF_INIT(4 * NOTE_MAX_SIZE + (1 << 18));
+	struct buf e = BUF_INIT(1 << 17);
 	char tn[TENANT_NAME_MAX + 1], etn[TENANT_NAME_MAX + 1], id[EVENT_ID_MAX + 1];
 	uint64_t seq;
 	bool proof = false;
@@ -1107,12 +1104,9 @@ static void handle_event_id(struct ctx *c, const struct path_match *m)
 		reply_error(c->s, c->r, 404, "not_found", "no event of this tenant has that id", 0);
 		goto out;
 	}
-	put_event(c, &b, seq, &e, proof);
-	buf_puts(&b, "\n");
-	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+	reply_event(c, seq, &e, proof);
 out:
 	buf_release(&e);
-	buf_release(&b);
 }
 
 static void handle_events_page(struct ctx *c)
