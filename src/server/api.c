@@ -847,12 +847,50 @@ out:
 	buf_release(&note);
 }
 
+/* The key id of a note's first signature ("— name base64(id||sig)"), or
+ * 0 when it has none (our notes always have one). */
+static uint32_t note_signer(const uint8_t *note, size_t n)
+{
+	const uint8_t *sep = memmem(note, n, "\n\n", 2);
+	uint8_t raw[4 + 64 + 8];
+
+	if (!sep || (size_t)(note + n - sep) < 6 || memcmp(sep + 2, "\xe2\x80\x94 ", 4))
+		return 0;
+	const uint8_t *line = sep + 6, *end = memchr(line, '\n', (size_t)(note + n - line));
+	const uint8_t *sp = end ? memrchr(line, ' ', (size_t)(end - line)) : NULL;
+	if (!sp || base64_decode((const char *)sp + 1, (size_t)(end - sp - 1), raw, sizeof(raw)) < 4)
+		return 0;
+	return (uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 | (uint32_t)raw[2] << 8 | raw[3];
+}
+
+/* The position in ids[] of checkpoint i's signer, or -1. */
+static long signer_order(struct log *l, uint64_t i, const uint32_t *ids, size_t nids,
+			 uint64_t *ret_size)
+{
+	struct buf note = BUF_INIT(NOTE_MAX_SIZE);
+	long k = -1;
+
+	if (log_read_checkpoint_at(l, i, &note) == 0) {
+		uint32_t id = note_signer(note.data, note.len);
+		for (size_t j = 0; j < nids; j++)
+			if (ids[j] == id)
+				k = (long)j;
+		if (log_note_size(note.data, note.len, ret_size) < 0)
+			*ret_size = 0;
+	}
+	buf_release(&note);
+	return k;
+}
+
+/* Every verifier key, oldest first, with the checkpoints it signed: keys
+ * sign contiguous runs of the history (rotation only moves forward), so
+ * each run's start is found by a binary search over the history. */
 static void handle_keys(struct ctx *c)
 {
-	struct buf keys = BUF_INIT(1 << 20), b = BUF_INIT(2 << 20);
-	size_t nkeys = 0;
-
 	static const char *const allowed[] = { NULL };
+	struct buf keys = BUF_INIT(1 << 20), b = BUF_INIT(2 << 20);
+	uint32_t ids[256];
+	size_t off[256], len[256], nkeys = 0;
 
 	c->action = "sealtrail.keys.read";
 	c->resource_type = "key";
@@ -862,23 +900,47 @@ static void handle_keys(struct ctx *c)
 		reply_error(c->s, c->r, 500, "internal", "the public keys could not be read", 0);
 		goto out;
 	}
-	for (size_t i = 0; i < keys.len; i++)
-		nkeys += keys.data[i] == '\n';
+	for (size_t i = 0; i < keys.len && nkeys < ARRAY_SIZE(ids);) {
+		const uint8_t *nl = memchr(keys.data + i, '\n', keys.len - i);
+		size_t n = nl ? (size_t)(nl - keys.data) - i : keys.len - i;
+		struct note_key k;
+		if (n && note_vkey_parse((const char *)keys.data + i, n, &k) == 0) {
+			ids[nkeys] = k.id;
+			off[nkeys] = i;
+			len[nkeys++] = n;
+		}
+		i += n + 1;
+	}
+	uint64_t count = log_checkpoint_count(c->s->log);
 	buf_printf(&b, "{\"origin\":");
 	json_put_str(&b, log_origin(c->s->log), strlen(log_origin(c->s->log)));
-	buf_puts(&b, ",\"keys\":[");
-	size_t k = 0;
-	for (size_t i = 0; i < keys.len;) {
-		const uint8_t *nl = memchr(keys.data + i, '\n', keys.len - i);
-		size_t len = nl ? (size_t)(nl - keys.data) - i : keys.len - i;
-		if (len) {
-			buf_printf(&b, "%s{\"vkey\":", k ? "," : "");
-			json_put_str(&b, (const char *)keys.data + i, len);
-			buf_printf(&b, ",\"status\":\"%s\",\"order\":%zu}",
-				   k + 1 == nkeys ? "active" : "retired", k);
-			k++;
+	buf_printf(&b, ",\"checkpoints\":%llu,\"keys\":[", (unsigned long long)count);
+	uint64_t from = 0;
+	for (size_t k = 0; k < nkeys; k++) {
+		/* First index at or after `from` whose signer is a later key. */
+		uint64_t lo = from, hi = count, size = 0, from_size = 0, last_size = 0;
+		while (lo < hi) {
+			uint64_t mid = lo + (hi - lo) / 2;
+			if (signer_order(c->s->log, mid, ids, nkeys, &size) > (long)k)
+				hi = mid;
+			else
+				lo = mid + 1;
 		}
-		i += len + 1;
+		bool signed_any = lo > from && signer_order(c->s->log, from, ids, nkeys, &from_size) == (long)k;
+		if (signed_any)
+			signer_order(c->s->log, lo - 1, ids, nkeys, &last_size);
+		buf_printf(&b, "%s{\"vkey\":", k ? "," : "");
+		json_put_str(&b, (const char *)keys.data + off[k], len[k]);
+		buf_printf(&b, ",\"key_id\":\"%08x\",\"status\":\"%s\"", ids[k],
+			   k + 1 == nkeys ? "active" : "retired");
+		if (signed_any)
+			buf_printf(&b, ",\"valid_from\":{\"checkpoint\":%llu,\"size\":%llu},"
+				   "\"valid_until\":{\"checkpoint\":%llu,\"size\":%llu}",
+				   (unsigned long long)from, (unsigned long long)from_size,
+				   (unsigned long long)(lo - 1), (unsigned long long)last_size);
+		buf_putc(&b, '}');
+		if (signed_any)
+			from = lo;
 	}
 	buf_puts(&b, "]}\n");
 	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
