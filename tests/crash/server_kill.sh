@@ -36,8 +36,9 @@ fi
 command -v python3 >/dev/null || { echo "server_kill.sh: needs python3" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 CLIENT=$HERE/../integration/lib/stclient.py
-export NO_PROXY='*' no_proxy='*'
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
+# shellcheck source=SCRIPTDIR/../lib/server.sh
+. "$HERE/../lib/server.sh"
+st_loopback_only
 
 ROUNDS=${SERVER_KILL_ROUNDS:-8}
 BUDGET=${SERVER_KILL_BUDGET:-75}
@@ -49,59 +50,23 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/sealtrail-skill.XXXXXX")
 PIDS=()      # every process started here, killed by PID in the trap
 SPID=""
 cleanup() {
-	for p in "${PIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null || true
-	done
-	for p in "${PIDS[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
+	st_kill_all
 	rm -rf "$T"
 }
 trap cleanup EXIT
 
 pass=0 fail=0
-ok() { pass=$((pass+1)); echo "ok - $1"; }
-no() { fail=$((fail+1)); echo "not ok - $1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | head -30 | sed 's/^/    /'; }
+ST_DETAIL_LINES=30
 
 # start_server TAG: starts the server on D on a free loopback port; sets
 # SPID and PORT. Retries when another process took the port first.
-start_server() {
-	local tag=$1
-	for _ in 1 2 3 4 5; do
-		PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-		"$ST" serve --data "$D" --listen "127.0.0.1:$PORT" >"$T/$tag.out" 2>"$T/$tag.err" &
-		SPID=$!
-		PIDS+=("$SPID")
-		for _ in $(seq 1 200); do
-			grep -q '^Serving on' "$T/$tag.out" 2>/dev/null && return 0
-			kill -0 "$SPID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -9 "$SPID" 2>/dev/null || true
-		wait "$SPID" 2>/dev/null || true
-		grep -q "address in use" "$T/$tag.err" || break
-	done
-	echo "server did not start:" >&2
-	cat "$T/$tag.err" >&2
-	return 1
-}
+start_server() { st_start_server "$1" --data "$D"; }
 
 # stop_server: SIGTERM, at most 20 s; sets SRC to the exit status (124:
 # still running after 20 s, then killed). Not in a subshell: it waits.
 stop_server() {
-	kill -TERM "$SPID" 2>/dev/null || true
-	for _ in $(seq 1 400); do
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$SPID" 2>/dev/null; then
-		kill -9 "$SPID" 2>/dev/null || true
-		wait "$SPID" 2>/dev/null || true
-		SRC=124
-		return
-	fi
-	SRC=0
-	wait "$SPID" || SRC=$?
+	st_stop "$SPID" 20
+	SRC=$ST_EXIT
 }
 
 D=$T/log
@@ -137,13 +102,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	kill -9 "$SPID"
 	wait "$SPID" 2>/dev/null || true
 	# The clients stop by themselves after two failed requests; bounded.
-	for _ in $(seq 1 100); do
-		alive=0
-		for p in "${CPIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-		[ $alive = 0 ] && break
-		sleep 0.05
-	done
-	for p in "${CPIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	st_reap "${CPIDS[@]}"
 
 	acks=$(cat "$T"/r$round.c*.acks 2>/dev/null | wc -l)
 	reqs=$(cat "$T"/r$round.c*.reqs 2>/dev/null | grep -c '"outcome"' || true)

@@ -21,8 +21,9 @@ SRC=${SEALTRAIL_SRC:-$(cd "$HERE/../.." && pwd)}
 BUILD=${SEALTRAIL_BUILD:-$SRC/build}
 ST=${SEALTRAIL:-$BUILD/sealtrail}
 LIB=$HERE/lib/tlogcheck.py
-export NO_PROXY='*' no_proxy='*'       # loopback only: never through a proxy
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
+# shellcheck source=SCRIPTDIR/../lib/server.sh
+. "$HERE/../lib/server.sh"
+st_loopback_only                        # loopback only: never through a proxy
 
 for tool in curl python3 openssl; do
 	command -v "$tool" >/dev/null || { echo "server_api.sh: $tool is needed"; echo "0 passed, 1 failed"; exit 1; }
@@ -44,8 +45,6 @@ D=$T/data
 B=$T/body
 H=$T/headers
 pass=0 fail=0
-ok() { pass=$((pass+1)); echo "ok - $1"; }
-no() { fail=$((fail+1)); echo "not ok - $1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | sed 's/^/    /'; }
 die() { no "$1"; echo "$pass passed, $fail failed"; exit 1; }
 # What the last request got, for failure messages.
 got() { printf 'got HTTP %s: %s' "$code" "$(head -c 400 "$B" 2>/dev/null | tr -d '\0')"; }

@@ -41,6 +41,8 @@ set -euo pipefail
 ST=${SEALTRAIL:?}
 HERE=$(cd "$(dirname "$0")" && pwd)
 CLIENT=$HERE/lib/stclient.py
+# shellcheck source=SCRIPTDIR/../lib/server.sh
+. "$HERE/../lib/server.sh"
 T=$(mktemp -d "${TMPDIR:-/tmp}/sealtrail-disk.XXXXXX")
 MNT=$T/mnt
 SPID=""
@@ -51,12 +53,9 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-export NO_PROXY='*' no_proxy='*'
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
+st_loopback_only
 pass=0 fail=0
-ok() { pass=$((pass+1)); echo "ok - $1"; }
-no() { fail=$((fail+1)); echo "not ok - $1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | head -20 | sed 's/^/    /'; }
-expect() { if eval "$2"; then ok "$1"; else no "$1" "${3:-}"; fi; }
+ST_DETAIL_LINES=20
 t0=$SECONDS
 
 # ---- the file system --------------------------------------------------------------
@@ -109,20 +108,9 @@ mk_token() { # mk_token NAME ARGS...: writes $T/h.NAME, a curl header file
 mk_token prod --role producer --tenant acme --name prod
 mk_token aud --role auditor --all-tenants --name aud
 mk_token adm --role admin --name adm
-for _ in 1 2 3 4 5; do
-	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-	"$ST" serve --data "$D" --config "$CFG" --listen "127.0.0.1:$PORT" >"$T/out" 2>"$T/err" &
-	SPID=$!
-	for _ in $(seq 1 200); do
-		grep -q '^Serving on' "$T/out" 2>/dev/null && break 2
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -9 "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; SPID=""
-	grep -q "address in use" "$LOG" 2>/dev/null || break
-done
-if [ -z "$SPID" ]; then
-	no "the server starts on the tmpfs" "$(cat "$T/err" "$LOG" 2>/dev/null)"
+if ! ST_SERVER_LOG=$LOG st_start_server server --data "$D" --config "$CFG" 2>/dev/null; then
+	SPID=""
+	no "the server starts on the tmpfs" "$(cat "$T/server.err" "$LOG" 2>/dev/null)"
 	echo "$pass passed, $fail failed"
 	exit 1
 fi
@@ -299,11 +287,8 @@ expect "disk_full: an audited read is refused, or its meta-audit event reaches t
 	"GET /v1/events/$seq0 was served 200 at disk_full, and no sealtrail.events.read event for it is in the _sealtrail stream after space returned"
 
 # ---- stop and verify ---------------------------------------------------------------------
-kill -TERM "$SPID"
-for _ in $(seq 1 200); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.05; done
-src=0
-if kill -0 "$SPID" 2>/dev/null; then kill -9 "$SPID"; wait "$SPID" 2>/dev/null || true; src=124
-else wait "$SPID" || src=$?; fi
+st_stop "$SPID" 10
+src=$ST_EXIT
 SPID=""
 expect "SIGTERM: exit 0 within 10 s (status $src)" '[ "$src" = 0 ]' "$(tail -5 "$LOG")"
 "$ST" dump --data "$D" > "$T/dump"

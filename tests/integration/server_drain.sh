@@ -38,66 +38,29 @@ ST=${SEALTRAIL:?}
 HERE=$(cd "$(dirname "$0")" && pwd)
 CLIENT=$HERE/lib/stclient.py
 LOADGEN=${SEALTRAIL_BUILD:+$SEALTRAIL_BUILD/bench/loadgen}
+# shellcheck source=SCRIPTDIR/../lib/server.sh
+. "$HERE/../lib/server.sh"
 T=$(mktemp -d "${TMPDIR:-/tmp}/sealtrail-drain.XXXXXX")
 PIDS=()
 SPID=""
 cleanup() {
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	st_kill_all
 	rm -rf "$T"
 }
 trap cleanup EXIT
-export NO_PROXY='*' no_proxy='*'
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
+st_loopback_only
 pass=0 fail=0
-ok() { pass=$((pass+1)); echo "ok - $1"; }
-no() { fail=$((fail+1)); echo "not ok - $1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | head -30 | sed 's/^/    /'; }
-expect() { if eval "$2"; then ok "$1"; else no "$1" "${3:-}"; fi; }
+ST_DETAIL_LINES=30
 t0=$SECONDS
 
 # start_server TAG: the server on D with the config file; sets SPID, PORT.
-start_server() {
-	local tag=$1
-	for _ in 1 2 3 4 5; do
-		PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-		"$ST" serve --data "$D" --config "$CFG" --listen "127.0.0.1:$PORT" >"$T/$tag.out" 2>"$T/$tag.err" &
-		SPID=$!
-		PIDS+=("$SPID")
-		for _ in $(seq 1 200); do
-			grep -q '^Serving on' "$T/$tag.out" 2>/dev/null && return 0
-			kill -0 "$SPID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -9 "$SPID" 2>/dev/null || true
-		wait "$SPID" 2>/dev/null || true
-		grep -q "address in use" "$T/$tag.err" "$LOG" 2>/dev/null || break
-	done
-	echo "server did not start:" >&2
-	cat "$T/$tag.err" "$LOG" >&2 2>/dev/null || true
-	return 1
-}
+start_server() { ST_SERVER_LOG=$LOG st_start_server "$1" --data "$D" --config "$CFG"; }
 
 # wait_exit SECS: waits for SPID at most SECS; sets SRC (124 when it had to
 # be killed) and ELAPSED_MS (from the call).
 wait_exit() {
-	local start now
-	start=$(date +%s%N)
-	for _ in $(seq 1 $(($1 * 20))); do
-		kill -0 "$SPID" 2>/dev/null || break
-		# a zombie is gone for our purpose
-		[ "$(cut -d' ' -f3 "/proc/$SPID/stat" 2>/dev/null)" = Z ] && break
-		sleep 0.05
-	done
-	now=$(date +%s%N)
-	ELAPSED_MS=$(((now - start) / 1000000))
-	if kill -0 "$SPID" 2>/dev/null && [ "$(cut -d' ' -f3 "/proc/$SPID/stat" 2>/dev/null)" != Z ]; then
-		kill -9 "$SPID" 2>/dev/null || true
-		wait "$SPID" 2>/dev/null || true
-		SRC=124
-		return
-	fi
-	SRC=0
-	wait "$SPID" || SRC=$?
+	st_wait_exit "$SPID" "$1"
+	SRC=$ST_EXIT ELAPSED_MS=$ST_ELAPSED_MS
 }
 
 # drain_ms: milliseconds from the last "draining" to the last "drained" line
@@ -169,13 +132,7 @@ expect "A: under load, SIGTERM: exit status 0 (status $SRC after ${ELAPSED_MS} m
 expect "A: the log file says draining, then drained with the final tree size" \
 	'grep -q "sealtrail: draining$" "$LOG" && grep -q "sealtrail: drained: tree size [0-9]*, final checkpoint signed" "$LOG"' \
 	"$(tail -5 "$LOG")"
-for _ in $(seq 1 100); do
-	alive=0
-	for p in "${CPIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-	[ $alive = 0 ] && break
-	sleep 0.05
-done
-for p in "${CPIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+st_reap "${CPIDS[@]}"
 if [ -n "$LPID" ]; then
 	for _ in $(seq 1 200); do kill -0 "$LPID" 2>/dev/null || break; sleep 0.05; done
 	kill -9 "$LPID" 2>/dev/null || true

@@ -9,6 +9,8 @@ SRC=${SEALTRAIL_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 ST=${SEALTRAIL:-$SRC/build/sealtrail}
 # shellcheck source=SCRIPTDIR/../lib/prometheus.sh
 . "$SRC/tests/lib/prometheus.sh"
+# shellcheck source=SCRIPTDIR/../lib/server.sh
+. "$SRC/tests/lib/server.sh"
 
 if ! command -v "${PROMETHEUS:-prometheus}" >/dev/null; then
 	echo "prometheus is not installed (scripts/install-deps.sh installs it)" >&2
@@ -26,11 +28,8 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 143' TERM INT
 pass=0 fail=0
-ok() { pass=$((pass+1)); echo "ok - $1"; }
-no() { fail=$((fail+1)); echo "not ok - $1"; }
-expect() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(st_free_port)
 "$ST" init --data "$T/d" >/dev/null 2>&1
 "$ST" token create --data "$T/d" --role operator --name prom 2>/dev/null | head -n 1 >"$T/op.tok"
 "$ST" token create --data "$T/d" --role producer --tenant t1 --name svc 2>/dev/null | head -n 1 >"$T/p.tok"

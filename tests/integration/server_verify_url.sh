@@ -20,21 +20,19 @@ set -euo pipefail
 ST=${SEALTRAIL:?}
 HERE=$(cd "$(dirname "$0")" && pwd)
 CLIENT=$HERE/lib/stclient.py
+# shellcheck source=SCRIPTDIR/../lib/server.sh
+. "$HERE/../lib/server.sh"
 T=$(mktemp -d "${TMPDIR:-/tmp}/sealtrail-vurl.XXXXXX")
 PIDS=()
 cleanup() {
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	st_kill_all
 	rm -rf "$T"
 }
 trap cleanup EXIT
-export NO_PROXY='*' no_proxy='*'
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
+st_loopback_only
 export XDG_STATE_HOME=$T/xdg      # never the user's own state
 pass=0 fail=0
-ok() { pass=$((pass+1)); echo "ok - $1"; }
-no() { fail=$((fail+1)); echo "not ok - $1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | head -20 | sed 's/^/    /'; }
-expect() { if eval "$2"; then ok "$1"; else no "$1" "${3:-}"; fi; }
+ST_DETAIL_LINES=20
 t0=$SECONDS
 
 probe=$("$ST" verify --url http://127.0.0.1:1 --key x 2>&1 || true)
@@ -46,35 +44,11 @@ fi
 
 # start_server NAME DIR: sets NAME_PID and NAME_URL.
 start_server() {
-	local name=$1 dir=$2 port pid
-	for _ in 1 2 3 4 5; do
-		port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-		"$ST" serve --data "$dir" --listen "127.0.0.1:$port" >"$T/$name.out" 2>"$T/$name.err" &
-		pid=$!
-		PIDS+=("$pid")
-		for _ in $(seq 1 200); do
-			if grep -q '^Serving on' "$T/$name.out" 2>/dev/null; then
-				printf -v "${name}_PID" %s "$pid"
-				printf -v "${name}_URL" %s "http://127.0.0.1:$port"
-				return 0
-			fi
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-		grep -q "address in use" "$T/$name.err" || break
-	done
-	echo "server $name did not start:" >&2
-	cat "$T/$name.err" >&2
-	return 1
+	ST_SERVER_LABEL="server $1" st_start_server "$1" --data "$2" || return 1
+	printf -v "${1}_PID" %s "$SPID"
+	printf -v "${1}_URL" %s "http://127.0.0.1:$PORT"
 }
-stop_server() { # stop_server PID: SIGTERM, at most 10 s
-	kill -TERM "$1" 2>/dev/null || true
-	for _ in $(seq 1 200); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
-	kill -9 "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
+stop_server() { st_stop "$1" 10; } # stop_server PID: SIGTERM, at most 10 s
 # ingest URL COUNT SALT: COUNT events in one NDJSON request, answered once a
 # checkpoint covers them (?wait=checkpoint); true on 200.
 ingest() {
