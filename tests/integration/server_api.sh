@@ -271,8 +271,8 @@ python3 "$LIB" note "$VKEY" "$T/cp.txt" > "$T/out" 2>&1 && ok "GET /checkpoint i
 	no "GET /checkpoint is signed by the log's key (Ed25519)" "$(cat "$T/out")"
 
 http "${TOK[reader-a]}" GET /v1/keys
-check "GET /v1/keys: the origin and the init key, active, order 0" \
-	'[ "$code" = 200 ] && jt "d[\"origin\"]==\"example.com/server-api\" and d[\"keys\"]==[{\"vkey\":\"$VKEY\",\"status\":\"active\",\"order\":0}]"'
+check "GET /v1/keys: the origin and the init key, active, valid over the whole history" \
+	'[ "$code" = 200 ] && jt "d[\"origin\"]==\"example.com/server-api\" and len(d[\"keys\"])==1 and d[\"keys\"][0][\"vkey\"]==\"$VKEY\" and d[\"keys\"][0][\"status\"]==\"active\" and d[\"keys\"][0][\"valid_from\"][\"checkpoint\"]==0 and d[\"keys\"][0][\"valid_from\"][\"size\"]==0 and d[\"keys\"][0][\"valid_until\"][\"checkpoint\"]==d[\"checkpoints\"]-1"'
 
 if [ "$CP_N" -ge 256 ]; then W=256; TILE=tile/0/000; BUNDLE=tile/entries/000
 else W=$CP_N; TILE=tile/0/000.p/$CP_N; BUNDLE=tile/entries/000.p/$CP_N; fi
