@@ -32,16 +32,32 @@ void config_defaults(struct server_config *c)
 	c->disk_full = 64ull << 20;
 }
 
+/* A decimal number without sign, then *end at its suffix. */
+static int parse_digits(const char *s, unsigned long long *v, char **end)
+{
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+		return ST_EINVAL;
+	errno = 0;
+	*v = strtoull(s, end, 10);
+	return errno || *end == s ? ST_EINVAL : 0;
+}
+
+/* v * mul, refusing an overflow. */
+static int scaled(unsigned long long v, uint64_t mul, uint64_t *ret)
+{
+	if (v && mul > UINT64_MAX / v)
+		return ST_EINVAL;
+	*ret = v * mul;
+	return 0;
+}
+
 int config_parse_size(const char *s, uint64_t *ret)
 {
+	unsigned long long v;
 	char *end;
 	uint64_t mul = 1;
 
-	if (!*s || *s == '-' || *s == '+')
-		return ST_EINVAL;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
+	if (parse_digits(s, &v, &end) < 0)
 		return ST_EINVAL;
 	if (*end == 'K' || *end == 'k')
 		mul = 1ull << 10, end++;
@@ -49,22 +65,16 @@ int config_parse_size(const char *s, uint64_t *ret)
 		mul = 1ull << 20, end++;
 	else if (*end == 'G' || *end == 'g')
 		mul = 1ull << 30, end++;
-	if (*end || (v && mul > UINT64_MAX / v))
-		return ST_EINVAL;
-	*ret = v * mul;
-	return 0;
+	return *end ? ST_EINVAL : scaled(v, mul, ret);
 }
 
 int config_parse_ms(const char *s, uint64_t *ret)
 {
+	unsigned long long v;
 	char *end;
-	uint64_t mul = 1000;
+	uint64_t mul;
 
-	if (!*s || *s == '-' || *s == '+')
-		return ST_EINVAL;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
+	if (parse_digits(s, &v, &end) < 0)
 		return ST_EINVAL;
 	if (!strcmp(end, "ms"))
 		mul = 1;
@@ -76,10 +86,7 @@ int config_parse_ms(const char *s, uint64_t *ret)
 		mul = 3600000;
 	else
 		return ST_EINVAL;
-	if (v && mul > UINT64_MAX / v)
-		return ST_EINVAL;
-	*ret = v * mul;
-	return 0;
+	return scaled(v, mul, ret);
 }
 
 int config_parse_addr(const char *s, char *host, size_t hcap, unsigned *port)

@@ -1,0 +1,120 @@
+/*
+ * test_config.c - the server's config file: sizes, durations, addresses,
+ * every refusal naming the file, line and what was expected.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "server/config.h"
+#include "test.h"
+
+static char path[] = "/tmp/st-config-XXXXXX";
+
+static int load(const char *text, struct server_config *c, char *err, size_t cap)
+{
+	FILE *f = fopen(path, "we");
+	fputs(text, f);
+	fclose(f);
+	config_defaults(c);
+	return config_load(c, path, err, cap);
+}
+
+int main(void)
+{
+	struct server_config c;
+	char err[512];
+	uint64_t v;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	close(fd);
+
+	/* sizes and durations */
+	CHECK(config_parse_size("16M", &v) == 0 && v == 16u << 20);
+	CHECK(config_parse_size("1k", &v) == 0 && v == 1024);
+	CHECK(config_parse_size("3G", &v) == 0 && v == 3ull << 30);
+	CHECK(config_parse_size("0", &v) == 0 && v == 0);
+	CHECK(config_parse_size("", &v) == ST_EINVAL);
+	CHECK(config_parse_size("-1", &v) == ST_EINVAL);
+	CHECK(config_parse_size("+1", &v) == ST_EINVAL);
+	CHECK(config_parse_size("1T", &v) == ST_EINVAL);
+	CHECK(config_parse_size("1MB", &v) == ST_EINVAL);
+	CHECK(config_parse_size("18446744073709551615G", &v) == ST_EINVAL);
+	CHECK(config_parse_size("99999999999999999999", &v) == ST_EINVAL);
+	CHECK(config_parse_ms("250ms", &v) == 0 && v == 250);
+	CHECK(config_parse_ms("2", &v) == 0 && v == 2000);
+	CHECK(config_parse_ms("2s", &v) == 0 && v == 2000);
+	CHECK(config_parse_ms("5m", &v) == 0 && v == 300000);
+	CHECK(config_parse_ms("1h", &v) == 0 && v == 3600000);
+	CHECK(config_parse_ms("1d", &v) == ST_EINVAL);
+	CHECK(config_parse_ms("s", &v) == ST_EINVAL);
+
+	/* addresses */
+	char host[64];
+	unsigned port;
+	CHECK(config_parse_addr("127.0.0.1:7465", host, sizeof(host), &port) == 0 &&
+	      !strcmp(host, "127.0.0.1") && port == 7465);
+	CHECK(config_parse_addr("[::1]:443", host, sizeof(host), &port) == 0 &&
+	      !strcmp(host, "::1") && port == 443);
+	CHECK(config_parse_addr("127.0.0.1", host, sizeof(host), &port) == ST_EINVAL);
+	CHECK(config_parse_addr("127.0.0.1:0", host, sizeof(host), &port) == ST_EINVAL);
+	CHECK(config_parse_addr("127.0.0.1:65536", host, sizeof(host), &port) == ST_EINVAL);
+	CHECK(config_parse_addr(":80", host, sizeof(host), &port) == ST_EINVAL);
+	CHECK(config_parse_addr("[::1]80", host, sizeof(host), &port) == ST_EINVAL);
+
+	/* a whole file */
+	CHECK(load("# comment\n\nlisten = 127.0.0.1:9000\nlisten_tls = 127.0.0.1:9443\n"
+		   "tls_cert = /c.pem\ntls_key = /k.pem\nmax_body = 2M\nread_timeout = 3s\n"
+		   "rate_per_token = 12.5\ncritical_actions = auth., iam.\n"
+		   "disk_full = 10M\ncheckpoint_interval = 250ms\n", &c, err, sizeof(err)) == 0);
+	CHECK(c.nlisteners == 2 && !c.listeners[0].tls && c.listeners[1].tls);
+	CHECK(!strcmp(c.listeners[1].addr, "127.0.0.1:9443"));
+	CHECK(c.max_body == 2u << 20 && c.read_timeout_s == 3 && c.rate_per_token == 12.5);
+	CHECK(c.disk_full == 10u << 20 && c.checkpoint_ms == 250);
+	CHECK(c.checkpoint_max_age_ms == 2500);
+	CHECK(c.ncritical == 2 && config_is_critical(&c, "iam.role.update", 15) &&
+	      config_is_critical(&c, "auth.login", 10) && !config_is_critical(&c, "db.drop", 7) &&
+	      !config_is_critical(&c, "ia", 2));
+	CHECK(c.max_connections == 4096);   /* untouched defaults stay */
+
+	/* refusals name the line and say what was expected */
+	CHECK(load("max_body = 1M\nmax_body = lots\n", &c, err, sizeof(err)) == ST_EINVAL);
+	CHECK_MSG(strstr(err, ":2: max_body: expected a size") != NULL, "%s", err);
+	CHECK(load("max_body = 10\n", &c, err, sizeof(err)) == ST_EINVAL);
+	CHECK_MSG(strstr(err, ":1: max_body: expected a size in [1024,") != NULL, "%s", err);
+	CHECK(load("nonsense = 1\n", &c, err, sizeof(err)) == ST_EINVAL);
+	CHECK_MSG(strstr(err, ":1: unknown setting \"nonsense\"") != NULL, "%s", err);
+	CHECK(load("\n\njust words\n", &c, err, sizeof(err)) == ST_EINVAL);
+	CHECK_MSG(strstr(err, ":3: expected \"key = value\"") != NULL, "%s", err);
+	CHECK(load("listen = nowhere\n", &c, err, sizeof(err)) == ST_EINVAL);
+	CHECK_MSG(strstr(err, "listen: expected host:port") != NULL, "%s", err);
+	CHECK(load("read_timeout = 1d\n", &c, err, sizeof(err)) == ST_EINVAL);
+	CHECK_MSG(strstr(err, "read_timeout: expected a duration") != NULL, "%s", err);
+	CHECK(load("rate_per_token = -3\n", &c, err, sizeof(err)) == ST_EINVAL);
+	CHECK_MSG(strstr(err, "rate_per_token: expected a number >= 0") != NULL, "%s", err);
+	{
+		char big[6000];
+		memset(big, 'a', sizeof(big) - 2);
+		big[sizeof(big) - 2] = '\n';
+		big[sizeof(big) - 1] = 0;
+		CHECK(load(big, &c, err, sizeof(err)) == ST_ELIMIT);
+		CHECK_MSG(strstr(err, ":1: line longer than") != NULL, "%s", err);
+	}
+	{
+		char many[4096] = "";
+		for (int i = 0; i < CONFIG_MAX_LISTENERS + 1; i++)
+			snprintf(many + strlen(many), sizeof(many) - strlen(many),
+				 "listen = 127.0.0.1:%d\n", 9000 + i);
+		CHECK(load(many, &c, err, sizeof(err)) == ST_EINVAL);
+		CHECK_MSG(strstr(err, "at most 8 listeners") != NULL, "%s", err);
+	}
+	config_defaults(&c);
+	CHECK(config_load(&c, "/nonexistent/sealtrail.conf", err, sizeof(err)) < 0);
+	CHECK_MSG(strstr(err, "/nonexistent/sealtrail.conf") != NULL, "%s", err);
+
+	unlink(path);
+	return test_report("server/test_config");
+}
