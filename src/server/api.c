@@ -604,10 +604,22 @@ out:
 	ingest_req_free(q);
 }
 
+/* ingest_finish from a posted completion: under the log lock, like every
+ * handler, so a reopen never swaps the log under it. */
+static void ingest_finish_posted(struct hreq *r, void *arg)
+{
+	struct ingest_req *q = arg;
+	struct server *s = q->s;
+
+	pthread_rwlock_rdlock(&s->log_lock);
+	ingest_finish(r, q);
+	pthread_rwlock_unlock(&s->log_lock);
+}
+
 static void ingest_done(struct ingest_job *j)
 {
 	struct ingest_req *q = j->arg;
-	hreq_post(q->r, ingest_finish, q);
+	hreq_post(q->r, ingest_finish_posted, q);
 }
 
 static void handle_ingest(struct ctx *c)
@@ -1396,7 +1408,27 @@ static void handle_metrics(struct ctx *c)
 
 /* ---- routing ------------------------------------------------------------------- */
 
+static void route(struct server *s, struct hreq *r);
+
 void api_handle(struct server *s, struct hreq *r)
+{
+	pthread_rwlock_rdlock(&s->log_lock);
+	if (!s->log || !s->ingest) {
+		/* A reopen after a log failure did not succeed (yet). */
+		static const char body[] = "{\"error\":{\"code\":\"log_failed\",\"message\":"
+			"\"the log is being recovered after an I/O error; retry later\"}}\n";
+		static const struct http_hdr h[] = { { "Retry-After", "5" } };
+		if (!strcmp(hreq_path(r), "/healthz"))
+			reply(s, r, 200, "application/json", NULL, 0, "{\"alive\":true}\n", 15);
+		else
+			reply(s, r, 503, "application/json", h, 1, body, sizeof(body) - 1);
+	} else {
+		route(s, r);
+	}
+	pthread_rwlock_unlock(&s->log_lock);
+}
+
+static void route(struct server *s, struct hreq *r)
 {
 	struct ctx c = { .s = s, .r = r };
 	const char *path = hreq_path(r);

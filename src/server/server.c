@@ -111,6 +111,40 @@ static void watch_disk(struct server *s)
 	}
 }
 
+/* After a write or fdatasync error the log refuses every append until it
+ * is closed and opened again (recovery). Once the disk is above disk_full
+ * again, do that here, with every request handler held off by the log
+ * lock: stop ingest (its queued jobs are answered with the failure), close,
+ * open (recovery keeps exactly the acknowledged prefix), start ingest. If
+ * the open fails, requests get 503 and the next attempt comes later. */
+static void recover_log(struct server *s)
+{
+	char err[512];
+	int r;
+
+	pthread_rwlock_wrlock(&s->log_lock);
+	if (s->ingest) {
+		server_logf(s, "the log refused a write (%s): reopening it to run recovery",
+			    st_strerror(ingest_failed(s->ingest)));
+		ingest_stop(s->ingest);
+		s->ingest = NULL;
+	}
+	log_close(s->log);
+	s->log = NULL;
+	if ((r = log_open(&s->log, s->dir, err, sizeof(err))) < 0) {
+		s->log = NULL;
+		server_logf(s, "recovery: open %s: %s (next attempt in 5 s)", s->dir, err);
+	} else if ((r = ingest_start(&s->ingest, s->log, &s->ingest_opt)) < 0) {
+		server_logf(s, "recovery: ingest: %s", st_strerror(r));
+		log_close(s->log);
+		s->log = NULL;
+	} else {
+		server_logf(s, "recovered: tree size %llu; ingest resumed",
+			    (unsigned long long)log_size(s->log));
+	}
+	pthread_rwlock_unlock(&s->log_lock);
+}
+
 /* make run: a fresh data directory gets a log and one admin token, shown once. */
 static int init_if_missing(const struct serve_options *o, struct server *s)
 {
@@ -156,6 +190,7 @@ int server_run(const struct serve_options *o)
 	if (!s)
 		return -ENOMEM;
 	pthread_rwlock_init(&s->cfg_lock, NULL);
+	pthread_rwlock_init(&s->log_lock, NULL);
 	pthread_mutex_init(&s->logf_mu, NULL);
 	s->started_ns = now_realtime_ns();
 	snprintf(s->dir, sizeof(s->dir), "%s", o->dir);
@@ -215,8 +250,8 @@ int server_run(const struct serve_options *o)
 		r = -ENOMEM;
 		goto out;
 	}
-	struct ingest_options io = {
-		.dir = o->dir,
+	s->ingest_opt = (struct ingest_options){
+		.dir = s->dir,
 		.queue_max_events = s->cfg.queue_max_events,
 		.queue_max_bytes = s->cfg.queue_max_bytes,
 		.checkpoint_ms = s->cfg.checkpoint_ms,
@@ -224,7 +259,7 @@ int server_run(const struct serve_options *o)
 		.admin_space_left = s->cfg.admin_space_left,
 		.disk_full = s->cfg.disk_full,
 	};
-	if ((r = ingest_start(&s->ingest, s->log, &io)) < 0) {
+	if ((r = ingest_start(&s->ingest, s->log, &s->ingest_opt)) < 0) {
 		server_logf(s, "ingest: %s", st_strerror(r));
 		goto out;
 	}
@@ -253,6 +288,7 @@ int server_run(const struct serve_options *o)
 	}
 	server_logf(s, "serving %s (tree size %llu)", o->dir, (unsigned long long)log_size(s->log));
 	atomic_store(&s->last_disk_level, (int)ingest_disk_level(s->ingest));
+	int64_t last_recover = 0;
 
 	for (;;) {
 		struct timespec ts = { 1, 0 };
@@ -262,19 +298,37 @@ int server_run(const struct serve_options *o)
 		if (sig == SIGHUP)
 			reload(s, h);
 		token_store_reload(s->tokens);   /* tokens made offline by the CLI */
-		watch_disk(s);
+		int64_t now = now_monotonic_ns();
+		if (!s->ingest || ingest_failed(s->ingest)) {
+			/* at most every 5 s, and only with room to write again:
+			 * above disk_full and above 4 MiB (disk_full may be 0) */
+			uint64_t room = s->cfg.disk_full > (4u << 20) ? s->cfg.disk_full : (4u << 20);
+			if (s->ingest) {
+				ingest_disk_level(s->ingest);
+				room = (uint64_t)stat_gauge_get(&ingest_stats(s->ingest)->free_bytes) > room;
+			}
+			if (now - last_recover >= 5000000000LL && room) {
+				last_recover = now;
+				recover_log(s);
+			}
+		}
+		if (s->ingest)
+			watch_disk(s);
 	}
 	server_logf(s, "draining");
 	atomic_store(&s->draining, true);
 	int64_t t0 = now_monotonic_ns();
 	httpd_drain(h, 30000);
 	int64_t t1 = now_monotonic_ns();
+	pthread_rwlock_wrlock(&s->log_lock);
 	ingest_stop(s->ingest);
 	s->ingest = NULL;
+	pthread_rwlock_unlock(&s->log_lock);
 	server_logf(s, "drain: requests answered in %lld ms, queue committed and checkpoint signed in %lld ms",
 		    (long long)((t1 - t0) / 1000000), (long long)((now_monotonic_ns() - t1) / 1000000));
-	server_logf(s, "drained: tree size %llu, final checkpoint signed",
-		    (unsigned long long)log_size(s->log));
+	if (s->log)
+		server_logf(s, "drained: tree size %llu, final checkpoint signed",
+			    (unsigned long long)log_size(s->log));
 	r = 0;
 out:
 	if (s->ingest)
@@ -287,6 +341,7 @@ out:
 		fclose(s->logf);
 	pthread_mutex_destroy(&s->logf_mu);
 	pthread_rwlock_destroy(&s->cfg_lock);
+	pthread_rwlock_destroy(&s->log_lock);
 	free(s);
 	return r;
 }

@@ -66,8 +66,13 @@ struct server {
 	pthread_rwlock_t cfg_lock;     /* SIGHUP replaces the reloadable parts */
 	char dir[PATH_MAX];
 	char config_path[PATH_MAX];
+	/* Readers: every request handler (api.c) and every posted ingest
+	 * completion; writer: the main thread when it reopens a failed log.
+	 * log and ingest are NULL only while a reopen has failed. */
+	pthread_rwlock_t log_lock;
 	struct log *log;
 	struct ingest *ingest;
+	struct ingest_options ingest_opt;
 	struct token_store *tokens;
 	struct ratelimit *rl;
 	struct server_stats st;

@@ -306,6 +306,61 @@ expect "the server logged each level change, down and back up" \
 	'grep -q "disk level ok -> space_left" "$LOG" && grep -q "disk level space_left -> admin_space_left" "$LOG" && grep -q "disk level admin_space_left -> disk_full" "$LOG" && grep -q "disk level disk_full -> ok" "$LOG"' \
 	"$(grep "disk level" "$LOG")"
 
+# ---- the thresholds off: a real ENOSPC, and recovery without a restart -----------------
+# With every threshold at 0 nothing refuses early: a group meets ENOSPC, the
+# log poisons itself (DESIGN: a failed write is sticky), ingest answers
+# 507/503; when space returns the server closes and reopens the log
+# (recovery) by itself and ingest resumes, with every ack intact.
+printf 'log_file = %s\nspace_left = 0\nadmin_space_left = 0\ndisk_full = 0\n' "$LOG" > "$CFG"
+if ST_SERVER_LOG=$LOG st_start_server server --data "$D" --config "$CFG" 2>/dev/null; then
+	events "$T/e" doc.write:enospc-before
+	req POST /v1/events prod "$T/e"
+	[ "$RS" = 200 ] && save_acks
+	expect "thresholds off: ingest works before the disk fills ($RS)" '[ "$RS" = 200 ]' "$(cat "$T/rb")"
+	fill_to $((256 * 1024))
+	python3 - > "$T/big" <<'PY'
+import json
+for i in range(1000):
+    print(json.dumps({"time": "2026-01-01T00:00:00Z", "action": "doc.write", "actor": {"id": "u"},
+                      "resource": {"type": "doc"}, "metadata": {"pad": "x" * 3000}, "id": "fill-%d" % i}))
+PY
+	full=""
+	for _ in $(seq 1 40); do
+		req POST /v1/events prod "$T/big"
+		[ "$RS" = 200 ] && save_acks
+		if [ "$RS" = 507 ] || [ "$RS" = 503 ]; then full=$RS; break; fi
+	done
+	expect "thresholds off: a full disk refuses ingest with 507/503 and Retry-After (got ${full:-nothing})" \
+		'[ -n "$full" ] && retry_after' "$(cat "$T/rb")"
+	req POST /v1/events prod "$T/e"
+	expect "thresholds off: the log stays refused while full ($RS)" '[ "$RS" = 503 ] || [ "$RS" = 507 ]' "$(cat "$T/rb")"
+	rm -f "$FILLER"
+	events "$T/e" doc.write:enospc-after
+	back=""
+	ts=$(date +%s%N)
+	for _ in $(seq 1 150); do
+		req POST /v1/events prod "$T/e"
+		if [ "$RS" = 200 ]; then back=$((($(date +%s%N) - ts) / 1000000)); save_acks; break; fi
+		sleep 0.1
+	done
+	expect "thresholds off: space back, the server recovers the log by itself and ingest resumes (after ${back:-never} ms)" \
+		'[ -n "$back" ]' "$(tail -5 "$LOG")"
+	expect "thresholds off: the server logged the recovery" 'grep -q "recovered: tree size" "$LOG"' "$(tail -5 "$LOG")"
+	st_stop "$SPID" 30
+	SPID=""
+	expect "thresholds off: SIGTERM exit 0 ($ST_EXIT)" '[ "$ST_EXIT" = 0 ]' "$(tail -5 "$LOG")"
+	vrc=0
+	vout=$("$ST" verify --data "$D" 2>&1) || vrc=$?
+	expect "thresholds off: verify passes after ENOSPC and recovery" '[ $vrc = 0 ]' "$vout"
+	"$ST" dump --data "$D" > "$T/dump"
+	lcrc=0
+	lcout=$(python3 "$CLIENT" logcheck "$T/dump" --acks "$ACKS" 2>&1) || lcrc=$?
+	expect "thresholds off: every acknowledged event is in the log at its seq with its leaf hash" '[ $lcrc = 0 ]' "$lcout"
+else
+	SPID=""
+	no "thresholds off: the server restarts" "$(tail -5 "$LOG")"
+fi
+
 echo "# $((SECONDS - t0)) s"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
