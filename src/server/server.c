@@ -190,7 +190,13 @@ int server_run(const struct serve_options *o)
 	if (!s)
 		return -ENOMEM;
 	pthread_rwlock_init(&s->cfg_lock, NULL);
-	pthread_rwlock_init(&s->log_lock, NULL);
+	/* Writer-preferring, so a recovery is not starved by a stream of
+	 * requests; no handler takes it twice (that would deadlock then). */
+	pthread_rwlockattr_t la;
+	pthread_rwlockattr_init(&la);
+	pthread_rwlockattr_setkind_np(&la, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->log_lock, &la);
+	pthread_rwlockattr_destroy(&la);
 	pthread_mutex_init(&s->logf_mu, NULL);
 	s->started_ns = now_realtime_ns();
 	snprintf(s->dir, sizeof(s->dir), "%s", o->dir);
