@@ -199,18 +199,24 @@ static void list_add(struct httpd *h, struct hreq *r)
 	pthread_mutex_unlock(&h->mu);
 }
 
+/* Takes r off the reading list; h->mu held. */
+static void unlink_locked(struct httpd *h, struct hreq *r)
+{
+	if (!r->listed)
+		return;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		h->reading = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->listed = false;
+}
+
 static void list_del(struct httpd *h, struct hreq *r)
 {
 	pthread_mutex_lock(&h->mu);
-	if (r->listed) {
-		if (r->prev)
-			r->prev->next = r->next;
-		else
-			h->reading = r->next;
-		if (r->next)
-			r->next->prev = r->prev;
-		r->listed = false;
-	}
+	unlink_locked(h, r);
 	pthread_mutex_unlock(&h->mu);
 }
 
@@ -245,13 +251,7 @@ static void *sweeper_main(void *arg)
 			/* MHD sees the socket fail and completes the request. */
 			shutdown(r->fd, SHUT_RDWR);
 			stat_add(&h->s->st.slow_clients_cut, 1);
-			if (r->prev)
-				r->prev->next = r->next;
-			else
-				h->reading = r->next;
-			if (r->next)
-				r->next->prev = r->prev;
-			r->listed = false;
+			unlink_locked(h, r);
 		}
 	}
 	pthread_mutex_unlock(&h->mu);

@@ -145,6 +145,18 @@ static void recover_log(struct server *s)
 	pthread_rwlock_unlock(&s->log_lock);
 }
 
+/* Free space above disk_full and above 4 MiB (disk_full may be 0). With
+ * no ingest (an earlier reopen failed) the space is unknown: try. */
+static bool room_to_recover(struct server *s)
+{
+	uint64_t need = s->cfg.disk_full > (4u << 20) ? s->cfg.disk_full : (4u << 20);
+
+	if (!s->ingest)
+		return true;
+	ingest_disk_level(s->ingest);   /* samples the free space */
+	return (uint64_t)stat_gauge_get(&ingest_stats(s->ingest)->free_bytes) > need;
+}
+
 /* make run: a fresh data directory gets a log and one admin token, shown once. */
 static int init_if_missing(const struct serve_options *o, struct server *s)
 {
@@ -306,14 +318,8 @@ int server_run(const struct serve_options *o)
 		token_store_reload(s->tokens);   /* tokens made offline by the CLI */
 		int64_t now = now_monotonic_ns();
 		if (!s->ingest || ingest_failed(s->ingest)) {
-			/* at most every 5 s, and only with room to write again:
-			 * above disk_full and above 4 MiB (disk_full may be 0) */
-			uint64_t room = s->cfg.disk_full > (4u << 20) ? s->cfg.disk_full : (4u << 20);
-			if (s->ingest) {
-				ingest_disk_level(s->ingest);
-				room = (uint64_t)stat_gauge_get(&ingest_stats(s->ingest)->free_bytes) > room;
-			}
-			if (now - last_recover >= 5000000000LL && room) {
+			/* at most every 5 s, and only with room to write again */
+			if (now - last_recover >= 5000000000LL && room_to_recover(s)) {
 				last_recover = now;
 				recover_log(s);
 			}
