@@ -39,46 +39,13 @@ EVENTS=20000
 case $ROUNDS in ''|*[!0-9]*) echo "crash.sh: CRASH_ROUNDS must be a number" >&2; exit 2 ;; esac
 RANDOM=$SEED
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/sealtrail-crash.XXXXXX")
-CHILD=""
-cleanup() {
-	if [ -n "$CHILD" ]; then
-		kill -9 "$CHILD" 2>/dev/null || true
-		wait "$CHILD" 2>/dev/null || true
-	fi
-	chmod -R u+w "$T" 2>/dev/null || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-PASSED=0
-FAILED=0
-ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
-notok() { FAILED=$((FAILED + 1)); echo "not ok - $1: $2" | tr '\n' ' '; echo; }
+# shellcheck source=SCRIPTDIR/../lib/crash.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/crash.sh"
+crash_setup crash
 
 # ---- input ---------------------------------------------------------------------
 
-GEN=${SEALTRAIL_BUILD:+$SEALTRAIL_BUILD/bench/gen_events}
-if [ -n "$GEN" ] && [ -x "$GEN" ]; then
-	"$GEN" "$EVENTS" "$SEED" >"$T/events.ndjson"
-else
-	python3 - "$EVENTS" "$SEED" >"$T/events.ndjson" <<'PY'
-import json, random, sys
-n, seed = int(sys.argv[1]), int(sys.argv[2])
-rnd = random.Random(seed)
-for i in range(n):
-    e = {"time": "2026-01-01T%02d:%02d:%02dZ" % (i // 3600 % 24, i // 60 % 60, i % 60),
-         "action": rnd.choice(["user.login", "doc.read", "doc.write", "role.grant"]),
-         "actor": {"id": "u%d" % rnd.randrange(500), "ip": "10.0.%d.%d" % (rnd.randrange(256), rnd.randrange(256))},
-         "resource": {"type": "document", "id": "d%d" % rnd.randrange(100000)},
-         "metadata": {"pad": "x" * rnd.randrange(100, 400)}}
-    if rnd.random() < 0.5:
-        e["tenant"] = "t%d" % rnd.randrange(20)
-    if rnd.random() < 0.5:
-        e["id"] = "ev-%d-%d" % (seed, i)
-    print(json.dumps(e))
-PY
-fi
+crash_events "$EVENTS" "$SEED" >"$T/events.ndjson"
 
 # ---- the checker --------------------------------------------------------------
 #
