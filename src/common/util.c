@@ -4,6 +4,8 @@
 #include "common/util.h"
 
 #include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 const char *st_strerror(int err)
@@ -65,4 +67,16 @@ bool st_parse_u64(const char *s, size_t n, uint64_t *ret)
 	}
 	*ret = v;
 	return true;
+}
+
+int st_fail(char *err, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && cap) {
+		va_start(ap, fmt);
+		vsnprintf(err, cap, fmt, ap);
+		va_end(ap);
+	}
+	return ST_EINVAL;
 }

@@ -70,6 +70,11 @@ static inline uint16_t get_be16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
+/* Writes a message into err[0..cap) (when err and cap are non-zero) and
+ * returns ST_EINVAL: the one error-message helper of every parser. */
+int st_fail(char *err, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Constant-time equality of two n-byte strings. */
 bool st_ct_equal(const void *a, const void *b, size_t n);
 

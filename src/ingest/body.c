@@ -417,18 +417,6 @@ static void printable(const char *s, size_t n, char *out, size_t cap)
 		out[o] = 0;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int ct_fail(char *err, size_t errcap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errcap) {
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return ST_EINVAL;
-}
 
 /*
  * Parameters after the media type: *( OWS ";" OWS [ name "=" value ] )
@@ -447,7 +435,7 @@ static int check_params(const char *s, size_t n, const char *all, size_t alln,
 		if (i == n)
 			break;
 		if (s[i] != ';')
-			return ct_fail(err, errcap, "malformed Content-Type \"%s\": expected ';' "
+			return st_fail(err, errcap, "malformed Content-Type \"%s\": expected ';' "
 				       "before a parameter", shown);
 		i++;
 		while (i < n && is_ows(s[i]))
@@ -459,7 +447,7 @@ static int check_params(const char *s, size_t n, const char *all, size_t alln,
 			i++;
 		size_t name_len = i - name;
 		if (name_len == 0 || i == n || s[i] != '=')
-			return ct_fail(err, errcap, "malformed Content-Type \"%s\": expected "
+			return st_fail(err, errcap, "malformed Content-Type \"%s\": expected "
 				       "a parameter name=value", shown);
 		i++;
 		size_t val = i, val_len;
@@ -474,7 +462,7 @@ static int check_params(const char *s, size_t n, const char *all, size_t alln,
 				i++;
 			}
 			if (i == n)
-				return ct_fail(err, errcap, "malformed Content-Type \"%s\": "
+				return st_fail(err, errcap, "malformed Content-Type \"%s\": "
 					       "unterminated quoted parameter value", shown);
 			val_len = i - val;
 			i++;
@@ -483,14 +471,14 @@ static int check_params(const char *s, size_t n, const char *all, size_t alln,
 				i++;
 			val_len = i - val;
 			if (val_len == 0)
-				return ct_fail(err, errcap, "malformed Content-Type \"%s\": empty "
+				return st_fail(err, errcap, "malformed Content-Type \"%s\": empty "
 					       "parameter value", shown);
 		}
 		if (eq_nocase(s + name, name_len, "charset") &&
 		    !eq_nocase(s + val, val_len, "utf-8")) {
 			char cs[80];
 			printable(s + val, val_len, cs, sizeof(cs));
-			return ct_fail(err, errcap, "unsupported charset \"%s\" in Content-Type; "
+			return st_fail(err, errcap, "unsupported charset \"%s\" in Content-Type; "
 				       "events must be UTF-8 (charset=utf-8 or none)", cs);
 		}
 	}
@@ -505,7 +493,7 @@ int body_kind_parse(const char *content_type, size_t n, enum body_kind *ret,
 	size_t t, i;
 
 	if (!s)
-		return ct_fail(err, errcap, "missing Content-Type; expected " ACCEPTED_TYPES);
+		return st_fail(err, errcap, "missing Content-Type; expected " ACCEPTED_TYPES);
 	while (n && is_ows(s[n - 1]))
 		n--;
 	while (n && is_ows(*s)) {
@@ -525,8 +513,8 @@ int body_kind_parse(const char *content_type, size_t n, enum body_kind *ret,
 	}
 	printable(s, t, shown, sizeof(shown));
 	if (eq_nocase(s, t, "application/json-seq"))
-		return ct_fail(err, errcap, "unsupported Content-Type \"%s\" (RFC 7464 record "
+		return st_fail(err, errcap, "unsupported Content-Type \"%s\" (RFC 7464 record "
 			       "separators); expected " ACCEPTED_TYPES, shown);
-	return ct_fail(err, errcap, "unsupported Content-Type \"%s\"; expected " ACCEPTED_TYPES,
+	return st_fail(err, errcap, "unsupported Content-Type \"%s\"; expected " ACCEPTED_TYPES,
 		       shown);
 }

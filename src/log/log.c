@@ -202,17 +202,6 @@ struct log {
 	struct buf cbuf;             /* an entry read to confirm a candidate */
 };
 
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !cap)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, cap, fmt, ap);
-	va_end(ap);
-}
 
 static int path_in(char *out, size_t cap, const char *dir, const char *name)
 {
@@ -258,7 +247,7 @@ int log_meta_read(const char *dir, struct log_meta *m, char *err, size_t errcap)
 		return r;
 	r = read_file(path, 16384, &b);
 	if (r < 0) {
-		seterr(err, errcap, "%s: %s", path,
+		st_fail(err, errcap, "%s: %s", path,
 		       r == -ENOENT ? "no log here (run sealtrail init)" : st_strerror(r));
 		goto out;
 	}
@@ -266,7 +255,7 @@ int log_meta_read(const char *dir, struct log_meta *m, char *err, size_t errcap)
 	while (p < end) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl) {
-			seterr(err, errcap, "%s: line %d: no final newline", path, lineno + 1);
+			st_fail(err, errcap, "%s: line %d: no final newline", path, lineno + 1);
 			r = ST_ECORRUPT;
 			goto out;
 		}
@@ -274,7 +263,7 @@ int log_meta_read(const char *dir, struct log_meta *m, char *err, size_t errcap)
 		lineno++;
 		char *sp = strchr(p, ' ');
 		if (!sp) {
-			seterr(err, errcap, "%s: line %d: expected 'key value'", path, lineno);
+			st_fail(err, errcap, "%s: line %d: expected 'key value'", path, lineno);
 			r = ST_ECORRUPT;
 			goto out;
 		}
@@ -284,20 +273,20 @@ int log_meta_read(const char *dir, struct log_meta *m, char *err, size_t errcap)
 		bool num = st_parse_u64(v, strlen(v), &u);
 		if (lineno == 1) {
 			if (strcmp(k, "sealtrail-log") || strcmp(v, "1")) {
-				seterr(err, errcap, "%s: line 1: expected 'sealtrail-log 1'", path);
+				st_fail(err, errcap, "%s: line 1: expected 'sealtrail-log 1'", path);
 				r = ST_ECORRUPT;
 				goto out;
 			}
 		} else if (!strcmp(k, "origin")) {
 			if (strlen(v) == 0 || strlen(v) > LOG_ORIGIN_MAX) {
-				seterr(err, errcap, "%s: line %d: bad origin", path, lineno);
+				st_fail(err, errcap, "%s: line %d: bad origin", path, lineno);
 				r = ST_ECORRUPT;
 				goto out;
 			}
 			strcpy(m->origin, v);
 			have_origin = true;
 		} else if (!num) {
-			seterr(err, errcap, "%s: line %d: %s: expected a number", path, lineno, k);
+			st_fail(err, errcap, "%s: line %d: %s: expected a number", path, lineno, k);
 			r = ST_ECORRUPT;
 			goto out;
 		} else if (!strcmp(k, "segment_max")) {
@@ -316,7 +305,7 @@ int log_meta_read(const char *dir, struct log_meta *m, char *err, size_t errcap)
 		p = nl + 1;
 	}
 	if (!have_origin) {
-		seterr(err, errcap, "%s: no origin line", path);
+		st_fail(err, errcap, "%s: no origin line", path);
 		r = ST_ECORRUPT;
 	}
 out:
@@ -344,12 +333,12 @@ static int keys_load(struct log *l, char *err, size_t errcap)
 	st_wipe(b.data, b.cap);
 	buf_reset(&b);
 	if (r < 0) {
-		seterr(err, errcap, "%s: cannot load the signing key: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: cannot load the signing key: %s", path, st_strerror(r));
 		goto out;
 	}
 	r = log_public_keys(l->dir, &b);
 	if (r < 0) {
-		seterr(err, errcap, "%s/keys/public: %s", l->dir, st_strerror(r));
+		st_fail(err, errcap, "%s/keys/public: %s", l->dir, st_strerror(r));
 		goto out;
 	}
 	size_t lines = 0;
@@ -367,7 +356,7 @@ static int keys_load(struct log *l, char *err, size_t errcap)
 			break;
 		r = note_vkey_parse(p, (size_t)(nl - p), &l->pubkeys[l->npub]);
 		if (r < 0) {
-			seterr(err, errcap, "%s/keys/public: line %zu: bad verifier key",
+			st_fail(err, errcap, "%s/keys/public: line %zu: bad verifier key",
 			       l->dir, l->npub + 1);
 			goto out;
 		}
@@ -903,14 +892,14 @@ static int ids_add_entry(struct log *l, uint64_t seq, const uint8_t *p, size_t n
 	if ((r = event_parse_stored(p, n, &l->meta.limits, &si, &ee)) < 0) {
 		char m[400];
 		event_error_format(&ee, m, sizeof(m));
-		seterr(err, errcap, "ids: seq %llu: stored entry: %s", (unsigned long long)seq, m);
+		st_fail(err, errcap, "ids: seq %llu: stored entry: %s", (unsigned long long)seq, m);
 		return r;
 	}
 	if (!si.id || !key_make(&k, si.tenant, si.tenant_len, si.id, si.id_len, dec))
 		return 0;
 	idindex_fp(l->ids, &k);
 	if ((r = idindex_add(l->ids, &k, seq, confirm_key, &cf, &first)) < 0)
-		seterr(err, errcap, "ids: seq %llu: %s", (unsigned long long)seq, st_strerror(r));
+		st_fail(err, errcap, "ids: seq %llu: %s", (unsigned long long)seq, st_strerror(r));
 	return r < 0 ? r : 0;
 }
 
@@ -935,12 +924,12 @@ static int ids_replay(struct log *l, uint64_t from, char *err, size_t errcap)
 		if ((r = seg_path(path, sizeof(path), l->dir, first, "seg")) < 0 ||
 		    (r = reader_for(l, from, &fd, &ifd, &f2)) < 0 ||
 		    (r = map_file(path, &p, &n)) < 0) {
-			seterr(err, errcap, "ids: %s: %s", path, st_strerror(r));
+			st_fail(err, errcap, "ids: %s: %s", path, st_strerror(r));
 			break;
 		}
 		uint8_t ob[8];
 		if ((r = pread_all(ifd, ob, 8, (off_t)((from - first) * 8))) < 0) {
-			seterr(err, errcap, "ids: %s: index entry of seq %llu: %s", path,
+			st_fail(err, errcap, "ids: %s: index entry of seq %llu: %s", path,
 			       (unsigned long long)from, st_strerror(r));
 			unmap_file(p, n);
 			break;
@@ -949,7 +938,7 @@ static int ids_replay(struct log *l, uint64_t from, char *err, size_t errcap)
 		for (; from < end; from++) {
 			uint32_t len;
 			if (off > n || seg_frame_check(p + off, n - off, &len) != 1) {
-				seterr(err, errcap, "ids: %s: byte %zu: no valid frame for seq %llu",
+				st_fail(err, errcap, "ids: %s: byte %zu: no valid frame for seq %llu",
 				       path, off, (unsigned long long)from);
 				r = ST_ECORRUPT;
 				break;
@@ -993,7 +982,7 @@ static int ids_open(struct log *l, char *err, size_t errcap)
 		r = idindex_create(&x, path, idindex_slots_for(l->size));
 	}
 	if (r < 0) {
-		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: %s", path, st_strerror(r));
 		return r;
 	}
 	l->ids = x;
@@ -1658,7 +1647,7 @@ int log_init(const char *dir, const struct log_init_options *opt,
 	if (opt && opt->origin) {
 		size_t n = strlen(opt->origin);
 		if (!note_name_valid(opt->origin, n) || n > LOG_ORIGIN_MAX) {
-			seterr(err, errcap, "origin \"%s\" is not a valid key name "
+			st_fail(err, errcap, "origin \"%s\" is not a valid key name "
 			       "(1-255 bytes, no spaces or '+')", opt->origin);
 			return ST_EINVAL;
 		}
@@ -1684,38 +1673,38 @@ int log_init(const char *dir, const struct log_init_options *opt,
 	else
 		event_limits_default(&m.limits);
 	if (m.limits.max_entry > 0xffff) {
-		seterr(err, errcap, "max_entry %zu is over 65535, the largest entry "
+		st_fail(err, errcap, "max_entry %zu is over 65535, the largest entry "
 		       "a tlog-tiles entry bundle can carry", m.limits.max_entry);
 		return ST_EINVAL;
 	}
 	if (m.segment_max < 4096) {
-		seterr(err, errcap, "segment size %llu is under the 4096-byte minimum",
+		st_fail(err, errcap, "segment size %llu is under the 4096-byte minimum",
 		       (unsigned long long)m.segment_max);
 		return ST_EINVAL;
 	}
 
 	if ((r = mkdir_p(dir, 0755)) < 0) {
-		seterr(err, errcap, "%s: %s", dir, st_strerror(r));
+		st_fail(err, errcap, "%s: %s", dir, st_strerror(r));
 		return r;
 	}
 	if ((r = path_in(path, sizeof(path), dir, "meta")) < 0)
 		return r;
 	if (stat(path, &st) == 0) {
-		seterr(err, errcap, "%s already holds a log", dir);
+		st_fail(err, errcap, "%s already holds a log", dir);
 		return ST_EEXIST;
 	}
 	const char *sub[] = { "segments", "tree", "keys" };
 	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
 		if ((r = path_in(path, sizeof(path), dir, sub[i])) < 0 ||
 		    (r = mkdir_p(path, i == 2 ? 0700 : 0755)) < 0) {
-			seterr(err, errcap, "%s: %s", path, st_strerror(r));
+			st_fail(err, errcap, "%s: %s", path, st_strerror(r));
 			return r;
 		}
 	}
 	if ((r = note_key_generate(m.origin, &k)) < 0 ||
 	    (r = write_signer(dir, &k)) < 0 ||
 	    (r = append_public_key(dir, &k)) < 0) {
-		seterr(err, errcap, "cannot create the signing key: %s", st_strerror(r));
+		st_fail(err, errcap, "cannot create the signing key: %s", st_strerror(r));
 		goto out;
 	}
 	/* Empty history and first segment, then meta last: meta marks a
@@ -1729,13 +1718,13 @@ int log_init(const char *dir, const struct log_init_options *opt,
 	}
 	close(fd);
 	if ((r = meta_write(dir, &m)) < 0) {
-		seterr(err, errcap, "cannot write meta: %s", st_strerror(r));
+		st_fail(err, errcap, "cannot write meta: %s", st_strerror(r));
 		goto out;
 	}
 	if ((r = log_open(&l, dir, err, errcap)) < 0)
 		goto out;
 	if ((r = log_checkpoint(l, true, NULL)) < 0) {
-		seterr(err, errcap, "cannot issue the first checkpoint: %s", st_strerror(r));
+		st_fail(err, errcap, "cannot issue the first checkpoint: %s", st_strerror(r));
 		goto out;
 	}
 	if (ret_vkey)
@@ -1766,15 +1755,15 @@ static int scan_segment(struct log *l, const char *path, uint64_t first,
 	int r;
 
 	if ((r = map_file(path, &p, &n)) < 0) {
-		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: %s", path, st_strerror(r));
 		return r;
 	}
 	if ((r = seg_header_decode(p, n, &h, &why)) < 0) {
-		seterr(err, errcap, "%s: %s", path, why);
+		st_fail(err, errcap, "%s: %s", path, why);
 		goto out;
 	}
 	if (h.first_seq != first || strcmp(h.origin, l->meta.origin)) {
-		seterr(err, errcap, "%s: header names seq %llu of origin \"%s\"; "
+		st_fail(err, errcap, "%s: header names seq %llu of origin \"%s\"; "
 		       "this log is \"%s\"", path, (unsigned long long)h.first_seq,
 		       h.origin, l->meta.origin);
 		r = ST_ECORRUPT;
@@ -1787,7 +1776,7 @@ static int scan_segment(struct log *l, const char *path, uint64_t first,
 	}
 	r = seg_scan(p, n, h.size, offs, n / SEG_FRAME_HDR + 1, &count, &end);
 	if (r < 0) {
-		seterr(err, errcap, "%s: byte %zu: a damaged frame is followed by valid "
+		st_fail(err, errcap, "%s: byte %zu: a damaged frame is followed by valid "
 		       "frames; refusing to truncate (run sealtrail verify)", path, end);
 		goto out;
 	}
@@ -1812,7 +1801,7 @@ static int open_sealed(struct log *l, size_t i, uint64_t expect_first,
 	uint64_t first = l->readers[i].first;
 
 	if (first != expect_first) {
-		seterr(err, errcap, "segment %020llu.seg: expected it to start at seq %llu",
+		st_fail(err, errcap, "segment %020llu.seg: expected it to start at seq %llu",
 		       (unsigned long long)first, (unsigned long long)expect_first);
 		return ST_ECORRUPT;
 	}
@@ -1830,7 +1819,7 @@ static int open_sealed(struct log *l, size_t i, uint64_t expect_first,
 	if ((r = scan_segment(l, path, first, &offs, &count, &end, &size, err, errcap)) < 0)
 		return r;
 	if (end != size) {
-		seterr(err, errcap, "%s: byte %zu: sealed segment ends in a damaged frame",
+		st_fail(err, errcap, "%s: byte %zu: sealed segment ends in a damaged frame",
 		       path, end);
 		free(offs);
 		return ST_ECORRUPT;
@@ -1913,7 +1902,7 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 	seg_path(path, sizeof(path), l->dir, first, "seg");
 	seg_path(ipath, sizeof(ipath), l->dir, first, "idx");
 	if (first != expect_first) {
-		seterr(err, errcap, "%s: expected it to start at seq %llu", path,
+		st_fail(err, errcap, "%s: expected it to start at seq %llu", path,
 		       (unsigned long long)expect_first);
 		return ST_ECORRUPT;
 	}
@@ -1922,14 +1911,14 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: %s", path, st_strerror(r));
 		goto out;
 	}
 	/* Whatever the page cache holds must be on disk before we trust it
 	 * (a crash may have left written-but-unsynced frames). */
 	if (fdatasync(fd) < 0) {
 		r = -errno;
-		seterr(err, errcap, "%s: fdatasync: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: fdatasync: %s", path, st_strerror(r));
 		goto out;
 	}
 	struct stat st;
@@ -1951,7 +1940,7 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 			r = -errno;
 		buf_release(&hb);
 		if (r < 0) {
-			seterr(err, errcap, "%s: rewriting an unfinished header: %s", path,
+			st_fail(err, errcap, "%s: rewriting an unfinished header: %s", path,
 			       st_strerror(r));
 			goto out;
 		}
@@ -1963,7 +1952,7 @@ static int open_active(struct log *l, uint64_t expect_first, uint64_t clean,
 	 * (a damaged last frame that was acknowledged must stop the open,
 	 * never be truncated away). */
 	if (clean != UINT64_MAX && first + count < clean) {
-		seterr(err, errcap, "%s: byte %zu: damaged frame at seq %llu, but the "
+		st_fail(err, errcap, "%s: byte %zu: damaged frame at seq %llu, but the "
 		       "state records %llu acknowledged entries; refusing to truncate "
 		       "(run sealtrail verify)", path, end,
 		       (unsigned long long)(first + count), (unsigned long long)clean);
@@ -2008,7 +1997,7 @@ static int replay(struct log *l, uint64_t from, uint64_t tenants_from,
 
 		buf_reset(&e);
 		if ((r = log_read_entry(l, seq, &e)) < 0) {
-			seterr(err, errcap, "seq %llu: cannot read entry: %s",
+			st_fail(err, errcap, "seq %llu: cannot read entry: %s",
 			       (unsigned long long)seq, st_strerror(r));
 			goto out;
 		}
@@ -2016,11 +2005,11 @@ static int replay(struct log *l, uint64_t from, uint64_t tenants_from,
 		if (r < 0) {
 			char m[400];
 			event_error_format(&ee, m, sizeof(m));
-			seterr(err, errcap, "seq %llu: stored entry: %s", (unsigned long long)seq, m);
+			st_fail(err, errcap, "seq %llu: stored entry: %s", (unsigned long long)seq, m);
 			goto out;
 		}
 		if (si.seq != seq) {
-			seterr(err, errcap, "seq %llu: entry says seq %llu",
+			st_fail(err, errcap, "seq %llu: entry says seq %llu",
 			       (unsigned long long)seq, (unsigned long long)si.seq);
 			r = ST_ECORRUPT;
 			goto out;
@@ -2030,13 +2019,13 @@ static int replay(struct log *l, uint64_t from, uint64_t tenants_from,
 			int terr = 0;
 			struct tenant *t = tenants_get(&l->tenants, si.tenant, si.tenant_len, &terr);
 			if (!t) {
-				seterr(err, errcap, "seq %llu: tenant table: %s",
+				st_fail(err, errcap, "seq %llu: tenant table: %s",
 				       (unsigned long long)seq, st_strerror(terr));
 				r = terr;
 				goto out;
 			}
 			if (si.tseq != t->tseq + 1 || memcmp(si.tprev, t->last, HASH_SIZE)) {
-				seterr(err, errcap, "seq %llu: tenant \"%.*s\" chain broken "
+				st_fail(err, errcap, "seq %llu: tenant \"%.*s\" chain broken "
 				       "(tseq %llu after %llu)", (unsigned long long)seq,
 				       (int)si.tenant_len, si.tenant,
 				       (unsigned long long)si.tseq, (unsigned long long)t->tseq);
@@ -2084,7 +2073,7 @@ static int open_history_index(struct log *l, const uint8_t *p, size_t n,
 	l->cpi_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (l->cpi_fd < 0 || fstat(l->cpi_fd, &st) < 0) {
 		r = -errno;
-		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: %s", path, st_strerror(r));
 		return r;
 	}
 	uint64_t have = (uint64_t)st.st_size / 8;
@@ -2113,7 +2102,7 @@ static int open_history_index(struct log *l, const uint8_t *p, size_t n,
 	}
 	if (k != count) {
 		r = ST_ECORRUPT;
-		seterr(err, errcap, "%s: rebuilding: found %llu records, expected %llu",
+		st_fail(err, errcap, "%s: rebuilding: found %llu records, expected %llu",
 		       path, (unsigned long long)k, (unsigned long long)count);
 	} else if ((r = pwrite_all(l->cpi_fd, all, cap, 0)) == 0 &&
 		   ftruncate(l->cpi_fd, (off_t)cap) < 0) {
@@ -2138,7 +2127,7 @@ static int open_history(struct log *l, const struct state *s, char *err, size_t 
 	l->cp_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (l->cp_fd < 0) {
 		r = -errno;
-		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: %s", path, st_strerror(r));
 		return r;
 	}
 	if ((r = map_file(path, &p, &n)) < 0)
@@ -2169,7 +2158,7 @@ static int open_history(struct log *l, const struct state *s, char *err, size_t 
 			break;
 		const uint8_t *rec = p + off + SEG_FRAME_HDR;
 		if (memcmp(rec, prev, HASH_SIZE)) {
-			seterr(err, errcap, "%s: checkpoint %llu (byte %zu) does not chain "
+			st_fail(err, errcap, "%s: checkpoint %llu (byte %zu) does not chain "
 			       "to the one before it", path, (unsigned long long)count, off);
 			r = ST_ECORRUPT;
 			goto out;
@@ -2193,7 +2182,7 @@ static int open_history(struct log *l, const struct state *s, char *err, size_t 
 	}
 	if (s->present && (count < s->cp_count ||
 			   (s->cp_count && memcmp(at_state, s->cp_last, HASH_SIZE)))) {
-		seterr(err, errcap, "%s: checkpoint history rolled back: the state "
+		st_fail(err, errcap, "%s: checkpoint history rolled back: the state "
 		       "records %llu checkpoints, the history holds %llu%s", path,
 		       (unsigned long long)s->cp_count, (unsigned long long)count,
 		       count >= s->cp_count ? " with a different last one" : "");
@@ -2214,18 +2203,18 @@ static int open_history(struct log *l, const struct state *s, char *err, size_t 
 		if (r == 0)
 			r = checkpoint_parse(no.text, no.text_len, &cp);
 		if (r < 0) {
-			seterr(err, errcap, "%s: last checkpoint does not verify: %s", path,
+			st_fail(err, errcap, "%s: last checkpoint does not verify: %s", path,
 			       st_strerror(r));
 			goto out;
 		}
 		if (cp.origin_len != strlen(l->meta.origin) ||
 		    memcmp(cp.origin, l->meta.origin, cp.origin_len)) {
-			seterr(err, errcap, "%s: last checkpoint is for another origin", path);
+			st_fail(err, errcap, "%s: last checkpoint is for another origin", path);
 			r = ST_ECORRUPT;
 			goto out;
 		}
 		if (cp.size > l->size) {
-			seterr(err, errcap, "last checkpoint covers %llu entries but the log "
+			st_fail(err, errcap, "last checkpoint covers %llu entries but the log "
 			       "holds %llu: acknowledged entries are missing",
 			       (unsigned long long)cp.size, (unsigned long long)l->size);
 			r = ST_ECORRUPT;
@@ -2242,7 +2231,7 @@ static int open_history(struct log *l, const struct state *s, char *err, size_t 
 			r = write_file_atomic(cpath, l->cp_note.data, l->cp_note.len, 0644);
 		buf_release(&cur);
 		if (r < 0) {
-			seterr(err, errcap, "%s: %s", cpath, st_strerror(r));
+			st_fail(err, errcap, "%s: %s", cpath, st_strerror(r));
 			goto out;
 		}
 		if ((r = tree_root(l->tree, cp.size, root)) < 0)
@@ -2254,7 +2243,7 @@ static int open_history(struct log *l, const struct state *s, char *err, size_t 
 			    (r = tree_root(l->tree, cp.size, root)) < 0)
 				goto out;
 			if (memcmp(root, cp.root, HASH_SIZE)) {
-				seterr(err, errcap, "the entries do not match the last checkpoint "
+				st_fail(err, errcap, "the entries do not match the last checkpoint "
 				       "(size %llu); run sealtrail verify",
 				       (unsigned long long)cp.size);
 				r = ST_ECORRUPT;
@@ -2309,7 +2298,7 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 	l->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (l->lock_fd < 0 || flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		r = -errno;
-		seterr(err, errcap, "%s: %s", path, r == -EWOULDBLOCK ?
+		st_fail(err, errcap, "%s: %s", path, r == -EWOULDBLOCK ?
 		       "the log is open in another process" : st_strerror(r));
 		goto fail;
 	}
@@ -2318,7 +2307,7 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 	if ((r = state_read(l, &st)) < 0)
 		goto fail;
 	if ((r = seg_list_load(dir, &sl)) < 0) {
-		seterr(err, errcap, "%s/segments: %s", dir, st_strerror(r));
+		st_fail(err, errcap, "%s/segments: %s", dir, st_strerror(r));
 		goto fail;
 	}
 	for (size_t i = 0; i < sl.n; i++)
@@ -2326,7 +2315,7 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 			goto fail;
 	if (sl.n == 0) {
 		if ((r = segment_create(l, 0)) < 0) {
-			seterr(err, errcap, "cannot create the first segment: %s", st_strerror(r));
+			st_fail(err, errcap, "cannot create the first segment: %s", st_strerror(r));
 			goto fail;
 		}
 	} else {
@@ -2342,7 +2331,7 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 	}
 
 	if (st.size > l->size) {
-		seterr(err, errcap, "the state records %llu entries but the segments "
+		st_fail(err, errcap, "the state records %llu entries but the segments "
 		       "hold %llu: acknowledged entries are missing",
 		       (unsigned long long)st.size, (unsigned long long)l->size);
 		r = ST_ECORRUPT;
@@ -2354,7 +2343,7 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 
 	path_in(path, sizeof(path), dir, "tree");
 	if ((r = tree_open(&l->tree, path)) < 0) {
-		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: %s", path, st_strerror(r));
 		goto fail;
 	}
 	uint64_t tsize = tree_size(l->tree);
@@ -2376,7 +2365,7 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 	if (l->torn_bytes) {
 		if (ftruncate(l->seg_fd, (off_t)l->seg_off) < 0 || fdatasync(l->seg_fd) < 0) {
 			r = -errno;
-			seterr(err, errcap, "segment %020llu: truncating a torn tail of %llu "
+			st_fail(err, errcap, "segment %020llu: truncating a torn tail of %llu "
 			       "bytes: %s", (unsigned long long)l->seg_first,
 			       (unsigned long long)l->torn_bytes, st_strerror(r));
 			goto fail;
@@ -2390,7 +2379,7 @@ int log_open(struct log **ret, const char *dir, char *err, size_t errcap)
 	if (!st.present || st.size != l->size || st.cp_count != l->cp_count ||
 	    st.cp_last_off != l->cp_last_off) {
 		if ((r = tree_sync(l->tree)) < 0 || (r = state_write(l)) < 0) {
-			seterr(err, errcap, "%s/state: %s", dir, st_strerror(r));
+			st_fail(err, errcap, "%s/state: %s", dir, st_strerror(r));
 			goto fail;
 		}
 	} else {

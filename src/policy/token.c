@@ -57,17 +57,6 @@ static const char file_header[] =
 
 bool (*token_ct_equal)(const void *a, const void *b, size_t n) = st_ct_equal;
 
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !cap)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, cap, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- roles and scopes ------------------------------------------------ */
 
@@ -471,7 +460,7 @@ static int parse_file(const char *path, const char *data, size_t len, struct tve
 	if (len && data[0] != '#' && data[0] != '\n')
 		nrec++;
 	if (nrec > TOKEN_RECORDS_MAX) {
-		seterr(err, errcap, "%s: %zu records, expected at most %d", path, nrec,
+		st_fail(err, errcap, "%s: %zu records, expected at most %d", path, nrec,
 		       TOKEN_RECORDS_MAX);
 		return ST_ELIMIT;
 	}
@@ -491,10 +480,10 @@ static int parse_file(const char *path, const char *data, size_t len, struct tve
 		nl = memchr(s, '\n', avail > TOKEN_LINE_MAX ? TOKEN_LINE_MAX : avail);
 		if (!nl) {
 			if (avail >= TOKEN_LINE_MAX)
-				seterr(err, errcap, "%s line %zu: longer than %d bytes", path,
+				st_fail(err, errcap, "%s line %zu: longer than %d bytes", path,
 				       line, TOKEN_LINE_MAX);
 			else
-				seterr(err, errcap, "%s line %zu: no newline at the end (truncated?)",
+				st_fail(err, errcap, "%s line %zu: no newline at the end (truncated?)",
 				       path, line);
 			r = ST_ECORRUPT;
 			goto fail;
@@ -510,9 +499,9 @@ static int parse_file(const char *path, const char *data, size_t len, struct tve
 		if (parse_line(t, s, n, &fi, &why, &fs, &fn) < 0) {
 			quote(q, fs, fn);
 			if (fi < 0)
-				seterr(err, errcap, "%s line %zu: %s", path, line, why);
+				st_fail(err, errcap, "%s line %zu: %s", path, line, why);
 			else
-				seterr(err, errcap, "%s line %zu: field %d (%s): %s, found %s", path,
+				st_fail(err, errcap, "%s line %zu: field %d (%s): %s, found %s", path,
 				       line, fi + 1, field_names[fi], why, q);
 			token_put(t);
 			r = ST_ECORRUPT;
@@ -524,7 +513,7 @@ static int parse_file(const char *path, const char *data, size_t len, struct tve
 		}
 		long dup = idtab_insert(&tab, tv, tv->n - 1);
 		if (dup >= 0) {
-			seterr(err, errcap, "%s line %zu: field 3 (id): expected a unique id, found \"%s\" again",
+			st_fail(err, errcap, "%s line %zu: field 3 (id): expected a unique id, found \"%s\" again",
 			       path, line, t->id);
 			r = ST_ECORRUPT;
 			goto fail;
@@ -568,18 +557,18 @@ static int slurp_fd(int fd, const char *path, char **ret, size_t *ret_n, char *e
 
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
-		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: %s", path, st_strerror(r));
 		return r;
 	}
 	if ((uint64_t)st.st_size > FILE_MAX) {
-		seterr(err, errcap, "%s: %lld bytes, expected at most %zu", path,
+		st_fail(err, errcap, "%s: %lld bytes, expected at most %zu", path,
 		       (long long)st.st_size, FILE_MAX);
 		return ST_ELIMIT;
 	}
 	if (!(p = malloc((size_t)st.st_size + 1)))
 		return -ENOMEM;
 	if ((r = pread_all(fd, p, (size_t)st.st_size, 0)) < 0) {
-		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: %s", path, st_strerror(r));
 		free(p);
 		return r;
 	}
@@ -601,7 +590,7 @@ static int load(const char *path, struct tvec *tv, char *err, size_t errcap)
 		r = -errno;
 		if (r == -ENOENT)
 			return 0;
-		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: %s", path, st_strerror(r));
 		return r;
 	}
 	r = slurp_fd(fd, path, &data, &n, err, errcap);
@@ -620,20 +609,20 @@ static int lock_tokens(const char *dir, int *ret_fd, char *err, size_t errcap)
 	int fd, r;
 
 	if ((r = path_in(path, sizeof(path), dir, "tokens.lock")) < 0) {
-		seterr(err, errcap, "%s: path too long", dir);
+		st_fail(err, errcap, "%s: path too long", dir);
 		return r;
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
-		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: %s", path, st_strerror(r));
 		return r;
 	}
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno == EINTR)
 			continue;
 		r = -errno;
-		seterr(err, errcap, "%s: flock: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: flock: %s", path, st_strerror(r));
 		close(fd);
 		return r;
 	}
@@ -656,7 +645,7 @@ static int store_file(const char *path, const struct tvec *tv, char *err, size_t
 	for (size_t i = 0; i < tv->n; i++)
 		format_record(&b, tv->v[i], &r);
 	if (r < 0) {
-		seterr(err, errcap, "%s: formatting: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: formatting: %s", path, st_strerror(r));
 		goto out;
 	}
 	/* write_file_atomic truncates a leftover temp file, keeping its mode;
@@ -664,7 +653,7 @@ static int store_file(const char *path, const struct tvec *tv, char *err, size_t
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) < (int)sizeof(tmp))
 		unlink(tmp);
 	if ((r = write_file_atomic(path, b.data, b.len, 0600)) < 0)
-		seterr(err, errcap, "%s: %s", path, st_strerror(r));
+		st_fail(err, errcap, "%s: %s", path, st_strerror(r));
 out:
 	buf_release(&b);
 	return r;
@@ -688,23 +677,23 @@ static int check_spec(const struct token_spec *spec, int64_t now, struct token *
 		      char *err, size_t errcap)
 {
 	if ((unsigned)spec->role >= ROLE_COUNT) {
-		seterr(err, errcap, "role: expected one of producer, reader, auditor, legal, admin, operator");
+		st_fail(err, errcap, "role: expected one of producer, reader, auditor, legal, admin, operator");
 		return ST_EINVAL;
 	}
 	t->role = spec->role;
 	if (spec->all_tenants && spec->ntenants) {
-		seterr(err, errcap, "scope: expected either all tenants or a list, found both");
+		st_fail(err, errcap, "scope: expected either all tenants or a list, found both");
 		return ST_EINVAL;
 	}
 	if (spec->ntenants > TOKEN_TENANTS_MAX) {
-		seterr(err, errcap, "scope: %zu tenants, expected at most %d", spec->ntenants,
+		st_fail(err, errcap, "scope: %zu tenants, expected at most %d", spec->ntenants,
 		       TOKEN_TENANTS_MAX);
 		return ST_ELIMIT;
 	}
 	t->all_tenants = spec->all_tenants;
 	if (!spec->all_tenants && !spec->ntenants) {
 		if (spec->role != ROLE_ADMIN && spec->role != ROLE_OPERATOR) {
-			seterr(err, errcap, "scope: a %s token needs at least one tenant or all tenants",
+			st_fail(err, errcap, "scope: a %s token needs at least one tenant or all tenants",
 			       role_name(spec->role));
 			return ST_EINVAL;
 		}
@@ -716,13 +705,13 @@ static int check_spec(const struct token_spec *spec, int64_t now, struct token *
 		char q[48];
 		if (!tenant_valid(s, n)) {
 			quote(q, s ? s : "", n);
-			seterr(err, errcap, "tenant: expected [A-Za-z0-9_.-]{1,%d}, found %s",
+			st_fail(err, errcap, "tenant: expected [A-Za-z0-9_.-]{1,%d}, found %s",
 			       TENANT_NAME_MAX, q);
 			return ST_EINVAL;
 		}
 		for (size_t k = 0; k < t->ntenants; k++)
 			if (!strcmp(t->tenants[k], s)) {
-				seterr(err, errcap, "tenant: \"%s\" given twice", s);
+				st_fail(err, errcap, "tenant: \"%s\" given twice", s);
 				return ST_EINVAL;
 			}
 		memcpy(t->tenants[t->ntenants++], s, n + 1);
@@ -732,7 +721,7 @@ static int check_spec(const struct token_spec *spec, int64_t now, struct token *
 		char q[48];
 		if (!name_valid(spec->name, n)) {
 			quote(q, spec->name, n);
-			seterr(err, errcap, "name: expected 1..%d bytes of [A-Za-z0-9_.:@/+-] "
+			st_fail(err, errcap, "name: expected 1..%d bytes of [A-Za-z0-9_.:@/+-] "
 			       "that are not 12 hex digits (those are ids), found %s",
 			       TOKEN_NAME_MAX, q);
 			return ST_EINVAL;
@@ -740,7 +729,7 @@ static int check_spec(const struct token_spec *spec, int64_t now, struct token *
 		memcpy(t->name, spec->name, n + 1);
 	}
 	if (spec->expires_ns < 0 || (spec->expires_ns && spec->expires_ns <= now)) {
-		seterr(err, errcap, "expires: expected a time in the future");
+		st_fail(err, errcap, "expires: expected a time in the future");
 		return ST_EINVAL;
 	}
 	t->expires_ns = spec->expires_ns;
@@ -774,11 +763,11 @@ int token_create(const char *dir, const struct token_spec *spec, char *ret_secre
 	int lock_fd = -1, r, tries;
 
 	if (!ret_secret || cap < TOKEN_SECRET_LEN + 1) {
-		seterr(err, errcap, "secret buffer: expected at least %d bytes", TOKEN_SECRET_LEN + 1);
+		st_fail(err, errcap, "secret buffer: expected at least %d bytes", TOKEN_SECRET_LEN + 1);
 		return ST_EINVAL;
 	}
 	if ((r = path_in(path, sizeof(path), dir, "tokens")) < 0) {
-		seterr(err, errcap, "%s: path too long", dir);
+		st_fail(err, errcap, "%s: path too long", dir);
 		return r;
 	}
 	if (!(t = token_new()))
@@ -790,20 +779,20 @@ int token_create(const char *dir, const struct token_spec *spec, char *ret_secre
 	if ((r = load(path, &tv, err, errcap)) < 0)
 		goto out_unlock;
 	if (tv.n >= TOKEN_RECORDS_MAX) {
-		seterr(err, errcap, "%s: already holds %d records, the most allowed", path,
+		st_fail(err, errcap, "%s: already holds %d records, the most allowed", path,
 		       TOKEN_RECORDS_MAX);
 		r = ST_ELIMIT;
 		goto out_unlock;
 	}
 	if (t->name[0] && name_taken(&tv, t->name)) {
-		seterr(err, errcap, "name: a token named \"%s\" exists and is not revoked", t->name);
+		st_fail(err, errcap, "name: a token named \"%s\" exists and is not revoked", t->name);
 		r = ST_EEXIST;
 		goto out_unlock;
 	}
 	/* A 48-bit id collides once in ~2^24 tokens; draw again if it does. */
 	for (tries = 0;; tries++) {
 		if ((r = random_bytes(raw, sizeof(raw))) < 0) {
-			seterr(err, errcap, "random: %s", st_strerror(r));
+			st_fail(err, errcap, "random: %s", st_strerror(r));
 			goto out_unlock;
 		}
 		memcpy(secret, TOKEN_SECRET_PREFIX, 4);
@@ -813,7 +802,7 @@ int token_create(const char *dir, const struct token_spec *spec, char *ret_secre
 		if (!id_taken(&tv, t->id))
 			break;
 		if (tries == 8) {
-			seterr(err, errcap, "could not draw an unused token id");
+			st_fail(err, errcap, "could not draw an unused token id");
 			r = -EAGAIN;
 			goto out_unlock;
 		}
@@ -821,7 +810,7 @@ int token_create(const char *dir, const struct token_spec *spec, char *ret_secre
 	if (!t->name[0]) {
 		snprintf(t->name, sizeof(t->name), "%s-%s", role_name(t->role), t->id);
 		if (name_taken(&tv, t->name)) {
-			seterr(err, errcap, "name: a token named \"%s\" exists and is not revoked", t->name);
+			st_fail(err, errcap, "name: a token named \"%s\" exists and is not revoked", t->name);
 			r = ST_EEXIST;
 			goto out_unlock;
 		}
@@ -855,11 +844,11 @@ int token_revoke(const char *dir, const char *id_or_name, char *err, size_t errc
 	int lock_fd = -1, r;
 
 	if (!n) {
-		seterr(err, errcap, "expected a token id or name, found nothing");
+		st_fail(err, errcap, "expected a token id or name, found nothing");
 		return ST_EINVAL;
 	}
 	if ((r = path_in(path, sizeof(path), dir, "tokens")) < 0) {
-		seterr(err, errcap, "%s: path too long", dir);
+		st_fail(err, errcap, "%s: path too long", dir);
 		return r;
 	}
 	if ((r = lock_tokens(dir, &lock_fd, err, errcap)) < 0)
@@ -881,7 +870,7 @@ int token_revoke(const char *dir, const char *id_or_name, char *err, size_t errc
 		}
 	}
 	if (active > 1) {
-		seterr(err, errcap, "name \"%s\": %zu active tokens have it; revoke by id", id_or_name,
+		st_fail(err, errcap, "name \"%s\": %zu active tokens have it; revoke by id", id_or_name,
 		       active);
 		r = ST_EEXIST;
 		goto out;
@@ -889,13 +878,13 @@ int token_revoke(const char *dir, const char *id_or_name, char *err, size_t errc
 	if (!hit && revoked)
 		hit = revoked;
 	if (!hit) {
-		seterr(err, errcap, "no token has the %s \"%s\"",
+		st_fail(err, errcap, "no token has the %s \"%s\"",
 		       is_id(id_or_name, n) ? "id" : "name", id_or_name);
 		r = ST_ENOTFOUND;
 		goto out;
 	}
 	if (hit->revoked_ns) {
-		seterr(err, errcap, "token %s (%s) was already revoked", hit->id, hit->name);
+		st_fail(err, errcap, "token %s (%s) was already revoked", hit->id, hit->name);
 		r = 1;
 		goto out;
 	}
@@ -915,7 +904,7 @@ int token_list(const char *dir, int (*fn)(const struct token *t, void *arg), voi
 	int r;
 
 	if ((r = path_in(path, sizeof(path), dir, "tokens")) < 0) {
-		seterr(err, errcap, "%s: path too long", dir);
+		st_fail(err, errcap, "%s: path too long", dir);
 		return r;
 	}
 	if ((r = load(path, &tv, err, errcap)) < 0)
@@ -996,13 +985,13 @@ static int reload_locked(struct token_store *s, bool force)
 	if (fd < 0) {
 		r = -errno;
 		if (r != -ENOENT) {
-			seterr(s->error, sizeof(s->error), "%s: %s", s->path, st_strerror(r));
+			st_fail(s->error, sizeof(s->error), "%s: %s", s->path, st_strerror(r));
 			return r;
 		}
 	} else {
 		if (fstat(fd, &st) < 0) {
 			r = -errno;
-			seterr(s->error, sizeof(s->error), "%s: %s", s->path, st_strerror(r));
+			st_fail(s->error, sizeof(s->error), "%s: %s", s->path, st_strerror(r));
 			close(fd);
 			return r;
 		}
@@ -1056,7 +1045,7 @@ static int reload_locked(struct token_store *s, bool force)
 	return 1;
 fail:
 	if (r == -ENOMEM)
-		seterr(s->error, sizeof(s->error), "%s: out of memory", s->path);
+		st_fail(s->error, sizeof(s->error), "%s: out of memory", s->path);
 	free(data);
 	snap_free(sn);
 	return r;
@@ -1070,7 +1059,7 @@ int token_store_open(struct token_store **ret, const char *dir, char *err, size_
 	if (!s)
 		return -ENOMEM;
 	if ((r = path_in(s->path, sizeof(s->path), dir, "tokens")) < 0) {
-		seterr(err, errcap, "%s: path too long", dir);
+		st_fail(err, errcap, "%s: path too long", dir);
 		free(s);
 		return r;
 	}
@@ -1082,7 +1071,7 @@ int token_store_open(struct token_store **ret, const char *dir, char *err, size_
 	pthread_rwlock_init(&s->lock, NULL);
 	pthread_mutex_init(&s->reload_mu, NULL);
 	if ((r = reload_locked(s, true)) < 0) {
-		seterr(err, errcap, "%s", s->error);
+		st_fail(err, errcap, "%s", s->error);
 		token_store_free(s);
 		return r;
 	}
@@ -1101,7 +1090,7 @@ int token_store_reload(struct token_store *s)
 void token_store_error(struct token_store *s, char *buf, size_t cap)
 {
 	pthread_mutex_lock(&s->reload_mu);
-	seterr(buf, cap, "%s", s->error);
+	st_fail(buf, cap, "%s", s->error);
 	pthread_mutex_unlock(&s->reload_mu);
 }
 

@@ -95,18 +95,6 @@ static void shown(const char *s, size_t n, char *out, size_t cap)
 	out[o] = 0;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int failf(char *err, size_t errcap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errcap) {
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return ST_EINVAL;
-}
 
 /* --- Query strings ------------------------------------------------------ */
 
@@ -210,10 +198,10 @@ int query_u64(const char *qs, const char *key, uint64_t min, uint64_t max,
 		return 0;
 	}
 	if (rc < 0)
-		return failf(err, errcap, "parameter %s given twice", key);
+		return st_fail(err, errcap, "parameter %s given twice", key);
 	long len = decode(v, vlen, true, false, NULL);
 	if (len < 0)
-		return failf(err, errcap, "parameter %s: %s", key, len == DEC_NUL ?
+		return st_fail(err, errcap, "parameter %s: %s", key, len == DEC_NUL ?
 			     "the value decodes to a NUL byte" : "malformed percent-escape");
 	if ((size_t)len < sizeof(val)) {
 		decode(v, vlen, true, false, val);
@@ -227,7 +215,7 @@ int query_u64(const char *qs, const char *key, uint64_t min, uint64_t max,
 	} else {
 		shown(v, vlen, text, sizeof(text));
 	}
-	return failf(err, errcap, "parameter %s: expected an integer in [%llu,%llu], found \"%s\"",
+	return st_fail(err, errcap, "parameter %s: expected an integer in [%llu,%llu], found \"%s\"",
 		     key, (unsigned long long)min, (unsigned long long)max, text);
 }
 
@@ -257,21 +245,21 @@ int query_check(const char *qs, const char *const *allowed, char *err, size_t er
 	if (!allowed)
 		allowed = none;
 	if (strnlen(qs, QUERY_MAX_LEN + 1) > QUERY_MAX_LEN) {
-		failf(err, errcap, "query string longer than %d bytes", QUERY_MAX_LEN);
+		st_fail(err, errcap, "query string longer than %d bytes", QUERY_MAX_LEN);
 		return ST_ELIMIT;
 	}
 	while ((qs = next_param(qs, &p))) {
 		if (nseen == QUERY_MAX_PARAMS) {
-			failf(err, errcap, "more than %d query parameters", QUERY_MAX_PARAMS);
+			st_fail(err, errcap, "more than %d query parameters", QUERY_MAX_PARAMS);
 			return ST_ELIMIT;
 		}
 		shown(p.k, p.klen, text, sizeof(text));
 		long klen = decode(p.k, p.klen, true, false, NULL);
 		if (klen < 0)
-			return failf(err, errcap, "query parameter name \"%s\": %s", text,
+			return st_fail(err, errcap, "query parameter name \"%s\": %s", text,
 				     klen == DEC_NUL ? "decodes to a NUL byte" : "malformed percent-escape");
 		if (klen == 0)
-			return failf(err, errcap, "a query parameter has an empty name");
+			return st_fail(err, errcap, "a query parameter has an empty name");
 		size_t a = SIZE_MAX;
 		if ((size_t)klen < sizeof(key)) {
 			decode(p.k, p.klen, true, false, key);
@@ -285,17 +273,17 @@ int query_check(const char *qs, const char *const *allowed, char *err, size_t er
 		}
 		if (a == SIZE_MAX) {
 			list_allowed(allowed, list, sizeof(list));
-			return failf(err, errcap, "unknown query parameter \"%s\"%s%s%s", text,
+			return st_fail(err, errcap, "unknown query parameter \"%s\"%s%s%s", text,
 				     list[0] ? " (allowed: " : " (this resource takes none)",
 				     list, list[0] ? ")" : "");
 		}
 		for (size_t i = 0; i < nseen; i++)
 			if (seen[i] == a)
-				return failf(err, errcap, "parameter %s given twice", allowed[a]);
+				return st_fail(err, errcap, "parameter %s given twice", allowed[a]);
 		seen[nseen++] = a;
 		long vlen = p.v ? decode(p.v, p.vlen, true, false, NULL) : 0;
 		if (vlen < 0)
-			return failf(err, errcap, "parameter %s: %s", allowed[a], vlen == DEC_NUL ?
+			return st_fail(err, errcap, "parameter %s: %s", allowed[a], vlen == DEC_NUL ?
 				     "the value decodes to a NUL byte" : "malformed percent-escape");
 	}
 	return 0;
