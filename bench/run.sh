@@ -13,7 +13,8 @@
 # Environment knobs: BENCH_RUNS (runs per measurement, default 3),
 # BENCH_SEED (generator seed, default 1), BENCH_TIMEOUT (seconds allowed to
 # one run of one command, default 300), BENCH_STEPS (space-separated step
-# names to run instead of all of them).
+# names to run instead of all of them), BENCH_SEARCH_EVENTS and
+# BENCH_SEARCH_TIMEOUT (step search_pg, below).
 #
 # Needs: bash, coreutils (timeout, date +%N), awk, GNU time (/usr/bin/time,
 # Debian package "time") for peak RSS.
@@ -416,8 +417,85 @@ step_server() {
 }
 bounded_long() { timeout --kill-after=10 $((RUN_TIMEOUT + ${BENCH_SOAK_SECONDS:-600} + 600)) "$@"; }
 
+# Search, the PostgreSQL side (issue 4): BENCH_SEARCH_EVENTS events
+# (default 10,000,000, seed BENCH_SEED), the shared query set written by
+# bench/search_queries.py, loaded, indexed and queried by
+# bench/search_pg.sh; its report goes into results.txt, its files to
+# bench/out/pg_search.{txt,tsv}. The whole step is bounded by
+# BENCH_SEARCH_TIMEOUT seconds (default 14400). At 10M the data set
+# (about 5.8 GB) and the queries stay in bench/out/ for the next run and
+# for Sealtrail's side of the comparison.
+N_SEARCH=${BENCH_SEARCH_EVENTS:-10000000}
+SEARCH_DATA=
+SEARCH_QUERIES=
+
+# search_prepare: sets SEARCH_DATA (the NDJSON of N_SEARCH events, a
+# prefix of the standard sets or generated; reused when present with the
+# expected size) and SEARCH_QUERIES (regenerated when older than the data
+# or the generator script). Call it directly, not in $(...).
+search_prepare() {
+	local n=$N_SEARCH f want
+	case $n in '' | *[!0-9]* | 0) echo "BENCH_SEARCH_EVENTS must be a positive number, got '$n'" >&2; return 1 ;; esac
+	case $n in
+	"$N_BIG") f=$EV_BIG ;;
+	"$N_MID") f=$EV_MID ;;
+	"$N_SMALL") f=$EV_SMALL ;;
+	*)
+		f=$OUT/events-search-$n.ndjson
+		if [ "$n" -le "$N_BIG" ]; then
+			want=$(head -n "$n" "$EV_BIG" | wc -c)
+		else
+			want=$("$GEN" "$n" "$SEED" | wc -c)
+		fi
+		if [ -f "$f" ] && [ "$(file_size "$f")" = "$want" ]; then
+			echo "data: $f present ($want bytes)"
+		else
+			echo "data: writing $n events (seed $SEED) into $f"
+			if [ "$n" -le "$N_BIG" ]; then
+				head -n "$n" "$EV_BIG" >"$f.tmp"
+			else
+				"$GEN" "$n" "$SEED" >"$f.tmp"
+			fi
+			mv "$f.tmp" "$f"
+		fi
+		;;
+	esac
+	SEARCH_DATA=$f
+	SEARCH_QUERIES=$OUT/search-queries-$n.tsv
+	if [ ! -s "$SEARCH_QUERIES" ] || [ "$f" -nt "$SEARCH_QUERIES" ] ||
+		[ "$SRC/bench/search_queries.py" -nt "$SEARCH_QUERIES" ]; then
+		python3 "$SRC/bench/search_queries.py" "$f" "$SEARCH_QUERIES.tmp" --seed "$SEED" || return 1
+		mv "$SEARCH_QUERIES.tmp" "$SEARCH_QUERIES"
+	fi
+}
+
+step_search_pg() {
+	local pgq=$BUILD/bench/pg_query pg=${PG_BIN:-/usr/lib/postgresql/15/bin} t0 rc=0
+	if [ ! -x "$pgq" ]; then
+		log "search_pg: skipped: $pgq not built (libpq-dev)"
+		return 0
+	fi
+	if [ ! -x "$pg/postgres" ]; then
+		log "search_pg: skipped: no PostgreSQL server in $pg (package postgresql)"
+		return 0
+	fi
+	search_prepare || return 1
+	log "search_pg: PostgreSQL 15 on $N_SEARCH events, queries $SEARCH_QUERIES:"
+	t0=$(now)
+	timeout --kill-after=30 "${BENCH_SEARCH_TIMEOUT:-14400}" \
+		bash "$SRC/bench/search_pg.sh" "$BUILD" "$OUT" "$SEARCH_DATA" "$SEARCH_QUERIES" \
+		>"$OUT/logs/search_pg.out" 2>"$OUT/logs/search_pg.err" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		[ "$rc" -eq 124 ] && echo "search_pg timed out after ${BENCH_SEARCH_TIMEOUT:-14400}s" >&2
+		tail -n 5 "$OUT/logs/search_pg.err" >&2
+		return 1
+	fi
+	sed 's/^/    /' "$OUT/pg_search.txt" | tee -a "$RESULTS" >&2
+	log "  search_pg: p50/p95 ms per class (prepared): $(awk -F'\t' 'NR > 1 { printf "%s%s %s/%s", sep, $1, $2, $3; sep = ", " }' "$OUT/pg_search.tsv"); step $(elapsed "$t0" "$(now)") s"
+}
+
 # Order matters: verify and proof use the log the batch=10000 step leaves.
-STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss server)
+STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss server search_pg)
 if [ -n "${BENCH_STEPS:-}" ]; then
 	read -r -a STEPS <<<"$BENCH_STEPS"
 fi

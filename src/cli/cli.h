@@ -28,6 +28,34 @@ int cmd_key(int argc, char **argv);
 int cmd_tile(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_query(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_timeline(int argc, char **argv);
+int cmd_tail(int argc, char **argv);
+int cmd_reindex(int argc, char **argv);
+
+/* The HTTP client (http.c) of verify --url and the search commands. */
+#define CLI_TOKEN_MAX 4096
+struct cli_http {
+	void *h;                      /* CURL * */
+	const char *base;             /* the URL without trailing '/' */
+	size_t base_len;
+	struct curl_slist *hdrs;
+	struct buf *cur;              /* the response being received */
+	bool too_big;
+	char errbuf[256];             /* CURL_ERROR_SIZE */
+};
+/* Reads the token: the file's content without its trailing newline, else
+ * SEALTRAIL_TOKEN. 1 with tok filled, 0 when there is none, -1 (after a
+ * message that never shows the token) when it is unusable. */
+int cli_read_token(const char *file, struct buf *tok);
+/* Sets up h (base and base_len set by the caller). False after a message. */
+bool cli_http_setup(struct cli_http *h, const char *cacert, long timeout,
+		    const struct buf *token, const char *agent);
+/* GET base/path into out (capped at out->max): 0 with the HTTP status in
+ * *ret_code, or a negative error after a message. */
+int cli_http_get(struct cli_http *h, const char *path, struct buf *out, long *ret_code);
+void cli_http_release(struct cli_http *h);
 
 /* Prints "sealtrail: <msg>\n" to stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

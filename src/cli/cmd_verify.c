@@ -31,7 +31,6 @@
 #include <unistd.h>
 
 #define MAX_TRUST 64
-#define TOKEN_MAX 4096
 #define DEFAULT_TIMEOUT 30L
 
 /* ---- local mode --------------------------------------------------------------- */
@@ -62,187 +61,28 @@ static int verify_local(const char *dir, struct verify_options *o, bool quiet)
 	return 0;
 }
 
-/* ---- remote mode: the HTTP transport ----------------------------------------- */
-
-struct http {
-	CURL *h;
-	const char *base;             /* the URL without trailing '/' */
-	size_t base_len;
-	struct curl_slist *hdrs;
-	struct buf *cur;              /* the response being received */
-	bool too_big;
-	char errbuf[CURL_ERROR_SIZE];
-};
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-	struct http *h = arg;
-	size_t len = size * n;
-
-	if (buf_append(h->cur, p, len) < 0) {
-		h->too_big = true;
-		return 0;             /* aborts the transfer */
-	}
-	return len;
-}
-
-static int curl_errno(CURLcode c)
-{
-	switch (c) {
-	case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
-	case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
-	case CURLE_COULDNT_RESOLVE_HOST: return -EHOSTUNREACH;
-	case CURLE_FILESIZE_EXCEEDED: return ST_ELIMIT;
-	default: return -EPROTO;
-	}
-}
-
 /* The rverify fetch callback: GET base/path into out. */
 static int http_fetch(void *arg, const char *path, struct buf *out)
 {
-	struct http *h = arg;
-	struct buf url = BUF_INIT(PATH_MAX + 8192);
 	long code = 0;
-	CURLcode cc;
-	int r;
+	int r = cli_http_get(arg, path, out, &code);
 
-	if ((r = buf_printf(&url, "%.*s/%s", (int)h->base_len, h->base, path)) < 0 ||
-	    (r = buf_cstr(&url)) < 0)
-		goto out;
-	h->cur = out;
-	h->too_big = false;
-	h->errbuf[0] = 0;
-	curl_easy_setopt(h->h, CURLOPT_URL, (char *)url.data);
-	curl_easy_setopt(h->h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)out->max);
-	cc = curl_easy_perform(h->h);
-	if (h->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-		cli_err("GET %s: response larger than %zu bytes", (char *)url.data, out->max);
-		r = ST_ELIMIT;
-		goto out;
-	}
-	if (cc != CURLE_OK) {
-		cli_err("GET %s: %s", (char *)url.data,
-			h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
-		r = curl_errno(cc);
-		goto out;
-	}
-	curl_easy_getinfo(h->h, CURLINFO_RESPONSE_CODE, &code);
-	if (code == 200) {
-		r = 0;
-	} else if (code == 404) {
-		r = ST_ENOTFOUND;     /* rverify retries partial tiles: no noise */
-	} else if (code == 401 || code == 403) {
-		cli_err("GET %s: HTTP %ld%s", (char *)url.data, code,
+	if (r < 0)
+		return r;
+	if (code == 200)
+		return 0;
+	out->len = 0;
+	if (code == 404)
+		return ST_ENOTFOUND;     /* rverify retries partial tiles: no noise */
+	if (code == 401 || code == 403) {
+		cli_err("GET %s: HTTP %ld%s", path, code,
 			strncmp(path, "tile/entries/", 13) == 0 ?
 			" (entry bundles need an auditor token: --token-file FILE)" : "");
-		r = -EACCES;
-	} else {
-		cli_err("GET %s: HTTP %ld%s", (char *)url.data, code,
-			code >= 300 && code < 400 ? " (redirects are not followed)" : "");
-		r = -EPROTO;
+		return -EACCES;
 	}
-out:
-	if (r < 0)
-		out->len = 0;
-	buf_release(&url);
-	return r;
-}
-
-/* Reads the token: --token-file's content without its trailing newline,
- * else SEALTRAIL_TOKEN. Returns 1 with *tok filled, 0 when there is none,
- * -1 (after a message that never shows the token) when it is unusable. */
-static int read_token(const char *file, struct buf *tok)
-{
-	if (file) {
-		int r = read_file(file, TOKEN_MAX, tok);
-		if (r < 0) {
-			cli_err("--token-file %s: %s", file, r == ST_ELIMIT ?
-				"larger than a token can be" : st_strerror(r));
-			return -1;
-		}
-		while (tok->len && (tok->data[tok->len - 1] == '\n' ||
-				    tok->data[tok->len - 1] == '\r'))
-			tok->len--;
-	} else {
-		const char *e = getenv("SEALTRAIL_TOKEN");
-		if (!e || !*e)
-			return 0;
-		if (buf_puts(tok, e) < 0) {
-			cli_err("SEALTRAIL_TOKEN: longer than a token can be");
-			return -1;
-		}
-	}
-	if (tok->len == 0) {
-		cli_err("%s: empty token", file ? file : "SEALTRAIL_TOKEN");
-		return -1;
-	}
-	/* Visible ASCII only: anything else could split the header. */
-	for (size_t i = 0; i < tok->len; i++)
-		if (tok->data[i] < 0x21 || tok->data[i] > 0x7e) {
-			cli_err("%s: the token holds a byte that is not visible ASCII "
-				"(at offset %zu)", file ? file : "SEALTRAIL_TOKEN", i);
-			return -1;
-		}
-	return 1;
-}
-
-static void wipe_headers(struct curl_slist *s)
-{
-	for (struct curl_slist *p = s; p; p = p->next)
-		if (p->data)
-			st_wipe(p->data, strlen(p->data));
-	curl_slist_free_all(s);
-}
-
-static bool http_setup(struct http *h, const char *cacert, long timeout,
-		       const struct buf *token)
-{
-	if (!(h->h = curl_easy_init())) {
-		cli_err("cannot initialise libcurl");
-		return false;
-	}
-	curl_easy_setopt(h->h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h->h, CURLOPT_WRITEDATA, h);
-	curl_easy_setopt(h->h, CURLOPT_ERRORBUFFER, h->errbuf);
-	curl_easy_setopt(h->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h->h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h->h, CURLOPT_MAXREDIRS, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(h->h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(h->h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	curl_easy_setopt(h->h, CURLOPT_CONNECTTIMEOUT, timeout);
-	/* Stalled for timeout seconds, or slower than needed to move the
-	 * largest bundle (16 MiB) in 8 timeouts: give up. */
-	curl_easy_setopt(h->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h->h, CURLOPT_LOW_SPEED_TIME, timeout);
-	curl_easy_setopt(h->h, CURLOPT_TIMEOUT, timeout * 8);
-	curl_easy_setopt(h->h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h->h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h->h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (cacert)
-		curl_easy_setopt(h->h, CURLOPT_CAINFO, cacert);
-	curl_easy_setopt(h->h, CURLOPT_USERAGENT, "sealtrail-verify");
-	if (token->len) {
-		struct buf hdr = BUF_INIT(TOKEN_MAX + 64);
-		int r = buf_puts(&hdr, "Authorization: Bearer ");
-		if (r == 0)
-			r = buf_append(&hdr, token->data, token->len);
-		if (r == 0)
-			r = buf_cstr(&hdr);
-		if (r == 0 && !(h->hdrs = curl_slist_append(NULL, (char *)hdr.data)))
-			r = -ENOMEM;
-		if (hdr.data)
-			st_wipe(hdr.data, hdr.cap);
-		buf_release(&hdr);
-		if (r < 0) {
-			cli_err("cannot set the Authorization header: %s", st_strerror(r));
-			return false;
-		}
-		curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, h->hdrs);
-	}
-	return true;
+	cli_err("GET %s: HTTP %ld%s", path, code,
+		code >= 300 && code < 400 ? " (redirects are not followed)" : "");
+	return -EPROTO;
 }
 
 static void report_line(void *arg, const char *line)
@@ -289,8 +129,8 @@ struct remote_args {
 static int verify_remote(const struct remote_args *a)
 {
 	struct note_key keys[MAX_TRUST];
-	struct buf token = BUF_INIT(TOKEN_MAX), state = BUF_INIT(PATH_MAX);
-	struct http h;
+	struct buf token = BUF_INIT(CLI_TOKEN_MAX), state = BUF_INIT(PATH_MAX);
+	struct cli_http h;
 	struct rverify_options o;
 	struct rverify_result res;
 	size_t ulen = strlen(a->url);
@@ -318,7 +158,7 @@ static int verify_remote(const struct remote_args *a)
 			cli_err("--key \"%s\": not a verifier key (name+hash+base64)", a->keys[i]);
 			goto out;
 		}
-	if ((r = read_token(a->token_file, &token)) < 0)
+	if ((r = cli_read_token(a->token_file, &token)) < 0)
 		goto out;
 	if (r > 0 && strncasecmp(a->url, "http://", 7) == 0 && !a->quiet)
 		cli_err("warning: sending the token over plain http");
@@ -343,7 +183,7 @@ static int verify_remote(const struct remote_args *a)
 	}
 	h.base = a->url;
 	h.base_len = ulen;
-	if (!http_setup(&h, a->cacert, a->timeout, &token))
+	if (!cli_http_setup(&h, a->cacert, a->timeout, &token, "sealtrail-verify"))
 		goto cleanup;
 	o.fetch = http_fetch;
 	o.fetch_arg = &h;
@@ -375,9 +215,7 @@ static int verify_remote(const struct remote_args *a)
 	}
 	rc = 0;
 cleanup:
-	if (h.h)
-		curl_easy_cleanup(h.h);
-	wipe_headers(h.hdrs);
+	cli_http_release(&h);
 	curl_global_cleanup();
 out:
 	if (token.data)

@@ -16,6 +16,15 @@ static const char usage[] =
 	"\n"
 	"  serve --data DIR [--listen HOST:PORT] [--config FILE] [--init]\n"
 	"                                      run the HTTP server (--init: create the log if absent)\n"
+	"  query (--url URL | --data DIR) [--sort -time|time|-seq|seq] [--limit N] [--all]\n"
+	"       [--json|--csv] 'QUERY'         search (docs/QUERY.md); a table, JSON lines or CSV\n"
+	"  stats (--url URL | --data DIR) [--by FIELD] [--top K] [--interval 5m] ['QUERY']\n"
+	"                                      counts by a field's values and/or a time histogram\n"
+	"  timeline (--url URL | --data DIR) [--trace|--parent] [--skew 5m] ID\n"
+	"                                      every event of one request, by event time, skew flagged\n"
+	"  tail (--url URL | --data DIR) [-f] [-n N] ['QUERY']\n"
+	"                                      the newest events; -f follows new ones (--url)\n"
+	"  reindex --data DIR                  rebuild the search index from the log\n"
 	"  init --data DIR [--origin NAME] [--segment-size BYTES] [--max-entry BYTES]\n"
 	"       [--max-depth N] [--max-members N] [--max-string BYTES] [--max-tenants N]\n"
 	"                                      create a log; print its verifier key\n"
@@ -105,6 +114,8 @@ int main(int argc, char **argv)
 		{ "proof", cmd_proof }, { "verify", cmd_verify },
 		{ "dump", cmd_dump }, { "key", cmd_key }, { "tile", cmd_tile },
 		{ "token", cmd_token }, { "serve", cmd_serve },
+		{ "query", cmd_query }, { "stats", cmd_stats }, { "timeline", cmd_timeline },
+		{ "tail", cmd_tail }, { "reindex", cmd_reindex },
 	};
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||

@@ -1562,6 +1562,64 @@ int log_read_entry(struct log *l, uint64_t seq, struct buf *out)
 	return 0;
 }
 
+int64_t log_read_run(struct log *l, uint64_t seq, uint64_t max, size_t window,
+		     struct buf *scratch, log_entry_fn fn, void *ctx)
+{
+	uint8_t ob[8];
+	uint64_t first, off, size = log_size(l);
+	int fd, ifd, r;
+	int64_t done = 0;
+
+	if (seq >= size)
+		return ST_ERANGE;
+	if (max > size - seq)
+		max = size - seq;
+	if ((r = reader_for(l, seq, &fd, &ifd, &first)) < 0)
+		return r;
+	if ((r = pread_all(ifd, ob, 8, (off_t)((seq - first) * 8))) < 0)
+		return r == -ENODATA ? ST_ECORRUPT : r;
+	off = get_le64(ob);
+	if (window < SEG_FRAME_HDR + 4096)
+		window = SEG_FRAME_HDR + 4096;
+	buf_reset(scratch);
+	if ((r = buf_reserve(scratch, window)) < 0)
+		return r;
+	/* Bytes past the segment's end or past log_size are never passed on:
+	 * a short read ends the run, and max counts only durable entries. */
+	ssize_t got = pread(fd, scratch->data, window, (off_t)off);
+	if (got < 0)
+		return -errno;
+	size_t have = (size_t)got, pos = 0;
+	while ((uint64_t)done < max) {
+		uint32_t len;
+		int c = seg_frame_check(scratch->data + pos, have - pos, &len);
+		if (c < 0)
+			return c;
+		if (c == 0) {
+			if (done > 0)
+				break;
+			/* The first entry is bigger than the window: read it alone. */
+			if (have - pos < SEG_FRAME_HDR)
+				return ST_ECORRUPT;
+			uint32_t need = get_le32(scratch->data + pos);
+			if (need > SEG_FRAME_MAX)
+				return ST_ECORRUPT;
+			if ((r = buf_reserve(scratch, SEG_FRAME_HDR + need)) < 0)
+				return r;
+			if ((r = pread_all(fd, scratch->data, SEG_FRAME_HDR + need, (off_t)off)) < 0)
+				return r == -ENODATA ? ST_ECORRUPT : r;
+			have = SEG_FRAME_HDR + need;
+			pos = 0;
+			continue;
+		}
+		if ((r = fn(ctx, seq + (uint64_t)done, scratch->data + pos + SEG_FRAME_HDR, len)) != 0)
+			return r;
+		pos += SEG_FRAME_HDR + len;
+		done++;
+	}
+	return done;
+}
+
 int log_read_tile(struct log *l, const struct tile_ref *t, struct buf *out)
 {
 	if (t->level >= 0)

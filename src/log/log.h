@@ -143,6 +143,19 @@ struct tree *log_tree(struct log *l);
 
 /* Appends the stored bytes of entry seq to out. */
 int log_read_entry(struct log *l, uint64_t seq, struct buf *out);
+/* Reads durable entries from seq on, in order, calling fn(ctx, seq, entry,
+ * len) for each, with one pread of the entries' offset and one of up to
+ * `window` bytes of the segment (a single entry larger than the window is
+ * still read whole). Stops at the end of seq's segment, at log_size, after
+ * max entries, or when fn returns non-zero (returned). The entry bytes are
+ * valid during the call only; scratch holds them and is reused. Returns
+ * the number of entries passed to fn (>= 1 when seq < log_size and max > 0),
+ * or a negative error: ST_ERANGE when seq >= log_size, ST_ECORRUPT when a
+ * frame's length or CRC is wrong. For the indexer and other sequential
+ * readers: ~one syscall per window instead of three per entry. */
+typedef int (*log_entry_fn)(void *ctx, uint64_t seq, const uint8_t *entry, size_t len);
+int64_t log_read_run(struct log *l, uint64_t seq, uint64_t max, size_t window,
+		     struct buf *scratch, log_entry_fn fn, void *ctx);
 /* Appends the latest signed checkpoint note (or the newest one whose size
  * equals size, when size != 0) to out. ST_ENOTFOUND when none matches. */
 int log_read_checkpoint(struct log *l, uint64_t size, struct buf *out);

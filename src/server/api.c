@@ -37,7 +37,6 @@
 
 #define PAGE_DEFAULT 100
 #define LIMIT_MAX 1000
-#define SCAN_BUDGET 100000           /* entries one tenant page may read */
 #define RESPONSE_MAX ((size_t)16 << 20)
 #define ERR_MAX 512
 
@@ -1183,47 +1182,486 @@ out:
 	buf_release(&e);
 }
 
-static void handle_events_page(struct ctx *c)
-{
-	static const char *const allowed[] = { "tenant", "after_seq", "limit", "proof", NULL };
-	struct buf e = BUF_INIT(1 << 17), b = BUF_INIT(RESPONSE_MAX + (1 << 18));
-	char tn[TENANT_NAME_MAX + 1], etn[TENANT_NAME_MAX + 1];
-	uint64_t after = 0, limit = PAGE_DEFAULT;
-	bool has_after = false, proof = false;
+/* ---- search, stats, timeline (the index) ---------------------------------- */
 
-	c->action = "sealtrail.events.list";
-	c->resource_type = "tenant";
-	if (!check_query(c, allowed) || !want_proof(c, &proof) ||
-	    !get_u64(c, "after_seq", 0, UINT64_MAX - 1, &after, &has_after) ||
-	    !get_u64(c, "limit", 1, LIMIT_MAX, &limit, NULL) || !read_tenant(c, tn, sizeof(tn)))
+/* The token's tenant scope as the index takes it; with ?tenant= narrowed
+ * to that one tenant (which must be in scope: 403 otherwise). */
+struct scope {
+	struct index_scope sc;
+	const char *names[TOKEN_TENANTS_MAX];
+	char one[TENANT_NAME_MAX + 1];
+};
+
+static bool read_scope(struct ctx *c, struct scope *out)
+{
+	int n = query_get(hreq_query(c->r), "tenant", out->one, sizeof(out->one));
+	memset(&out->sc, 0, sizeof(out->sc));
+	if (n == ST_ENOTFOUND) {
+		if (c->tok->all_tenants) {
+			out->sc.all = true;
+			return true;
+		}
+		for (size_t i = 0; i < c->tok->ntenants; i++)
+			out->names[i] = c->tok->tenants[i];
+		out->sc.n = c->tok->ntenants;
+		out->sc.tenants = out->names;
+		if (c->tok->ntenants == 1)
+			c->tenant = c->tok->tenants[0];
+		return true;
+	}
+	if (n <= 0) {
+		reply_error(c->s, c->r, 400, "bad_parameter", "parameter tenant: expected a tenant name", 0);
+		return false;
+	}
+	if (!tenant_ok(c, out->one))
+		return false;
+	out->names[0] = out->one;
+	out->sc.n = 1;
+	out->sc.tenants = out->names;
+	return true;
+}
+
+/* Parses ?q= (absent: everything); on error answers 400 naming the column. */
+static bool read_query(struct ctx *c, char *qtext, size_t cap, size_t *ret_len, struct query **ret)
+{
+	struct query_error qe;
+	int n = query_get(hreq_query(c->r), "q", qtext, cap);
+	if (n == ST_ENOTFOUND)
+		n = 0;
+	if (n < 0) {
+		reply_error(c->s, c->r, 400, "bad_query", "parameter q: too long or badly encoded", 0);
+		return false;
+	}
+	qtext[n] = 0;
+	*ret_len = (size_t)n;
+	snprintf(c->resource_id, sizeof(c->resource_id), "%.159s", qtext);
+	int r = query_parse(qtext, (size_t)n, now_realtime_ns(), ret, &qe);
+	if (r == -ENOMEM) {
+		reply_error(c->s, c->r, 503, "unavailable", "out of memory", retry_after(c->s));
+		return false;
+	}
+	if (r < 0) {
+		reply_error(c->s, c->r, 400, "bad_query", qe.msg, 0);
+		return false;
+	}
+	return true;
+}
+
+static void index_error(struct ctx *c, int r)
+{
+	if (r == ST_ELIMIT)
+		reply_error(c->s, c->r, 422, "query_too_broad",
+			    "this query needs more than 2,000,000 events checked one by one "
+			    "(a phrase or a field the index does not hold); narrow it with a field or a time range", 0);
+	else if (r == -ENOMEM)
+		reply_error(c->s, c->r, 503, "unavailable", "out of memory", retry_after(c->s));
+	else
+		reply_error(c->s, c->r, 500, "internal", st_strerror(r), 0);
+}
+
+/* Reads hit seq and checks, on the stored data itself, that its tenant is
+ * in scope (invariant 2); the index is derived data and not trusted for
+ * that. */
+static bool read_hit(struct ctx *c, const struct index_scope *sc, uint64_t seq, struct buf *e)
+{
+	struct stored_info si;
+	struct event_error perr;
+	buf_reset(e);
+	if (log_read_entry(c->s->log, seq, e) < 0 ||
+	    event_parse_stored(e->data, e->len, log_limits(c->s->log), &si, &perr) < 0) {
+		reply_error(c->s, c->r, 500, "internal", "an entry could not be read", 0);
+		return false;
+	}
+	bool in = sc->all;
+	for (size_t i = 0; !in && i < sc->n; i++)
+		in = strlen(sc->tenants[i]) == si.tenant_len &&
+		     memcmp(sc->tenants[i], si.tenant, si.tenant_len) == 0;
+	if (!in)
+		reply_error(c->s, c->r, 500, "internal", "the index disagrees with the log", 0);
+	return in;
+}
+
+static void handle_search(struct ctx *c)
+{
+	static const char *const allowed[] = { "q", "sort", "limit", "cursor", "after_seq", "proofs",
+					       "tenant", "fresh", NULL };
+	struct buf e = BUF_INIT(1 << 17), b = BUF_INIT(RESPONSE_MAX + (1 << 18));
+	char qtext[QUERY_MAX_LEN + 1], sort[8], cur[INDEX_CURSOR_MAX + 2], err[ERR_MAX];
+	struct query *q = NULL;
+	struct scope sc;
+	struct index_hit *hits = NULL;
+	size_t qlen;
+	uint64_t limit = PAGE_DEFAULT, proofs = 0;
+	bool has_proofs = false;
+
+	c->action = "sealtrail.events.search";
+	c->resource_type = "query";
+	if (!check_query(c, allowed) || !read_scope(c, &sc) ||
+	    !get_u64(c, "limit", 1, LIMIT_MAX, &limit, NULL) ||
+	    !get_u64(c, "proofs", 0, 1, &proofs, &has_proofs) ||
+	    !read_query(c, qtext, sizeof(qtext), &qlen, &q))
 		goto out;
-	snprintf(c->resource_id, sizeof(c->resource_id), "%s", tn);
-	uint64_t size = log_size(c->s->log), seq = has_after ? after + 1 : 0, found = 0, scanned = 0;
-	buf_puts(&b, "{\"events\":[");
-	for (; seq < size && found < limit && scanned < SCAN_BUDGET && b.len < RESPONSE_MAX;
-	     seq++, scanned++) {
-		struct stored_info si;
-		struct event_error perr;
-		buf_reset(&e);
-		if (log_read_entry(c->s->log, seq, &e) < 0 ||
-		    event_parse_stored(e.data, e.len, log_limits(c->s->log), &si, &perr) < 0) {
-			reply_error(c->s, c->r, 500, "internal", "an entry could not be read", 0);
+	if (proofs && !role_allows(c->tok->role, PERM_PROOF)) {
+		deny(c, "proofs need the auditor or legal role");
+		goto out;
+	}
+	struct index_search s = { .q = q, .qtext = qtext, .qtext_len = qlen, .scope = &sc.sc,
+				  .sort = IX_SORT_TIME_DESC, .limit = limit };
+	uint64_t after = 0, fresh = 0;
+	bool has_after = false;
+	if (!get_u64(c, "after_seq", 0, UINT64_MAX - 1, &after, &has_after) ||
+	    !get_u64(c, "fresh", 0, 1, &fresh, NULL))
+		goto out;
+	if (has_after)
+		s.sort = IX_SORT_SEQ_ASC;   /* the default with after_seq */
+	int n = query_get(hreq_query(c->r), "sort", sort, sizeof(sort));
+	if (n >= 0 && !index_sort_parse(sort, (size_t)n, &s.sort)) {
+		reply_error(c->s, c->r, 400, "bad_parameter",
+			    "parameter sort: expected one of -time, time, -seq, seq", 0);
+		goto out;
+	}
+	if (n < 0 && n != ST_ENOTFOUND) {
+		reply_error(c->s, c->r, 400, "bad_parameter", "parameter sort: expected one of -time, time, -seq, seq", 0);
+		goto out;
+	}
+	n = query_get(hreq_query(c->r), "cursor", cur, sizeof(cur));
+	if (n >= 0 && index_cursor_decode(c->s->index, cur, (size_t)n, qtext, qlen, &sc.sc, s.sort,
+					  &s.cursor, err, sizeof(err)) < 0) {
+		reply_error(c->s, c->r, 400, "bad_cursor", err, 0);
+		goto out;
+	}
+	if (n < 0 && n != ST_ENOTFOUND) {
+		reply_error(c->s, c->r, 400, "bad_cursor", "parameter cursor: too long or badly encoded", 0);
+		goto out;
+	}
+	if (fresh && !index_wait(c->s->index, log_size(c->s->log), 5000000000LL)) {
+		reply_error(c->s, c->r, 503, "index_lagging",
+			    "fresh=1: the index did not catch up with the log within 5 s; retry later",
+			    retry_after(c->s));
+		goto out;
+	}
+	if (has_after) {
+		/* Where `tail -f` starts following: only with sort=seq. */
+		if (s.sort != IX_SORT_SEQ_ASC || s.cursor.started) {
+			reply_error(c->s, c->r, 400, "bad_parameter",
+				    "parameter after_seq: only with sort=seq and without cursor", 0);
 			goto out;
 		}
-		snprintf(etn, sizeof(etn), "%.*s", (int)si.tenant_len, si.tenant);
-		if (strcmp(tn, etn))
-			continue;
-		if (found++)
-			buf_putc(&b, ',');
-		put_event(c, &b, seq, &e, proof);
+		s.cursor = (struct index_cursor){ .sort = IX_SORT_SEQ_ASC, .started = true, .last_seq = after };
 	}
-	buf_puts(&b, "]");
-	if (seq < size)
-		buf_printf(&b, ",\"next_after_seq\":%llu", (unsigned long long)(seq - 1));
-	buf_printf(&b, ",\"scanned\":%llu,\"tree_size\":%llu}\n", (unsigned long long)scanned,
-		   (unsigned long long)size);
+	uint64_t cp_size = 0;
+	if (proofs) {
+		/* Every hit must be provable against one checkpoint: the search
+		 * is pinned to the latest checkpoint's size. */
+		struct buf note = BUF_INIT(NOTE_MAX_SIZE);
+		if (log_read_checkpoint(c->s->log, 0, &note) == 0)
+			log_note_size(note.data, note.len, &cp_size);
+		buf_release(&note);
+		if (s.cursor.started && s.cursor.upto)
+			cp_size = s.cursor.upto;
+		s.upto = cp_size;   /* 0: no checkpoint yet, nothing is provable */
+	}
+	if (!(hits = calloc(limit, sizeof(*hits)))) {
+		index_error(c, -ENOMEM);
+		goto out;
+	}
+	s.hits = hits;
+	int r = 0;
+	if (!proofs || cp_size)
+		r = index_search(c->s->index, &s);
+	if (r < 0) {
+		index_error(c, r);
+		goto out;
+	}
+	buf_puts(&b, "{\"events\":[");
+	for (size_t i = 0; i < s.nhits; i++) {
+		if (!read_hit(c, &sc.sc, hits[i].seq, &e))
+			goto out;
+		if (i)
+			buf_putc(&b, ',');
+		uint8_t leaf[HASH_SIZE];
+		char l64[BASE64_LEN(HASH_SIZE) + 1];
+		hash_leaf(e.data, e.len, leaf);
+		base64_encode(leaf, HASH_SIZE, l64);
+		buf_printf(&b, "{\"seq\":%llu,\"leaf_hash\":\"%s\",\"entry\":",
+			   (unsigned long long)hits[i].seq, l64);
+		buf_append(&b, e.data, e.len);
+		if (proofs) {
+			struct buf p = BUF_INIT(4 * NOTE_MAX_SIZE);
+			if (log_proof_inclusion(c->s->log, hits[i].seq, cp_size, &p, NULL) == 0) {
+				buf_puts(&b, ",\"proof\":");
+				json_put_str(&b, (const char *)p.data, p.len);
+			} else {
+				buf_puts(&b, ",\"proof\":null");
+			}
+			buf_release(&p);
+		}
+		buf_putc(&b, '}');
+		if (b.len > RESPONSE_MAX) {
+			reply_error(c->s, c->r, 413, "response_too_large",
+				    "the page is over 16 MiB; ask for a smaller limit", 0);
+			goto out;
+		}
+	}
+	buf_puts(&b, "],\"next_cursor\":");
+	if (s.more) {
+		char next[INDEX_CURSOR_MAX + 1];
+		index_cursor_encode(c->s->index, &s.next, qtext, qlen, &sc.sc, next);
+		buf_printf(&b, "\"%s\"", next);
+	} else if (s.sort == IX_SORT_SEQ_ASC && !proofs) {
+		/* Ascending seq: the cursor also resumes past the last event
+		 * once more arrive (what `tail -f` follows). */
+		char next[INDEX_CURSOR_MAX + 1];
+		index_cursor_encode(c->s->index, &s.next, qtext, qlen, &sc.sc, next);
+		buf_printf(&b, "\"%s\"", next);
+	} else {
+		buf_puts(&b, "null");
+	}
+	struct index_status st;
+	index_status(c->s->index, &st);
+	buf_printf(&b, ",\"more\":%s,\"indexed\":%llu,\"tree_size\":%llu,\"scanned\":%llu",
+		   s.more ? "true" : "false", (unsigned long long)st.indexed,
+		   (unsigned long long)st.log_size, (unsigned long long)s.scanned);
+	if (proofs)
+		buf_printf(&b, ",\"checkpoint_size\":%llu", (unsigned long long)cp_size);
+	if (s.more && s.sort == IX_SORT_SEQ_ASC)   /* paging by after_seq, as before cursors */
+		buf_printf(&b, ",\"next_after_seq\":%llu", (unsigned long long)s.next.last_seq);
+	buf_puts(&b, "}\n");
 	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
 out:
+	free(hits);
+	query_free(q);
+	buf_release(&e);
+	buf_release(&b);
+}
+
+/* "30s", "5m", "1h", "1d", "1w" -> ns; 0 when malformed. */
+static int64_t parse_interval(const char *s)
+{
+	uint64_t v = 0;
+	size_t n = strlen(s);
+	if (n < 2 || !st_parse_u64(s, n - 1, &v) || v == 0 || v > 1000000)
+		return 0;
+	switch (s[n - 1]) {
+	case 's': return (int64_t)v * 1000000000LL;
+	case 'm': return (int64_t)v * 60000000000LL;
+	case 'h': return (int64_t)v * 3600000000000LL;
+	case 'd': return (int64_t)v * 86400000000000LL;
+	case 'w': return (int64_t)v * 604800000000000LL;
+	default: return 0;
+	}
+}
+
+static void put_time(struct buf *b, int64_t ns)
+{
+	char ts[RFC3339_US_LEN + 1];
+	rfc3339_format_us(ns, ts);
+	buf_printf(b, "\"%s\"", ts);
+}
+
+static void handle_stats(struct ctx *c)
+{
+	static const char *const allowed[] = { "q", "by", "top", "interval", "on", "tenant", NULL };
+	struct buf b = BUF_INIT(RESPONSE_MAX);
+	char qtext[QUERY_MAX_LEN + 1], by[256], iv[16], on[16];
+	struct query *q = NULL;
+	struct scope sc;
+	size_t qlen;
+	uint64_t top = 10;
+	struct index_stats st = {0};
+
+	c->action = "sealtrail.events.stats";
+	c->resource_type = "query";
+	if (!check_query(c, allowed) || !read_scope(c, &sc) ||
+	    !get_u64(c, "top", 1, INDEX_TOP_MAX, &top, NULL) ||
+	    !read_query(c, qtext, sizeof(qtext), &qlen, &q))
+		goto out;
+	st.q = q;
+	st.scope = &sc.sc;
+	st.top = top;
+	int n = query_get(hreq_query(c->r), "by", by, sizeof(by));
+	if (n > 0) {
+		st.by = by;
+	} else if (n != ST_ENOTFOUND) {
+		reply_error(c->s, c->r, 400, "bad_parameter", "parameter by: expected a dotted field path", 0);
+		goto out;
+	}
+	n = query_get(hreq_query(c->r), "interval", iv, sizeof(iv));
+	if (n != ST_ENOTFOUND && (n <= 0 || !(st.interval_ns = parse_interval(iv)))) {
+		reply_error(c->s, c->r, 400, "bad_parameter",
+			    "parameter interval: expected a number and a unit s, m, h, d or w (e.g. 5m)", 0);
+		goto out;
+	}
+	n = query_get(hreq_query(c->r), "on", on, sizeof(on));
+	if (n != ST_ENOTFOUND) {
+		if (n > 0 && !strcmp(on, "received")) {
+			st.by_received = true;
+		} else if (!(n > 0 && !strcmp(on, "time"))) {
+			reply_error(c->s, c->r, 400, "bad_parameter", "parameter on: expected time or received", 0);
+			goto out;
+		}
+	}
+	if (!st.by && !st.interval_ns) {
+		reply_error(c->s, c->r, 400, "bad_parameter", "expected by=FIELD, interval=DURATION, or both", 0);
+		goto out;
+	}
+	int r = index_stats(c->s->index, &st);
+	if (r == ST_EINVAL) {
+		reply_error(c->s, c->r, 400, "bad_parameter",
+			    "parameter by: time, received_at, seq, tseq and tprev cannot be grouped by; use interval", 0);
+		goto out;
+	}
+	if (r == ST_ELIMIT && st.interval_ns) {
+		reply_error(c->s, c->r, 422, "too_many_buckets",
+			    "the interval is too small for the time span (at most 10,000 buckets)", 0);
+		goto out;
+	}
+	if (r < 0) {
+		index_error(c, r);
+		goto out;
+	}
+	buf_printf(&b, "{\"total\":%llu", (unsigned long long)st.total);
+	if (st.by) {
+		buf_puts(&b, ",\"by\":");
+		json_put_str(&b, by, strlen(by));
+		buf_printf(&b, ",\"distinct\":%llu,\"other\":%llu,\"values\":[",
+			   (unsigned long long)st.distinct, (unsigned long long)st.other);
+		for (size_t i = 0; i < st.nvalues; i++) {
+			buf_puts(&b, i ? ",{\"value\":" : "{\"value\":");
+			json_put_str(&b, st.values[i].value, st.values[i].value_len);
+			buf_printf(&b, ",\"count\":%llu", (unsigned long long)st.values[i].count);
+			if (st.values[i].series) {
+				buf_puts(&b, ",\"series\":[");
+				for (size_t j = 0; j < st.values[i].nseries; j++)
+					buf_printf(&b, j ? ",%llu" : "%llu", (unsigned long long)st.values[i].series[j]);
+				buf_putc(&b, ']');
+			}
+			buf_putc(&b, '}');
+		}
+		buf_putc(&b, ']');
+	}
+	if (st.interval_ns) {
+		buf_printf(&b, ",\"interval\":\"%s\",\"on\":\"%s\",\"histogram\":[", iv,
+			   st.by_received ? "received" : "time");
+		for (size_t i = 0; i < st.nhistogram; i++) {
+			buf_puts(&b, i ? ",{\"start\":" : "{\"start\":");
+			put_time(&b, st.histogram[i].start_ns);
+			buf_printf(&b, ",\"count\":%llu}", (unsigned long long)st.histogram[i].count);
+		}
+		buf_putc(&b, ']');
+	}
+	buf_puts(&b, "}\n");
+	if (b.len > RESPONSE_MAX) {
+		reply_error(c->s, c->r, 413, "response_too_large", "ask for fewer values or buckets", 0);
+		goto out;
+	}
+	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+out:
+	index_stats_release(&st);
+	query_free(q);
+	buf_release(&b);
+}
+
+#define TIMELINE_MAX 10000
+#define SKEW_DEFAULT_NS (5 * 60000000000LL)
+
+static void handle_timeline(struct ctx *c)
+{
+	static const char *const allowed[] = { "request_id", "trace_id", "parent_id", "skew",
+					       "limit", "tenant", NULL };
+	static const char *const keys[] = { "request_id", "trace_id", "parent_id" };
+	struct buf e = BUF_INIT(1 << 17), b = BUF_INIT(RESPONSE_MAX + (1 << 18)), qt = BUF_INIT(4200);
+	char id[1025], skew[16];
+	struct query *q = NULL;
+	struct query_error qe;
+	struct scope sc;
+	struct index_hit *hits = NULL;
+	const char *key = NULL;
+	uint64_t limit = 1000;
+	int64_t skew_ns = SKEW_DEFAULT_NS;
+	int idn = 0;
+
+	c->action = "sealtrail.events.timeline";
+	c->resource_type = "request";
+	if (!check_query(c, allowed) || !read_scope(c, &sc) ||
+	    !get_u64(c, "limit", 1, TIMELINE_MAX, &limit, NULL))
+		goto out;
+	for (size_t i = 0; i < 3; i++) {
+		int n = query_get(hreq_query(c->r), keys[i], id, sizeof(id));
+		if (n == ST_ENOTFOUND)
+			continue;
+		if (key || n <= 0) {
+			reply_error(c->s, c->r, 400, "bad_parameter",
+				    "expected exactly one of request_id, trace_id, parent_id (1..1024 bytes)", 0);
+			goto out;
+		}
+		key = keys[i];
+		idn = n;
+	}
+	if (!key) {
+		reply_error(c->s, c->r, 400, "bad_parameter", "expected one of request_id, trace_id, parent_id", 0);
+		goto out;
+	}
+	snprintf(c->resource_id, sizeof(c->resource_id), "%.159s", id);
+	int n = query_get(hreq_query(c->r), "skew", skew, sizeof(skew));
+	if (n != ST_ENOTFOUND && (n <= 0 || !(skew_ns = parse_interval(skew)))) {
+		reply_error(c->s, c->r, 400, "bad_parameter", "parameter skew: expected a duration such as 30s or 5m", 0);
+		goto out;
+	}
+	index_timeline_query(key, id, (size_t)idn, &qt);
+	if (query_parse((const char *)qt.data, qt.len, now_realtime_ns(), &q, &qe) < 0) {
+		reply_error(c->s, c->r, 400, "bad_parameter", qe.msg, 0);
+		goto out;
+	}
+	if (!(hits = calloc(INDEX_LIMIT_MAX, sizeof(*hits)))) {
+		index_error(c, -ENOMEM);
+		goto out;
+	}
+	struct index_search s = { .q = q, .qtext = (const char *)qt.data, .qtext_len = qt.len,
+				  .scope = &sc.sc, .sort = IX_SORT_TIME_ASC, .hits = hits };
+	uint64_t got = 0;
+	buf_puts(&b, "{\"");
+	buf_puts(&b, key);
+	buf_puts(&b, "\":");
+	json_put_str(&b, id, (size_t)idn);
+	buf_printf(&b, ",\"skew_threshold_ms\":%lld,\"events\":[", (long long)(skew_ns / 1000000));
+	bool more = true;
+	while (more && got < limit) {
+		s.limit = limit - got < INDEX_LIMIT_MAX ? (size_t)(limit - got) : INDEX_LIMIT_MAX;
+		int r = index_search(c->s->index, &s);
+		if (r < 0) {
+			index_error(c, r);
+			goto out;
+		}
+		for (size_t i = 0; i < s.nhits; i++, got++) {
+			if (!read_hit(c, &sc.sc, hits[i].seq, &e))
+				goto out;
+			int64_t d = hits[i].received_ns - hits[i].time_ns;
+			int64_t ad = d < 0 ? -d : d;
+			buf_printf(&b, "%s{\"seq\":%llu,\"time\":", got ? "," : "",
+				   (unsigned long long)hits[i].seq);
+			put_time(&b, hits[i].time_ns);
+			buf_puts(&b, ",\"received_at\":");
+			put_time(&b, hits[i].received_ns);
+			buf_printf(&b, ",\"skew_ms\":%lld,\"skewed\":%s,\"entry\":", (long long)(d / 1000000),
+				   ad > skew_ns ? "true" : "false");
+			buf_append(&b, e.data, e.len);
+			buf_putc(&b, '}');
+		}
+		more = s.more;
+		s.cursor = s.next;
+		if (b.len > RESPONSE_MAX) {
+			reply_error(c->s, c->r, 413, "response_too_large", "the timeline is over 16 MiB; ask for a smaller limit", 0);
+			goto out;
+		}
+	}
+	buf_printf(&b, "],\"count\":%llu,\"truncated\":%s}\n", (unsigned long long)got,
+		   more ? "true" : "false");
+	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+out:
+	free(hits);
+	query_free(q);
+	buf_release(&qt);
 	buf_release(&e);
 	buf_release(&b);
 }
@@ -1413,7 +1851,7 @@ static void route(struct server *s, struct hreq *r);
 void api_handle(struct server *s, struct hreq *r)
 {
 	pthread_rwlock_rdlock(&s->log_lock);
-	if (!s->log || !s->ingest) {
+	if (!s->log || !s->ingest || !s->index) {
 		/* A reopen after a log failure did not succeed (yet). */
 		static const char body[] = "{\"error\":{\"code\":\"log_failed\",\"message\":"
 			"\"the log is being recovered after an I/O error; retry later\"}}\n";
@@ -1471,7 +1909,13 @@ static void route(struct server *s, struct hreq *r)
 			handle_event_seq(&c, &pm);
 	} else if (get && !strcmp(path, "/v1/events")) {
 		if (authorize(&c, PERM_READ_EVENTS))
-			handle_events_page(&c);
+			handle_search(&c);
+	} else if (get && !strcmp(path, "/v1/stats")) {
+		if (authorize(&c, PERM_READ_EVENTS))
+			handle_stats(&c);
+	} else if (get && !strcmp(path, "/v1/timeline")) {
+		if (authorize(&c, PERM_READ_EVENTS))
+			handle_timeline(&c);
 	} else if (!strcmp(path, "/v1/tokens")) {
 		if (authorize(&c, PERM_ADMIN))
 			handle_tokens(&c, NULL);

@@ -188,6 +188,20 @@ int metrics_render(struct server *s, struct buf *b)
 		  (double)stat_gauge_get(&is->disk_level)));
 	TRY(gauge(b, "sealtrail_log_failed", "1 when the log refused a write and is read-only.",
 		  ingest_failed(s->ingest) ? 1 : 0));
+	struct index_status ixs;
+	index_status(s->index, &ixs);
+	TRY(gauge(b, "sealtrail_index_entries", "Entries searchable in the index.", (double)ixs.indexed));
+	TRY(gauge(b, "sealtrail_index_lag_entries", "Durable entries not yet searchable.",
+		  (double)(ixs.log_size - ixs.indexed)));
+	TRY(gauge(b, "sealtrail_index_lag_seconds",
+		  "Age (by received time) of the oldest durable entry not yet searchable; 0 when caught up.",
+		  (double)ixs.lag_ns / 1e9));
+	TRY(gauge(b, "sealtrail_index_chunks", "Index chunk files.", (double)ixs.chunks));
+	TRY(gauge(b, "sealtrail_index_bytes", "Bytes of the index chunk files.", (double)ixs.bytes));
+	TRY(counter(b, "sealtrail_index_chunks_built_total", "Chunks built since start.", ixs.built));
+	TRY(counter(b, "sealtrail_index_merges_total", "Chunk merges since start.", ixs.merged));
+	TRY(gauge(b, "sealtrail_index_failed", "1 while the indexer's last step failed (it retries).",
+		  ixs.last_error ? 1 : 0));
 	process_usage(&cpu, &rss);
 	TRY(head(b, "process_cpu_seconds_total", "counter", "User and system CPU time."));
 	TRY(buf_printf(b, "process_cpu_seconds_total %.2f\n", cpu));

@@ -117,6 +117,26 @@ static void watch_disk(struct server *s)
  * lock: stop ingest (its queued jobs are answered with the failure), close,
  * open (recovery keeps exactly the acknowledged prefix), start ingest. If
  * the open fails, requests get 503 and the next attempt comes later. */
+/* Opens the search index of s->log and starts its indexer. */
+static int start_index(struct server *s)
+{
+	char err[512];
+	struct index_options io;
+	int r;
+
+	index_options_default(&io);
+	if ((r = index_open(&s->index, s->log, s->dir, &io, err, sizeof(err))) < 0) {
+		server_logf(s, "index: %s", err);
+		return r;
+	}
+	if ((r = index_start(s->index)) < 0) {
+		server_logf(s, "index: %s", st_strerror(r));
+		index_close(s->index);
+		s->index = NULL;
+	}
+	return r;
+}
+
 static void recover_log(struct server *s)
 {
 	char err[512];
@@ -129,6 +149,8 @@ static void recover_log(struct server *s)
 		ingest_stop(s->ingest);
 		s->ingest = NULL;
 	}
+	index_close(s->index);
+	s->index = NULL;
 	log_close(s->log);
 	s->log = NULL;
 	if ((r = log_open(&s->log, s->dir, err, sizeof(err))) < 0) {
@@ -136,6 +158,11 @@ static void recover_log(struct server *s)
 		server_logf(s, "recovery: open %s: %s (next attempt in 5 s)", s->dir, err);
 	} else if ((r = ingest_start(&s->ingest, s->log, &s->ingest_opt)) < 0) {
 		server_logf(s, "recovery: ingest: %s", st_strerror(r));
+		log_close(s->log);
+		s->log = NULL;
+	} else if ((r = start_index(s)) < 0) {
+		ingest_stop(s->ingest);
+		s->ingest = NULL;
 		log_close(s->log);
 		s->log = NULL;
 	} else {
@@ -281,6 +308,8 @@ int server_run(const struct serve_options *o)
 		server_logf(s, "ingest: %s", st_strerror(r));
 		goto out;
 	}
+	if ((r = start_index(s)) < 0)
+		goto out;
 	if ((r = httpd_start(&h, s, err, sizeof(err))) < 0) {
 		server_logf(s, "%s", err);
 		goto out;
@@ -346,6 +375,7 @@ out:
 	if (s->ingest)
 		ingest_stop(s->ingest);
 	httpd_free(h);
+	index_close(s->index);
 	log_close(s->log);
 	token_store_free(s->tokens);
 	ratelimit_free(s->rl);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "common/stats.h"
+#include "index/index.h"
 #include "ingest/ingest.h"
 #include "log/log.h"
 #include "policy/token.h"
@@ -68,10 +69,11 @@ struct server {
 	char config_path[PATH_MAX];
 	/* Readers: every request handler (api.c) and every posted ingest
 	 * completion; writer: the main thread when it reopens a failed log.
-	 * log and ingest are NULL only while a reopen has failed. */
+	 * log, ingest and index are NULL only while a reopen has failed. */
 	pthread_rwlock_t log_lock;
 	struct log *log;
 	struct ingest *ingest;
+	struct index *index;           /* the search index of log; NULL with it */
 	struct ingest_options ingest_opt;
 	struct token_store *tokens;
 	struct ratelimit *rl;

@@ -409,7 +409,7 @@ assert seqs == want, "got %s want %s" % (seqs, want)
 assert all(e["entry"]["tenant"] == "a" for e in d["events"])
 assert d["pages"] >= len(want) // 2
 PY
-http "${TOK[reader-a]}" GET "/v1/events?limit=1"
+http "${TOK[reader-a]}" GET "/v1/events?sort=seq&fresh=1&limit=1"
 check "GET /v1/events without tenant= uses the token's single tenant" '[ "$code" = 200 ] && jt "d[\"events\"][0][\"entry\"][\"tenant\"]==\"a\" and \"next_after_seq\" in d and d[\"tree_size\"]>0"'
 http "${TOK[reader-a]}" GET "/v1/events?tenant=a&limit=1001"
 check "GET /v1/events?limit=1001: 400 naming limit" '[ "$code" = 400 ] && grep -q limit "$B"'
@@ -509,7 +509,7 @@ audit_action() { # METHOD PATH STATUS -> action, or "" when not audited
 	case $s in 401|403) echo sealtrail.access.denied; return ;; 400) return ;; esac
 	case $m:$p in
 	GET:/v1/events/by-id/*|GET:/v1/events/[0-9]*) echo sealtrail.events.read ;;
-	GET:/v1/events) echo sealtrail.events.list ;;
+	GET:/v1/events) echo sealtrail.events.search ;;
 	GET:/v1/checkpoints) echo sealtrail.checkpoints.read ;;
 	GET:/v1/keys) echo sealtrail.keys.read ;;
 	GET:/v1/proof/inclusion) echo sealtrail.proof.inclusion ;;
@@ -579,7 +579,7 @@ n_exp=$(metric 'sealtrail_auth_failures_total{reason="expired"}')
 n_rev=$(metric 'sealtrail_auth_failures_total{reason="revoked"}')
 check "the expired and revoked columns were refused as expired ($n_exp) and revoked ($n_rev), not unknown" \
 	'[ "${n_exp:-0}" -ge 24 ] && [ "${n_rev:-0}" -ge 24 ]'
-http "${TOK[reader-a]}" GET "/v1/events?tenant=a&limit=1000"
+http "${TOK[reader-a]}" GET "/v1/events?tenant=a&fresh=1&limit=1000"
 check "a reader of a listing tenant a sees only tenant a's events" '[ "$code" = 200 ] && jt "all(e[\"entry\"][\"tenant\"]==\"a\" for e in d[\"events\"]) and len(d[\"events\"])>0"'
 http "${TOK[mx-producer]}" POST /v1/events "${POSTJ[@]}" --data-binary "$(ev mx-b-check b)"
 check "producer of a writing to b: the result names forbidden_tenant" '[ "$code" = 403 ] && jt "d[\"results\"][0][\"error\"][\"code\"]==\"forbidden_tenant\""'
@@ -639,7 +639,7 @@ done
 	ok "meta-audit: every matrix request is recorded as documented (action, outcome, status, actor)"
 audit_reads() { python3 -c 'import json,sys
 evs = [e["entry"] for e in json.load(open(sys.argv[1]))["events"]]
-print(sum(1 for e in evs if e["actor"]["id"] == "ma-aud" and e["action"] == "sealtrail.events.list" and e["metadata"]["query"].startswith("tenant=_sealtrail")))' "$1"; }
+print(sum(1 for e in evs if e["actor"]["id"] == "ma-aud" and e["action"] == "sealtrail.events.search" and e["metadata"]["query"].startswith("tenant=_sealtrail")))' "$1"; }
 sleep 0.5
 python3 "$LIB" stream "$BASE" "${TOK[ma-aud]}" _sealtrail "$T/audit2.json" > "$T/out" 2>&1
 P2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pages"])' "$T/audit2.json")

@@ -159,7 +159,7 @@ wait_level() {
 # wait_meta ACTION: polls the _sealtrail stream (at most 4 s) for an event.
 wait_meta() {
 	for _ in $(seq 1 20); do
-		req GET "/v1/events?tenant=_sealtrail&limit=1000" aud
+		req GET "/v1/events?tenant=_sealtrail&fresh=1&limit=1000" aud
 		[ "$RS" = 200 ] && [ "$(jb "sum(1 for e in d['events'] if e['entry']['action'] == '$1')")" -ge 1 ] && return 0
 		sleep 0.2
 	done
@@ -276,7 +276,7 @@ expect "space returns: /readyz 200 ($RS)" '[ "$RS" = 200 ]' "$(cat "$T/rb")"
 audited=0
 if [ "$dfread" = 200 ]; then
 	for _ in $(seq 1 20); do
-		req GET "/v1/events?tenant=_sealtrail&limit=1000" aud
+		req GET "/v1/events?tenant=_sealtrail&fresh=1&limit=1000" aud
 		n=$(jb "sum(1 for e in d['events'] if e['entry'].get('metadata', {}).get('path') == '/v1/events/$seq0')")
 		[ "${n:-0}" -ge 1 ] && { audited=1; break; }
 		sleep 0.2

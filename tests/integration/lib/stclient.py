@@ -278,7 +278,7 @@ def cmd_check(a):
     for t in tenants:
         after = None
         for _ in range(10000):
-            q = "/v1/events?tenant=%s&limit=1000%s" % (t, "" if after is None else "&after_seq=%d" % after)
+            q = "/v1/events?tenant=%s&sort=seq&fresh=1&limit=1000%s" % (t, "" if after is None else "&after_seq=%d" % after)
             st, doc = get_json(conn, q, reader)
             if st != 200 or not isinstance(doc, dict):
                 problems.append("GET %s: status %d" % (q, st))

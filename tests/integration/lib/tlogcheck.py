@@ -275,7 +275,7 @@ def cmd_stream(a):
     limit = int(a[4]) if len(a) > 4 else 1000
     op, events, after, pages = opener(), [], None, 0
     while True:
-        q = "%s/v1/events?tenant=%s&limit=%d" % (url, tenant, limit)
+        q = "%s/v1/events?tenant=%s&sort=seq&fresh=1&limit=%d" % (url, tenant, limit)
         if after is not None:
             q += "&after_seq=%d" % after
         req = urllib.request.Request(q, headers={"Authorization": "Bearer " + token})

@@ -1,0 +1,1446 @@
+/*
+ * chunk.c - index chunks: the in-memory builder, the file writer shared by
+ * the builder and the merge, and the mmap'd reader. docs/INDEX-FORMAT.md
+ * has every byte.
+ *
+ * Invariants:
+ *  1. Builder: every distinct term lives once in the arena (struct bterm +
+ *     its bytes); the hash table holds (hash, index) pairs, so one probe per
+ *     add and no malloc per term. A term's postings are a delta-varint byte
+ *     stream in arena blocks linked backwards; df == 1 keeps the doc in
+ *     bterm.last and allocates nothing more.
+ *  2. Writer: terms arrive strictly increasing (memcmp, shorter first); a
+ *     term that does not is refused with ST_ECORRUPT (a merge of a crafted
+ *     input), so a written chunk is always sorted. The header is written
+ *     last, then fdatasync, rename, fsync of the directory: a chunk file
+ *     under its final name is always complete.
+ *  3. Reader: chunk_open() checks the header, the bounds of every section,
+ *     every section's CRC-32C and the block index. Entries are decoded with
+ *     every length checked against the section end, and a roaring posting
+ *     is fully validated (validate_roaring) before CRoaring sees it: the
+ *     library's "safe" deserializer checks lengths only, and a run past
+ *     65535 would later write out of bounds.
+ */
+#include "index/chunk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/crc32c.h"
+#include "common/fileio.h"
+#include "common/util.h"
+
+/* Header field offsets (docs/INDEX-FORMAT.md). */
+enum {
+	H_MAGIC = 0, H_VERSION = 8, H_INCOMPAT = 12, H_COMPAT = 16,
+	H_NDOCS = 20, H_FIRST_SEQ = 24, H_NTERMS = 32, H_NBLOCKS = 40,
+	H_TIME_MIN = 48, H_TIME_MAX = 56, H_RECV_MIN = 64, H_RECV_MAX = 72,
+	H_TERMS_OFF = 80, H_TERMS_SIZE = 88, H_BIDX_OFF = 96,
+	H_RESERVED = 104, H_CRC_COLS = 112, H_CRC_TERMS = 116,
+	H_CRC_BIDX = 120, H_CRC_HDR = 124,
+};
+
+#define ROARING_MIN_DF 16       /* below this, delta varints always win */
+#define WBUF_SIZE (1u << 20)    /* writer's output buffer */
+#define ARENA_BLOCK (1u << 20)
+#define PBLOCK_FIRST 8          /* first posting block's data bytes */
+#define PBLOCK_MAX 4096
+
+static int corrupt(char *err, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int corrupt(char *err, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && cap) {
+		va_start(ap, fmt);
+		vsnprintf(err, cap, fmt, ap);
+		va_end(ap);
+	}
+	return ST_ECORRUPT;
+}
+
+static int failmsg(int r, char *err, size_t cap, const char *what)
+{
+	if (err && cap)
+		snprintf(err, cap, "%s: %s", what, st_strerror(r));
+	return r;
+}
+
+/* ---- varints (LEB128) ---- */
+
+static inline size_t varint_size(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static inline size_t varint_put(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* Reads a varint from p[*pos..end); false when it runs past end or is
+ * longer than 10 bytes. */
+static inline bool varint_get(const uint8_t *p, uint64_t end, uint64_t *pos,
+			      uint64_t *ret)
+{
+	uint64_t v = 0, i = *pos;
+	unsigned shift = 0;
+
+	while (i < end && shift < 64) {
+		uint8_t b = p[i++];
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*pos = i;
+			*ret = v;
+			return true;
+		}
+		shift += 7;
+	}
+	return false;
+}
+
+static inline int term_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
+			   size_t blen)
+{
+	int d = memcmp(a, b, alen < blen ? alen : blen);
+	if (d)
+		return d;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/* ---- the writer (builder and merge) ---- */
+
+struct cwriter {
+	int fd;
+	const char *path;
+	char tmp[PATH_MAX];
+	struct buf out;             /* pending bytes at file offset `off` */
+	uint64_t off;
+	uint32_t *crc;              /* the current section's CRC */
+	uint32_t crc_cols, crc_terms, crc_bidx;
+	uint64_t terms_off, nterms;
+	uint64_t *blocks;           /* block start offsets, relative to terms */
+	size_t nblocks, cap_blocks;
+	uint8_t prev[CHUNK_TERM_MAX];
+	size_t prev_len;
+	char *rbuf;                 /* roaring serialization scratch */
+	size_t rcap;
+};
+
+static int cw_flush(struct cwriter *w)
+{
+	int r;
+
+	if (!w->out.len)
+		return 0;
+	if (w->crc)
+		*w->crc = crc32c(*w->crc, w->out.data, w->out.len);
+	r = write_all(w->fd, w->out.data, w->out.len);
+	w->off += w->out.len;
+	w->out.len = 0;
+	return r;
+}
+
+static int cw_put(struct cwriter *w, const void *p, size_t n)
+{
+	int r;
+
+	if (w->out.len + n > WBUF_SIZE && (r = cw_flush(w)) < 0)
+		return r;
+	if (n > WBUF_SIZE) {
+		if (w->crc)
+			*w->crc = crc32c(*w->crc, p, n);
+		w->off += n;
+		return write_all(w->fd, p, n);
+	}
+	memcpy(w->out.data + w->out.len, p, n);
+	w->out.len += n;
+	return 0;
+}
+
+static inline uint64_t cw_pos(const struct cwriter *w)
+{
+	return w->off + w->out.len;
+}
+
+static int cw_open(struct cwriter *w, const char *path)
+{
+	static const uint8_t zero[CHUNK_HDR_SIZE];
+	int r;
+
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+	w->path = path;
+	if (snprintf(w->tmp, sizeof(w->tmp), "%s.tmp", path) >= (int)sizeof(w->tmp))
+		return -ENAMETOOLONG;
+	buf_init(&w->out, WBUF_SIZE);
+	if ((r = buf_reserve(&w->out, WBUF_SIZE)) < 0)
+		return r;
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (w->fd < 0)
+		return -errno;
+	w->crc = NULL;
+	if ((r = cw_put(w, zero, sizeof(zero))) < 0 || (r = cw_flush(w)) < 0)
+		return r;
+	w->crc = &w->crc_cols;
+	return 0;
+}
+
+/* Columns done: the terms section starts. */
+static int cw_begin_terms(struct cwriter *w)
+{
+	int r = cw_flush(w);
+	w->crc = &w->crc_terms;
+	w->terms_off = cw_pos(w);
+	return r;
+}
+
+static void cw_abort(struct cwriter *w)
+{
+	if (w->fd >= 0) {
+		close(w->fd);
+		unlink(w->tmp);
+	}
+	w->fd = -1;
+	buf_release(&w->out);
+	free(w->blocks);
+	free(w->rbuf);
+}
+
+/* The bytes of docs[0..df) as delta varints. */
+static size_t delta_size(const uint32_t *docs, uint32_t df)
+{
+	size_t n = varint_size(docs[0]);
+	for (uint32_t i = 1; i < df; i++)
+		n += varint_size(docs[i] - docs[i - 1] - 1);
+	return n;
+}
+
+/* Appends one dictionary entry: term and its postings docs[0..df), sorted
+ * and distinct. */
+static int cw_term(struct cwriter *w, const uint8_t *term, size_t len,
+		   const uint32_t *docs, uint32_t df)
+{
+	uint8_t tmp[32];
+	size_t n = 0, shared = 0;
+	int r;
+
+	if (w->nterms && term_cmp(w->prev, w->prev_len, term, len) >= 0)
+		return ST_ECORRUPT;           /* invariant 2 */
+	if (w->nterms % CHUNK_BLOCK_TERMS == 0) {
+		if (w->nblocks == w->cap_blocks) {
+			size_t cap = w->cap_blocks ? w->cap_blocks * 2 : 1024;
+			uint64_t *nb = realloc(w->blocks, cap * sizeof(*nb));
+			if (!nb)
+				return -ENOMEM;
+			w->blocks = nb;
+			w->cap_blocks = cap;
+		}
+		w->blocks[w->nblocks++] = cw_pos(w) - w->terms_off;
+		n += varint_put(tmp + n, len);
+	} else {
+		size_t m = len < w->prev_len ? len : w->prev_len;
+		while (shared < m && w->prev[shared] == term[shared])
+			shared++;
+		n += varint_put(tmp + n, shared);
+		n += varint_put(tmp + n, len - shared);
+	}
+	if ((r = cw_put(w, tmp, n)) < 0 ||
+	    (r = cw_put(w, term + shared, len - shared)) < 0)
+		return r;
+	memcpy(w->prev + shared, term + shared, len - shared);
+	w->prev_len = len;
+	w->nterms++;
+
+	n = varint_put(tmp, df);
+	if (df == 1) {
+		n += varint_put(tmp + n, docs[0]);
+		return cw_put(w, tmp, n);
+	}
+	size_t dsize = delta_size(docs, df);
+	if (df >= ROARING_MIN_DF &&
+	    (uint64_t)(docs[df - 1] - docs[0]) + 1 < (uint64_t)df * 16) {
+		/* Dense enough for bitset or run containers to beat one byte
+		 * per doc: measure roaring and keep the smaller. */
+		roaring_bitmap_t *rb = roaring_bitmap_of_ptr(df, docs);
+		if (!rb)
+			return -ENOMEM;
+		roaring_bitmap_run_optimize(rb);
+		size_t rsize = roaring_bitmap_portable_size_in_bytes(rb);
+		if (rsize < dsize) {
+			if (rsize > w->rcap) {
+				char *nb = realloc(w->rbuf, rsize);
+				if (!nb) {
+					roaring_bitmap_free(rb);
+					return -ENOMEM;
+				}
+				w->rbuf = nb;
+				w->rcap = rsize;
+			}
+			roaring_bitmap_portable_serialize(rb, w->rbuf);
+			roaring_bitmap_free(rb);
+			n += varint_put(tmp + n, (uint64_t)rsize << 1 | CHUNK_POST_ROARING);
+			if ((r = cw_put(w, tmp, n)) < 0)
+				return r;
+			return cw_put(w, w->rbuf, rsize);
+		}
+		roaring_bitmap_free(rb);
+	}
+	n += varint_put(tmp + n, (uint64_t)dsize << 1 | CHUNK_POST_DELTA);
+	if ((r = cw_put(w, tmp, n)) < 0)
+		return r;
+	n = varint_put(tmp, docs[0]);
+	for (uint32_t i = 1; i < df; i++) {
+		if (n > sizeof(tmp) - 10) {
+			if ((r = cw_put(w, tmp, n)) < 0)
+				return r;
+			n = 0;
+		}
+		n += varint_put(tmp + n, docs[i] - docs[i - 1] - 1);
+	}
+	return cw_put(w, tmp, n);
+}
+
+struct col_stats {
+	int64_t tmin, tmax, rmin, rmax;
+};
+
+/* Pads the terms section, writes the block index and the header, and makes
+ * the file durable under its final name. */
+static int cw_finish(struct cwriter *w, uint64_t first_seq, uint32_t ndocs,
+		     const struct col_stats *st)
+{
+	static const uint8_t zero[8];
+	uint8_t h[CHUNK_HDR_SIZE], le[8];
+	uint64_t terms_size;
+	int r;
+
+	if ((r = cw_flush(w)) < 0)
+		return r;
+	terms_size = cw_pos(w) - w->terms_off;
+	w->crc = NULL;
+	if ((r = cw_put(w, zero, (8 - cw_pos(w) % 8) % 8)) < 0 ||
+	    (r = cw_flush(w)) < 0)
+		return r;
+	uint64_t bidx_off = cw_pos(w);
+	w->crc = &w->crc_bidx;
+	for (size_t i = 0; i < w->nblocks; i++) {
+		put_le64(le, w->blocks[i]);
+		if ((r = cw_put(w, le, 8)) < 0)
+			return r;
+	}
+	if ((r = cw_flush(w)) < 0)
+		return r;
+
+	memset(h, 0, sizeof(h));
+	memcpy(h + H_MAGIC, CHUNK_MAGIC, 8);
+	put_le32(h + H_VERSION, CHUNK_VERSION);
+	put_le32(h + H_NDOCS, ndocs);
+	put_le64(h + H_FIRST_SEQ, first_seq);
+	put_le64(h + H_NTERMS, w->nterms);
+	put_le64(h + H_NBLOCKS, w->nblocks);
+	put_le64(h + H_TIME_MIN, (uint64_t)st->tmin);
+	put_le64(h + H_TIME_MAX, (uint64_t)st->tmax);
+	put_le64(h + H_RECV_MIN, (uint64_t)st->rmin);
+	put_le64(h + H_RECV_MAX, (uint64_t)st->rmax);
+	put_le64(h + H_TERMS_OFF, w->terms_off);
+	put_le64(h + H_TERMS_SIZE, terms_size);
+	put_le64(h + H_BIDX_OFF, bidx_off);
+	put_le32(h + H_CRC_COLS, w->crc_cols);
+	put_le32(h + H_CRC_TERMS, w->crc_terms);
+	put_le32(h + H_CRC_BIDX, w->crc_bidx);
+	put_le32(h + H_CRC_HDR, crc32c(0, h, H_CRC_HDR));
+	if ((r = pwrite_all(w->fd, h, sizeof(h), 0)) < 0)
+		return r;
+	if (fdatasync(w->fd) < 0)
+		return -errno;
+	r = close(w->fd);
+	w->fd = -1;
+	if (r < 0) {
+		r = -errno;
+		unlink(w->tmp);
+		return r;
+	}
+	if (rename(w->tmp, w->path) < 0) {
+		r = -errno;
+		unlink(w->tmp);
+		return r;
+	}
+	return fsync_parent(w->path);
+}
+
+/* ---- the builder ---- */
+
+/* One distinct term (invariant 1). 24 bytes + the term. */
+struct bterm {
+	uint32_t last;              /* the last doc that has the term */
+	uint32_t df;
+	uint8_t *blk;               /* current posting block; NULL while df == 1 */
+	uint16_t len;
+	uint16_t pos;               /* bytes used in blk's data */
+	uint16_t cap;               /* blk's data bytes */
+	uint16_t nblk;              /* blocks in the chain */
+	uint8_t bytes[];
+};
+
+/* A posting block: the previous block's address, then cap data bytes. */
+#define PBLOCK_HDR sizeof(uint8_t *)
+
+/* A hash table slot: the term and its full hash (t == NULL: empty), so a
+ * probe touches the slot and, on a hash match, the term: two cache misses
+ * at most. */
+struct slot {
+	struct bterm *t;
+	uint64_t hash;
+};
+
+struct arena_blk {
+	struct arena_blk *next;
+	size_t size;
+};
+
+struct chunk_builder {
+	uint64_t first_seq;
+	uint32_t ndocs;
+	/* arena */
+	struct arena_blk *arena;
+	uint8_t *acur, *aend;
+	size_t arena_bytes;
+	/* terms: open addressing, linear probing, load <= 1/2 */
+	struct slot *slots;
+	size_t nterms, mask;
+	/* columns */
+	int64_t *time, *recv;
+	size_t cap_docs;
+};
+
+static void *arena_alloc(struct chunk_builder *b, size_t n)
+{
+	n = (n + 7) & ~(size_t)7;
+	if ((size_t)(b->aend - b->acur) < n) {
+		size_t size = n + sizeof(struct arena_blk) > ARENA_BLOCK ?
+			n + sizeof(struct arena_blk) : ARENA_BLOCK;
+		struct arena_blk *a = malloc(size);
+		if (!a)
+			return NULL;
+		a->next = b->arena;
+		a->size = size;
+		b->arena = a;
+		b->arena_bytes += size;
+		b->acur = (uint8_t *)(a + 1);
+		b->aend = (uint8_t *)a + size;
+	}
+	void *p = b->acur;
+	b->acur += n;
+	return p;
+}
+
+static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
+{
+	const uint64_t k = 0x9e3779b97f4a7c15ull;
+	uint64_t h = 0x243f6a8885a308d3ull ^ (n * k), v;
+
+	while (n >= 8) {
+		memcpy(&v, p, 8);
+		h = (h ^ v) * k;
+		h ^= h >> 29;
+		p += 8;
+		n -= 8;
+	}
+	if (n) {
+		v = 0;
+		memcpy(&v, p, n);
+		h = (h ^ v) * k;
+	}
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ull;
+	h ^= h >> 32;
+	return h;
+}
+
+int chunk_builder_new(struct chunk_builder **ret, uint64_t first_seq)
+{
+	struct chunk_builder *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	b->first_seq = first_seq;
+	b->mask = 4096 - 1;
+	b->slots = calloc(b->mask + 1, sizeof(*b->slots));
+	if (!b->slots) {
+		free(b);
+		return -ENOMEM;
+	}
+	*ret = b;
+	return 0;
+}
+
+void chunk_builder_free(struct chunk_builder *b)
+{
+	if (!b)
+		return;
+	while (b->arena) {
+		struct arena_blk *a = b->arena;
+		b->arena = a->next;
+		free(a);
+	}
+	free(b->slots);
+	free(b->time);
+	free(b->recv);
+	free(b);
+}
+
+uint32_t chunk_builder_docs(const struct chunk_builder *b)
+{
+	return b->ndocs;
+}
+
+size_t chunk_builder_mem(const struct chunk_builder *b)
+{
+	return sizeof(*b) + b->arena_bytes + (b->mask + 1) * sizeof(*b->slots) +
+	       b->cap_docs * 2 * sizeof(int64_t);
+}
+
+int chunk_builder_add_doc(struct chunk_builder *b, int64_t time_ns,
+			  int64_t received_ns)
+{
+	if (b->ndocs >= CHUNK_DOCS_MAX)
+		return ST_ELIMIT;
+	if (b->ndocs == b->cap_docs) {
+		size_t cap = b->cap_docs ? b->cap_docs * 2 : 1024;
+		int64_t *t = realloc(b->time, cap * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		b->time = t;
+		int64_t *rv = realloc(b->recv, cap * sizeof(*rv));
+		if (!rv)
+			return -ENOMEM;
+		b->recv = rv;
+		b->cap_docs = cap;
+	}
+	b->time[b->ndocs] = time_ns;
+	b->recv[b->ndocs] = received_ns;
+	b->ndocs++;
+	return 0;
+}
+
+static int grow_table(struct chunk_builder *b)
+{
+	size_t nmask = b->mask * 2 + 1;
+	struct slot *ns = calloc(nmask + 1, sizeof(*ns));
+
+	if (!ns)
+		return -ENOMEM;
+	for (size_t i = 0; i <= b->mask; i++) {
+		if (!b->slots[i].t)
+			continue;
+		size_t j = b->slots[i].hash & nmask;
+		while (ns[j].t)
+			j = (j + 1) & nmask;
+		ns[j] = b->slots[i];
+	}
+	free(b->slots);
+	b->slots = ns;
+	b->mask = nmask;
+	return 0;
+}
+
+/* Appends one byte to t's posting stream, growing the block chain. */
+static inline int post_byte(struct chunk_builder *b, struct bterm *t,
+			    uint8_t byte)
+{
+	if (t->pos == t->cap) {
+		uint16_t cap = t->cap ? (uint16_t)(t->cap * 2) : PBLOCK_FIRST;
+		if (cap > PBLOCK_MAX)
+			cap = PBLOCK_MAX;
+		uint8_t *nb = arena_alloc(b, PBLOCK_HDR + cap);
+		if (!nb)
+			return -ENOMEM;
+		memcpy(nb, &t->blk, PBLOCK_HDR);
+		t->blk = nb;
+		t->cap = cap;
+		t->pos = 0;
+		t->nblk++;
+	}
+	t->blk[PBLOCK_HDR + t->pos++] = byte;
+	return 0;
+}
+
+static inline int post_varint(struct chunk_builder *b, struct bterm *t,
+			      uint32_t v)
+{
+	int r;
+	while (v >= 0x80) {
+		if ((r = post_byte(b, t, (uint8_t)(v | 0x80))) < 0)
+			return r;
+		v >>= 7;
+	}
+	return post_byte(b, t, (uint8_t)v);
+}
+
+int chunk_builder_add_term(struct chunk_builder *b, const void *term,
+			   size_t len)
+{
+	const uint8_t *p = term;
+	uint32_t doc;
+	uint64_t h;
+	size_t i;
+	int r;
+
+	if (len == 0 || len > CHUNK_TERM_MAX || b->ndocs == 0)
+		return ST_EINVAL;
+	doc = b->ndocs - 1;
+	h = hash_bytes(p, len);
+	for (i = h & b->mask; b->slots[i].t; i = (i + 1) & b->mask) {
+		struct bterm *t = b->slots[i].t;
+		if (b->slots[i].hash != h || t->len != len || memcmp(t->bytes, p, len) != 0)
+			continue;
+		if (t->last == doc)
+			return 0;
+		if (t->df == 1 && (r = post_varint(b, t, t->last)) < 0)
+			return r;
+		if ((r = post_varint(b, t, doc - t->last - 1)) < 0)
+			return r;
+		t->last = doc;
+		t->df++;
+		return 0;
+	}
+	struct bterm *t = arena_alloc(b, sizeof(*t) + len);
+	if (!t)
+		return -ENOMEM;
+	memset(t, 0, sizeof(*t));
+	t->last = doc;
+	t->df = 1;
+	t->len = (uint16_t)len;
+	memcpy(t->bytes, p, len);
+	b->slots[i].t = t;
+	b->slots[i].hash = h;
+	b->nterms++;
+	if (b->nterms * 2 > b->mask + 1)
+		return grow_table(b);
+	return 0;
+}
+
+struct sort_ent {
+	uint64_t key;               /* the first 8 bytes, big endian, 0-padded */
+	struct bterm *t;
+};
+
+static int sort_cmp(const void *a, const void *b)
+{
+	const struct sort_ent *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return term_cmp(x->t->bytes, x->t->len, y->t->bytes, y->t->len);
+}
+
+/* Decodes t's postings into docs (room for t->df). */
+static int bterm_docs(const struct bterm *t, uint32_t *docs,
+		      uint8_t ***chain, size_t *chain_cap)
+{
+	if (t->df == 1) {
+		docs[0] = t->last;
+		return 0;
+	}
+	if (t->nblk > *chain_cap) {
+		uint8_t **nc = realloc(*chain, t->nblk * sizeof(*nc));
+		if (!nc)
+			return -ENOMEM;
+		*chain = nc;
+		*chain_cap = t->nblk;
+	}
+	uint8_t *blk = t->blk;
+	for (size_t k = t->nblk; k-- > 0;) {
+		(*chain)[k] = blk;
+		memcpy(&blk, blk, PBLOCK_HDR);
+	}
+	uint32_t n = 0, v = 0, prev = 0;
+	unsigned shift = 0;
+	size_t cap = PBLOCK_FIRST;
+	for (size_t k = 0; k < t->nblk; k++) {
+		const uint8_t *d = (*chain)[k] + PBLOCK_HDR;
+		size_t used = k + 1 == t->nblk ? t->pos : cap;
+		for (size_t j = 0; j < used; j++) {
+			v |= (uint32_t)(d[j] & 0x7f) << shift;
+			if (d[j] & 0x80) {
+				shift += 7;
+				continue;
+			}
+			prev = n ? prev + v + 1 : v;
+			docs[n++] = prev;
+			v = 0;
+			shift = 0;
+		}
+		cap = cap * 2 > PBLOCK_MAX ? PBLOCK_MAX : cap * 2;
+	}
+	return n == t->df ? 0 : ST_ECORRUPT;
+}
+
+int chunk_builder_write(struct chunk_builder *b, const char *path, char *err,
+			size_t errcap)
+{
+	struct cwriter w;
+	struct sort_ent *ents = NULL;
+	uint32_t *docs = NULL;
+	uint8_t **chain = NULL;
+	size_t chain_cap = 0;
+	struct col_stats st;
+	uint8_t le[8];
+	int r;
+
+	if (b->ndocs == 0)
+		return st_fail(err, errcap, "a chunk needs at least one doc");
+	if ((r = cw_open(&w, path)) < 0) {
+		failmsg(r, err, errcap, path);
+		goto out;
+	}
+	st.tmin = st.tmax = b->time[0];
+	st.rmin = st.rmax = b->recv[0];
+	for (uint32_t i = 0; i < b->ndocs; i++) {
+		int64_t v = b->time[i];
+		st.tmin = v < st.tmin ? v : st.tmin;
+		st.tmax = v > st.tmax ? v : st.tmax;
+		put_le64(le, (uint64_t)v);
+		if ((r = cw_put(&w, le, 8)) < 0)
+			goto io;
+	}
+	for (uint32_t i = 0; i < b->ndocs; i++) {
+		int64_t v = b->recv[i];
+		st.rmin = v < st.rmin ? v : st.rmin;
+		st.rmax = v > st.rmax ? v : st.rmax;
+		put_le64(le, (uint64_t)v);
+		if ((r = cw_put(&w, le, 8)) < 0)
+			goto io;
+	}
+	if ((r = cw_begin_terms(&w)) < 0)
+		goto io;
+
+	ents = malloc((b->nterms ? b->nterms : 1) * sizeof(*ents));
+	docs = malloc(b->ndocs * sizeof(*docs));
+	if (!ents || !docs) {
+		r = failmsg(-ENOMEM, err, errcap, "sorting terms");
+		goto out;
+	}
+	for (size_t i = 0, j = 0; i <= b->mask; i++) {
+		struct bterm *t = b->slots[i].t;
+		if (!t)
+			continue;
+		uint8_t k[8] = { 0 };
+		memcpy(k, t->bytes, t->len < 8 ? t->len : 8);
+		ents[j].key = (uint64_t)k[0] << 56 | (uint64_t)k[1] << 48 |
+			      (uint64_t)k[2] << 40 | (uint64_t)k[3] << 32 |
+			      (uint64_t)k[4] << 24 | (uint64_t)k[5] << 16 |
+			      (uint64_t)k[6] << 8 | k[7];
+		ents[j++].t = t;
+	}
+	qsort(ents, b->nterms, sizeof(*ents), sort_cmp);
+	for (size_t i = 0; i < b->nterms; i++) {
+		struct bterm *t = ents[i].t;
+		if ((r = bterm_docs(t, docs, &chain, &chain_cap)) < 0) {
+			failmsg(r, err, errcap, "decoding postings");
+			goto out;
+		}
+		if ((r = cw_term(&w, t->bytes, t->len, docs, t->df)) < 0)
+			goto io;
+	}
+	if ((r = cw_finish(&w, b->first_seq, b->ndocs, &st)) < 0)
+		goto io;
+	goto out;
+io:
+	failmsg(r, err, errcap, w.tmp);
+out:
+	cw_abort(&w);
+	free(ents);
+	free(docs);
+	free(chain);
+	return r;
+}
+
+/* ---- the reader ---- */
+
+struct chunk {
+	const uint8_t *p;
+	size_t n;
+	bool mapped;
+	uint64_t first_seq, nterms, nblocks;
+	uint32_t ndocs;
+	int64_t tmin, tmax, rmin, rmax;
+	const uint8_t *tcol, *rcol;  /* columns */
+	const uint8_t *terms;        /* terms section */
+	uint64_t terms_size;
+	const uint8_t *bidx;         /* block index */
+};
+
+static int validate(struct chunk *c, char *err, size_t errcap)
+{
+	const uint8_t *p = c->p;
+	size_t n = c->n;
+	uint64_t terms_off, bidx_off, prev = 0;
+
+	if (n < CHUNK_HDR_SIZE)
+		return corrupt(err, errcap, "offset 0: file of %zu bytes is shorter than the %d-byte header",
+			       n, CHUNK_HDR_SIZE);
+	if (memcmp(p, CHUNK_MAGIC, 8) != 0)
+		return corrupt(err, errcap, "offset 0: magic is not \"SEALIDX\\0\"");
+	if (crc32c(0, p, H_CRC_HDR) != get_le32(p + H_CRC_HDR))
+		return corrupt(err, errcap, "offset %d: header CRC-32C mismatch", H_CRC_HDR);
+	if (get_le32(p + H_VERSION) != CHUNK_VERSION)
+		return corrupt(err, errcap, "offset %d: format version %u, expected %d",
+			       H_VERSION, get_le32(p + H_VERSION), CHUNK_VERSION);
+	if (get_le32(p + H_INCOMPAT) != 0)
+		return corrupt(err, errcap, "offset %d: unknown incompatible features 0x%x",
+			       H_INCOMPAT, get_le32(p + H_INCOMPAT));
+	c->ndocs = get_le32(p + H_NDOCS);
+	c->first_seq = get_le64(p + H_FIRST_SEQ);
+	c->nterms = get_le64(p + H_NTERMS);
+	c->nblocks = get_le64(p + H_NBLOCKS);
+	c->tmin = (int64_t)get_le64(p + H_TIME_MIN);
+	c->tmax = (int64_t)get_le64(p + H_TIME_MAX);
+	c->rmin = (int64_t)get_le64(p + H_RECV_MIN);
+	c->rmax = (int64_t)get_le64(p + H_RECV_MAX);
+	terms_off = get_le64(p + H_TERMS_OFF);
+	c->terms_size = get_le64(p + H_TERMS_SIZE);
+	bidx_off = get_le64(p + H_BIDX_OFF);
+	if (c->ndocs == 0 || c->ndocs > CHUNK_DOCS_MAX)
+		return corrupt(err, errcap, "offset %d: ndocs %u not in 1..%u",
+			       H_NDOCS, c->ndocs, CHUNK_DOCS_MAX);
+	if (c->first_seq > UINT64_MAX - c->ndocs)
+		return corrupt(err, errcap, "offset %d: first seq overflows", H_FIRST_SEQ);
+	if (c->tmin > c->tmax || c->rmin > c->rmax)
+		return corrupt(err, errcap, "offset %d: a column's min is over its max", H_TIME_MIN);
+	if (c->nblocks != (c->nterms + CHUNK_BLOCK_TERMS - 1) / CHUNK_BLOCK_TERMS ||
+	    c->nterms > UINT64_MAX - CHUNK_BLOCK_TERMS)
+		return corrupt(err, errcap, "offset %d: %" PRIu64 " blocks for %" PRIu64 " terms",
+			       H_NBLOCKS, c->nblocks, c->nterms);
+	if (terms_off != CHUNK_HDR_SIZE + 16 * (uint64_t)c->ndocs || terms_off > n)
+		return corrupt(err, errcap, "offset %d: terms section at %" PRIu64 ", expected %" PRIu64,
+			       H_TERMS_OFF, terms_off, CHUNK_HDR_SIZE + 16 * (uint64_t)c->ndocs);
+	if (c->terms_size > n - terms_off ||
+	    bidx_off != ((terms_off + c->terms_size + 7) & ~(uint64_t)7) ||
+	    c->nblocks > n / 8 || bidx_off > n || n - bidx_off != c->nblocks * 8)
+		return corrupt(err, errcap, "offset %d: sections (terms %" PRIu64 "+%" PRIu64
+			       ", block index %" PRIu64 "+%" PRIu64 "*8) do not fill the %zu-byte file",
+			       H_TERMS_SIZE, terms_off, c->terms_size, bidx_off, c->nblocks, n);
+	if (c->nterms > c->terms_size)
+		return corrupt(err, errcap, "offset %d: %" PRIu64 " terms in %" PRIu64 " bytes",
+			       H_NTERMS, c->nterms, c->terms_size);
+	for (uint64_t i = terms_off + c->terms_size; i < bidx_off; i++)
+		if (p[i])
+			return corrupt(err, errcap, "offset %" PRIu64 ": padding byte is not 0", i);
+	c->tcol = p + CHUNK_HDR_SIZE;
+	c->rcol = c->tcol + 8 * (size_t)c->ndocs;
+	c->terms = p + terms_off;
+	c->bidx = p + bidx_off;
+	if (crc32c(0, c->tcol, 16 * (size_t)c->ndocs) != get_le32(p + H_CRC_COLS))
+		return corrupt(err, errcap, "offset %d: columns section [%d, %" PRIu64 ") CRC-32C mismatch",
+			       H_CRC_COLS, CHUNK_HDR_SIZE, terms_off);
+	if (crc32c(0, c->terms, c->terms_size) != get_le32(p + H_CRC_TERMS))
+		return corrupt(err, errcap, "offset %d: terms section [%" PRIu64 ", %" PRIu64 ") CRC-32C mismatch",
+			       H_CRC_TERMS, terms_off, terms_off + c->terms_size);
+	if (crc32c(0, c->bidx, c->nblocks * 8) != get_le32(p + H_CRC_BIDX))
+		return corrupt(err, errcap, "offset %d: block index [%" PRIu64 ", %zu) CRC-32C mismatch",
+			       H_CRC_BIDX, bidx_off, n);
+	for (uint64_t i = 0; i < c->nblocks; i++) {
+		uint64_t o = get_le64(c->bidx + 8 * i);
+		if ((i == 0 && o != 0) || (i > 0 && o <= prev) || o >= c->terms_size)
+			return corrupt(err, errcap, "offset %" PRIu64 ": block %" PRIu64
+				       " starts at %" PRIu64 ", out of order or past the terms section",
+				       bidx_off + 8 * i, i, o);
+		prev = o;
+	}
+	return 0;
+}
+
+int chunk_open_mem(struct chunk **ret, const uint8_t *data, size_t size,
+		   char *err, size_t errcap)
+{
+	struct chunk *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->p = data;
+	c->n = size;
+	if ((r = validate(c, err, errcap)) < 0) {
+		free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+int chunk_open(struct chunk **ret, const char *path, char *err, size_t errcap)
+{
+	const uint8_t *p = NULL;
+	size_t n = 0;
+	struct chunk *c;
+	int r;
+
+	if ((r = map_file(path, &p, &n)) < 0)
+		return failmsg(r, err, errcap, path);
+	if ((r = chunk_open_mem(&c, p, n, err, errcap)) < 0) {
+		unmap_file(p, n);
+		return r;
+	}
+	c->mapped = true;
+	*ret = c;
+	return 0;
+}
+
+void chunk_close(struct chunk *c)
+{
+	if (!c)
+		return;
+	if (c->mapped)
+		unmap_file(c->p, c->n);
+	free(c);
+}
+
+uint64_t chunk_first_seq(const struct chunk *c) { return c->first_seq; }
+uint32_t chunk_ndocs(const struct chunk *c) { return c->ndocs; }
+uint64_t chunk_nterms(const struct chunk *c) { return c->nterms; }
+uint64_t chunk_file_size(const struct chunk *c) { return c->n; }
+
+int64_t chunk_time(const struct chunk *c, uint32_t doc)
+{
+	return doc < c->ndocs ? (int64_t)get_le64(c->tcol + 8 * (size_t)doc) : 0;
+}
+
+int64_t chunk_received(const struct chunk *c, uint32_t doc)
+{
+	return doc < c->ndocs ? (int64_t)get_le64(c->rcol + 8 * (size_t)doc) : 0;
+}
+
+void chunk_time_range(const struct chunk *c, int64_t *ret_min, int64_t *ret_max)
+{
+	*ret_min = c->tmin;
+	*ret_max = c->tmax;
+}
+
+void chunk_received_range(const struct chunk *c, int64_t *ret_min,
+			  int64_t *ret_max)
+{
+	*ret_min = c->rmin;
+	*ret_max = c->rmax;
+}
+
+/* Block b's extent in the terms section. */
+static void block_bounds(const struct chunk *c, uint64_t b, uint64_t *start,
+			 uint64_t *end)
+{
+	*start = get_le64(c->bidx + 8 * b);
+	*end = b + 1 < c->nblocks ? get_le64(c->bidx + 8 * (b + 1)) : c->terms_size;
+}
+
+static uint64_t block_count(const struct chunk *c, uint64_t b)
+{
+	return b + 1 < c->nblocks ? CHUNK_BLOCK_TERMS :
+	       c->nterms - (c->nblocks - 1) * CHUNK_BLOCK_TERMS;
+}
+
+/* The last block whose first term is <= key (0 when none is). A block whose
+ * first term cannot be read compares as greater: the scan then reports it. */
+static uint64_t find_block(const struct chunk *c, const uint8_t *key,
+			   size_t len)
+{
+	uint64_t lo = 0, hi = c->nblocks;   /* answer in [lo, hi) */
+
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2, pos, end, tl;
+		block_bounds(c, mid, &pos, &end);
+		if (varint_get(c->terms, end, &pos, &tl) && tl >= 1 &&
+		    tl <= CHUNK_TERM_MAX && tl <= end - pos &&
+		    term_cmp(c->terms + pos, tl, key, len) <= 0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void iter_enter_block(struct chunk_iter *it, uint64_t b)
+{
+	it->block = b;
+	it->idx = 0;
+	block_bounds(it->c, b, &it->pos, &it->end);
+}
+
+/* Decodes the entry at it->pos into the iterator; false when corrupt. */
+static bool iter_read_entry(struct chunk_iter *it)
+{
+	const struct chunk *c = it->c;
+	const uint8_t *p = c->terms;
+	uint64_t shared = 0, suf, df, v;
+
+	if (it->idx == 0) {
+		if (!varint_get(p, it->end, &it->pos, &suf))
+			return false;
+	} else if (!varint_get(p, it->end, &it->pos, &shared) ||
+		   shared > it->term_len ||
+		   !varint_get(p, it->end, &it->pos, &suf)) {
+		return false;
+	}
+	if (suf > CHUNK_TERM_MAX || shared + suf == 0 ||
+	    shared + suf > CHUNK_TERM_MAX || suf > it->end - it->pos)
+		return false;
+	memcpy(it->term + shared, p + it->pos, suf);
+	it->term_len = shared + suf;
+	it->pos += suf;
+	if (!varint_get(p, it->end, &it->pos, &df) || df == 0 || df > c->ndocs)
+		return false;
+	it->df = (uint32_t)df;
+	if (df == 1) {
+		if (!varint_get(p, it->end, &it->pos, &v) || v >= c->ndocs)
+			return false;
+		it->doc = (uint32_t)v;
+		return true;
+	}
+	if (!varint_get(p, it->end, &it->pos, &v) || (v >> 1) > it->end - it->pos ||
+	    (v >> 1) > UINT32_MAX)
+		return false;
+	it->kind = (uint8_t)(v & 1);
+	it->post_len = (uint32_t)(v >> 1);
+	it->post_off = it->pos;
+	it->pos += it->post_len;
+	return true;
+}
+
+void chunk_iter_init(struct chunk_iter *it, const struct chunk *c,
+		     const void *prefix, size_t len)
+{
+	memset(it, 0, offsetof(struct chunk_iter, term));
+	it->c = c;
+	it->prefix = prefix;
+	it->prefix_len = len;
+	if (c->nblocks == 0 || len > CHUNK_TERM_MAX) {
+		it->done = true;
+		return;
+	}
+	iter_enter_block(it, len ? find_block(c, prefix, len) : 0);
+}
+
+bool chunk_iter_next(struct chunk_iter *it)
+{
+	while (!it->done) {
+		if (it->idx == block_count(it->c, it->block)) {
+			if (it->pos != it->end) {
+				it->err = ST_ECORRUPT;
+				it->done = true;
+				break;
+			}
+			if (it->block + 1 >= it->c->nblocks) {
+				it->done = true;
+				break;
+			}
+			iter_enter_block(it, it->block + 1);
+		}
+		if (!iter_read_entry(it)) {
+			it->err = ST_ECORRUPT;
+			it->done = true;
+			break;
+		}
+		it->idx++;
+		if (!it->prefix_len)
+			return true;
+		int d = memcmp(it->term, it->prefix,
+			       it->term_len < it->prefix_len ? it->term_len : it->prefix_len);
+		if (d < 0 || (d == 0 && it->term_len < it->prefix_len))
+			continue;          /* before the prefix: keep scanning */
+		if (d == 0)
+			return true;
+		it->done = true;           /* past every term with the prefix */
+	}
+	return false;
+}
+
+int chunk_iter_error(const struct chunk_iter *it)
+{
+	return it->err;
+}
+
+const uint8_t *chunk_iter_term(const struct chunk_iter *it, size_t *ret_len)
+{
+	*ret_len = it->term_len;
+	return it->term;
+}
+
+uint32_t chunk_iter_df(const struct chunk_iter *it)
+{
+	return it->df;
+}
+
+/* Checks a CRoaring portable serialization p[0..n) completely: structure,
+ * sorted keys and values, runs inside their container, cardinalities that
+ * match, exactly n bytes, df values in total, all below ndocs. */
+static bool validate_roaring(const uint8_t *p, size_t n, uint32_t ndocs,
+			     uint32_t df)
+{
+	size_t pos, size, keys_at, i;
+	const uint8_t *runbits = NULL;
+	uint64_t total = 0;
+	int prev_key = -1;
+
+	if (n < 8)
+		return false;
+	uint32_t cookie = get_le32(p);
+	if ((cookie & 0xffff) == 12347) {           /* SERIAL_COOKIE */
+		size = (cookie >> 16) + 1;
+		runbits = p + 4;
+		pos = 4 + (size + 7) / 8;
+	} else if (cookie == 12346) {               /* ..._NO_RUNCONTAINER */
+		size = get_le32(p + 4);
+		pos = 8;
+	} else {
+		return false;
+	}
+	if (size == 0 || size > 65536 || pos > n || 4 * size > n - pos)
+		return false;
+	keys_at = pos;
+	pos += 4 * size;
+	if (!runbits || size >= 4) {                /* NO_OFFSET_THRESHOLD */
+		if (4 * size > n - pos)
+			return false;
+		pos += 4 * size;
+	}
+	for (i = 0; i < size; i++) {
+		int key = get_le16(p + keys_at + 4 * i);
+		uint32_t card = (uint32_t)get_le16(p + keys_at + 4 * i + 2) + 1;
+		uint32_t maxv;
+		if (key <= prev_key)
+			return false;
+		prev_key = key;
+		if (runbits && (runbits[i / 8] >> (i % 8) & 1)) {
+			if (n - pos < 2)
+				return false;
+			size_t nruns = get_le16(p + pos);
+			pos += 2;
+			if (nruns == 0 || 4 * nruns > n - pos)
+				return false;
+			uint32_t sum = 0;
+			long prev_end = -2;
+			for (size_t k = 0; k < nruns; k++) {
+				uint32_t s = get_le16(p + pos + 4 * k);
+				uint32_t l = get_le16(p + pos + 4 * k + 2);
+				if (s + l > 65535 || (long)s <= prev_end + 1)
+					return false;
+				prev_end = (long)(s + l);
+				sum += l + 1;
+			}
+			if (sum != card)
+				return false;
+			maxv = (uint32_t)prev_end;
+			pos += 4 * nruns;
+		} else if (card > 4096) {           /* DEFAULT_MAX_SIZE: bitset */
+			uint32_t pop = 0;
+			if (n - pos < 8192)
+				return false;
+			maxv = 0;
+			for (size_t w = 0; w < 1024; w++) {
+				uint64_t word = get_le64(p + pos + 8 * w);
+				pop += (uint32_t)__builtin_popcountll(word);
+				if (word)
+					maxv = (uint32_t)(w * 64 + 63 - (size_t)__builtin_clzll(word));
+			}
+			if (pop != card)
+				return false;
+			pos += 8192;
+		} else {
+			if (2 * (size_t)card > n - pos)
+				return false;
+			for (size_t k = 1; k < card; k++)
+				if (get_le16(p + pos + 2 * k) <= get_le16(p + pos + 2 * (k - 1)))
+					return false;
+			maxv = get_le16(p + pos + 2 * (card - 1));
+			pos += 2 * (size_t)card;
+		}
+		if (((uint32_t)key << 16 | maxv) >= ndocs)
+			return false;
+		total += card;
+	}
+	return pos == n && total == df;
+}
+
+#define DECODE_BATCH 256
+
+/* Adds the current entry's docs to rb. */
+static int iter_add_to(const struct chunk_iter *it, roaring_bitmap_t *rb)
+{
+	const struct chunk *c = it->c;
+
+	if (it->df == 1) {
+		roaring_bitmap_add(rb, it->doc);
+		return 0;
+	}
+	const uint8_t *p = c->terms + it->post_off;
+	if (it->kind == CHUNK_POST_ROARING) {
+		if (!validate_roaring(p, it->post_len, c->ndocs, it->df))
+			return ST_ECORRUPT;
+		roaring_bitmap_t *t = roaring_bitmap_portable_deserialize_safe(
+			(const char *)p, it->post_len);
+		if (!t)
+			return ST_ECORRUPT;
+		roaring_bitmap_or_inplace(rb, t);
+		roaring_bitmap_free(t);
+		return 0;
+	}
+	uint32_t batch[DECODE_BATCH];
+	uint64_t pos = 0, v, doc = 0;
+	size_t nb = 0;
+	for (uint32_t i = 0; i < it->df; i++) {
+		if (!varint_get(p, it->post_len, &pos, &v))
+			return ST_ECORRUPT;
+		doc = i ? doc + v + 1 : v;
+		if (doc >= c->ndocs)
+			return ST_ECORRUPT;
+		batch[nb++] = (uint32_t)doc;
+		if (nb == DECODE_BATCH) {
+			roaring_bitmap_add_many(rb, nb, batch);
+			nb = 0;
+		}
+	}
+	if (pos != it->post_len)
+		return ST_ECORRUPT;
+	roaring_bitmap_add_many(rb, nb, batch);
+	return 0;
+}
+
+int chunk_iter_or_into(const struct chunk_iter *it, roaring_bitmap_t *into)
+{
+	return iter_add_to(it, into);
+}
+
+roaring_bitmap_t *chunk_iter_postings(const struct chunk_iter *it)
+{
+	const uint8_t *p = it->c->terms + it->post_off;
+
+	if (it->df > 1 && it->kind == CHUNK_POST_ROARING) {
+		if (!validate_roaring(p, it->post_len, it->c->ndocs, it->df))
+			return NULL;
+		return roaring_bitmap_portable_deserialize_safe((const char *)p,
+								it->post_len);
+	}
+	roaring_bitmap_t *rb = roaring_bitmap_create();
+	if (rb && iter_add_to(it, rb) < 0) {
+		roaring_bitmap_free(rb);
+		rb = NULL;
+	}
+	return rb;
+}
+
+/* Positions it on the exact term; false when absent or corrupt. */
+static bool seek_exact(struct chunk_iter *it, const struct chunk *c,
+		       const void *term, size_t len)
+{
+	if (len == 0 || len > CHUNK_TERM_MAX)
+		return false;
+	chunk_iter_init(it, c, term, len);
+	return chunk_iter_next(it) && it->term_len == len;
+}
+
+roaring_bitmap_t *chunk_postings(const struct chunk *c, const void *term,
+				 size_t len)
+{
+	struct chunk_iter it;
+	return seek_exact(&it, c, term, len) ? chunk_iter_postings(&it) : NULL;
+}
+
+uint32_t chunk_df(const struct chunk *c, const void *term, size_t len)
+{
+	struct chunk_iter it;
+	return seek_exact(&it, c, term, len) ? it.df : 0;
+}
+
+/* ---- merging ---- */
+
+struct docvec {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static int docvec_reserve(struct docvec *d, size_t more)
+{
+	if (d->n + more <= d->cap)
+		return 0;
+	size_t cap = d->cap ? d->cap : 1024;
+	while (cap < d->n + more)
+		cap *= 2;
+	uint32_t *nv = realloc(d->v, cap * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	d->v = nv;
+	d->cap = cap;
+	return 0;
+}
+
+/* Appends the current entry's docs + base to d. */
+static int iter_append(const struct chunk_iter *it, uint32_t base,
+		       struct docvec *d)
+{
+	const uint8_t *p = it->c->terms + it->post_off;
+	int r;
+
+	if ((r = docvec_reserve(d, it->df)) < 0)
+		return r;
+	if (it->df == 1) {
+		d->v[d->n++] = base + it->doc;
+		return 0;
+	}
+	if (it->kind == CHUNK_POST_ROARING) {
+		roaring_bitmap_t *rb = chunk_iter_postings(it);
+		if (!rb)
+			return ST_ECORRUPT;
+		roaring_bitmap_to_uint32_array(rb, d->v + d->n);
+		roaring_bitmap_free(rb);
+		for (uint32_t i = 0; i < it->df; i++)
+			d->v[d->n + i] += base;
+		d->n += it->df;
+		return 0;
+	}
+	uint64_t pos = 0, v, doc = 0;
+	for (uint32_t i = 0; i < it->df; i++) {
+		if (!varint_get(p, it->post_len, &pos, &v))
+			return ST_ECORRUPT;
+		doc = i ? doc + v + 1 : v;
+		if (doc >= it->c->ndocs)
+			return ST_ECORRUPT;
+		d->v[d->n++] = base + (uint32_t)doc;
+	}
+	return pos == it->post_len ? 0 : ST_ECORRUPT;
+}
+
+int chunk_merge(struct chunk *const *in, size_t n, const char *path,
+		char *err, size_t errcap)
+{
+	struct cwriter w;
+	struct chunk_iter *its = NULL;
+	uint32_t *base = NULL;
+	bool *cur = NULL;
+	struct docvec d = { 0 };
+	struct col_stats st;
+	uint64_t total = 0;
+	int r;
+
+	if (n < 2)
+		return st_fail(err, errcap, "a merge needs at least 2 chunks, got %zu", n);
+	for (size_t i = 0; i < n; i++) {
+		if (i && in[i]->first_seq != in[i - 1]->first_seq + in[i - 1]->ndocs)
+			return st_fail(err, errcap, "chunk %zu starts at seq %" PRIu64
+				       ", expected %" PRIu64, i, in[i]->first_seq,
+				       in[i - 1]->first_seq + in[i - 1]->ndocs);
+		total += in[i]->ndocs;
+	}
+	if (total > CHUNK_DOCS_MAX) {
+		if (err && errcap)
+			snprintf(err, errcap, "merged chunk would hold %" PRIu64
+				 " docs, over %u", total, CHUNK_DOCS_MAX);
+		return ST_ELIMIT;
+	}
+	if ((r = cw_open(&w, path)) < 0) {
+		failmsg(r, err, errcap, path);
+		goto out;
+	}
+	st.tmin = in[0]->tmin; st.tmax = in[0]->tmax;
+	st.rmin = in[0]->rmin; st.rmax = in[0]->rmax;
+	for (size_t i = 0; i < n; i++) {
+		st.tmin = in[i]->tmin < st.tmin ? in[i]->tmin : st.tmin;
+		st.tmax = in[i]->tmax > st.tmax ? in[i]->tmax : st.tmax;
+		st.rmin = in[i]->rmin < st.rmin ? in[i]->rmin : st.rmin;
+		st.rmax = in[i]->rmax > st.rmax ? in[i]->rmax : st.rmax;
+		if ((r = cw_put(&w, in[i]->tcol, 8 * (size_t)in[i]->ndocs)) < 0)
+			goto io;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((r = cw_put(&w, in[i]->rcol, 8 * (size_t)in[i]->ndocs)) < 0)
+			goto io;
+	if ((r = cw_begin_terms(&w)) < 0)
+		goto io;
+
+	its = malloc(n * sizeof(*its));
+	base = malloc(n * sizeof(*base));
+	cur = malloc(n * sizeof(*cur));
+	if (!its || !base || !cur) {
+		r = failmsg(-ENOMEM, err, errcap, "merge");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		base[i] = i ? base[i - 1] + in[i - 1]->ndocs : 0;
+		chunk_iter_init(&its[i], in[i], NULL, 0);
+		chunk_iter_next(&its[i]);
+	}
+	for (;;) {
+		const struct chunk_iter *min = NULL;
+		for (size_t i = 0; i < n; i++) {
+			if (its[i].err) {
+				r = corrupt(err, errcap, "input %zu (seq %" PRIu64 "): corrupt entry in block %" PRIu64,
+					    i, in[i]->first_seq, its[i].block);
+				goto out;
+			}
+			if (its[i].done)
+				continue;
+			int c = min ? term_cmp(its[i].term, its[i].term_len,
+					       min->term, min->term_len) : -1;
+			if (c < 0)
+				min = &its[i];
+		}
+		if (!min)
+			break;
+		for (size_t i = 0; i < n; i++)
+			cur[i] = !its[i].done && (&its[i] == min ||
+				 term_cmp(its[i].term, its[i].term_len,
+					  min->term, min->term_len) == 0);
+		d.n = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (cur[i] && (r = iter_append(&its[i], base[i], &d)) < 0) {
+				if (r == ST_ECORRUPT)
+					corrupt(err, errcap, "input %zu (seq %" PRIu64 "): corrupt postings in block %" PRIu64,
+						i, in[i]->first_seq, its[i].block);
+				else
+					failmsg(r, err, errcap, "merge");
+				goto out;
+			}
+		}
+		if ((r = cw_term(&w, min->term, min->term_len, d.v, (uint32_t)d.n)) < 0) {
+			if (r == ST_ECORRUPT)
+				corrupt(err, errcap, "an input's terms are out of order");
+			else
+				failmsg(r, err, errcap, w.tmp);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (cur[i])
+				chunk_iter_next(&its[i]);
+	}
+	if ((r = cw_finish(&w, in[0]->first_seq, (uint32_t)total, &st)) < 0)
+		goto io;
+	goto out;
+io:
+	failmsg(r, err, errcap, w.tmp);
+out:
+	cw_abort(&w);
+	free(its);
+	free(base);
+	free(cur);
+	free(d.v);
+	return r;
+}
