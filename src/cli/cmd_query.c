@@ -64,7 +64,8 @@ static const char usage_text[] =
 	"       sealtrail reindex  --data DIR\n"
 	"SOURCE: --url URL [--token-file F] [--cacert F] [--tenant T]  or  --data DIR\n"
 	"FORMAT: a table (default), --json (JSON lines) or --csv\n"
-	"The token comes from --token-file or SEALTRAIL_TOKEN. The language: docs/QUERY.md.\n";
+	"The token comes from --token-file or SEALTRAIL_TOKEN. The language: docs/QUERY.md.\n"
+	"A query that starts with - (a negation) goes after --: sealtrail query --url U -- '-outcome:success'\n";
 
 static int usage(void)
 {
@@ -389,8 +390,8 @@ static int print_member_entry(void *ctx, const struct member *m, size_t n)
 		return 0;
 	if (sq) {
 		uint64_t v;
-		if (st_parse_u64(sq->v, sq->vlen, &v))
-			pc->last_seq = v;
+		if (st_parse_u64(sq->v, sq->vlen, &v) && (!pc->any || v > pc->last_seq))
+			pc->last_seq = v;   /* the newest seen, in either order */
 	}
 	pc->any = true;
 	if (pc->reverse) {
@@ -457,8 +458,9 @@ static int local_page(struct src *s, const char *qtext, enum index_sort sort, si
 			cli_err("entry %llu: %s", (unsigned long long)hits[i].seq, st_strerror(r));
 			goto out;
 		}
+		if (!pc->any || hits[i].seq > pc->last_seq)
+			pc->last_seq = hits[i].seq;
 		pc->any = true;
-		pc->last_seq = hits[i].seq;
 		if (pc->reverse) {
 			uint32_t l = (uint32_t)e.len;
 			buf_append(&pc->held, &l, 4);
@@ -484,7 +486,9 @@ static int remote_page(struct src *s, const char *qtext, const char *sort, size_
 	char lim[24];
 	int r;
 
-	buf_puts(&path, "v1/events?");
+	/* fresh=1: what was acknowledged before the command ran is in the
+	 * answer (the server waits for its index, at most 5 s). */
+	buf_puts(&path, "v1/events?fresh=1");
 	put_param(&path, "q", qtext);
 	put_param(&path, "sort", sort);
 	snprintf(lim, sizeof(lim), "%zu", limit);
