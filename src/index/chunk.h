@@ -54,6 +54,15 @@ int chunk_builder_add_doc(struct chunk_builder *b, int64_t time_ns,
  * no doc was started, -ENOMEM. One hash probe, no malloc per term (arena). */
 int chunk_builder_add_term(struct chunk_builder *b, const void *term,
 			   size_t len);
+/* One term of a batch: len 1..CHUNK_TERM_MAX bytes at p. */
+struct chunk_term {
+	const void *p;
+	uint32_t len;
+};
+/* Adds n terms to the current doc, as n calls of chunk_builder_add_term
+ * would (stopping at the first error), with the table's memory fetched
+ * ahead: the indexer's hot path. */
+int chunk_builder_add_terms(struct chunk_builder *b, const struct chunk_term *t, size_t n);
 
 /* Docs added so far. */
 uint32_t chunk_builder_docs(const struct chunk_builder *b);

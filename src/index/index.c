@@ -311,6 +311,10 @@ void index_options_default(struct index_options *o)
 	o->flush_docs = 262144;
 	o->merge_fanin = 4;
 	o->max_chunk_docs = 8u << 20;
+	/* For measurements only (docs/BENCHMARKS.md): not a configuration. */
+	const char *e = getenv("SEALTRAIL_INDEX_FLUSH_DOCS");
+	if (e && atoi(e) > 0)
+		o->flush_docs = (uint32_t)atoi(e);
 }
 
 int index_open(struct index **ret, struct log *l, const char *dir,
@@ -404,12 +408,42 @@ int index_reset(struct index *ix)
 
 /* ---- building ------------------------------------------------------------ */
 
+/* The terms of one doc are gathered here and added in one batch
+ * (chunk_builder_add_terms), so the builder can fetch its table ahead. */
+#define DOC_TERMS 512
+#define DOC_BYTES (64u << 10)
+
 struct doc_ctx {
 	struct chunk_builder *b;
 	int64_t time_ns, received_ns;
 	int r;
-	uint8_t term[IX_TERM_MAX];
+	size_t nterms, nbytes;
+	struct chunk_term terms[DOC_TERMS];
+	uint8_t bytes[DOC_BYTES];
 };
+
+static int flush_terms(struct doc_ctx *d)
+{
+	int r = chunk_builder_add_terms(d->b, d->terms, d->nterms);
+	d->nterms = d->nbytes = 0;
+	return r;
+}
+
+/* Room for a term of up to n bytes: a pointer into d->bytes. */
+static uint8_t *term_room(struct doc_ctx *d, size_t n, int *ret_r)
+{
+	*ret_r = 0;
+	if (d->nterms == DOC_TERMS || DOC_BYTES - d->nbytes < n)
+		if ((*ret_r = flush_terms(d)) < 0)
+			return NULL;
+	return d->bytes + d->nbytes;
+}
+
+static void term_done(struct doc_ctx *d, size_t n)
+{
+	d->terms[d->nterms++] = (struct chunk_term){d->bytes + d->nbytes, (uint32_t)n};
+	d->nbytes += n;
+}
 
 static bool is_column(const struct jw_leaf *lf)
 {
@@ -434,31 +468,40 @@ static bool field_indexed(const char *path, size_t n)
 static int word_term(void *ctx, const char *tok, size_t len, uint32_t pos)
 {
 	struct doc_ctx *d = ctx;
+	int r;
+	uint8_t *t = term_room(d, len + 1, &r);
 	(void)pos;
-	d->term[0] = 'W';
-	memcpy(d->term + 1, tok, len);
-	return chunk_builder_add_term(d->b, d->term, len + 1);
+	if (!t)
+		return r;
+	t[0] = 'W';
+	memcpy(t + 1, tok, len);
+	term_done(d, len + 1);
+	return 0;
 }
 
 static int leaf_terms(void *ctx, const struct jw_leaf *lf)
 {
 	struct doc_ctx *d = ctx;
 	int r;
+	uint8_t *t = term_room(d, lf->path_len + 1, &r);
 
-	d->term[0] = 'H';
-	memcpy(d->term + 1, lf->path, lf->path_len);
-	if ((r = chunk_builder_add_term(d->b, d->term, lf->path_len + 1)) < 0)
+	if (!t)
 		return r;
+	t[0] = 'H';
+	memcpy(t + 1, lf->path, lf->path_len);
+	term_done(d, lf->path_len + 1);
 	if (lf->type == JW_OBJECT || lf->type == JW_ARRAY)
 		return 0;
 	if (is_column(lf))
 		return 0;
 	size_t vl = lf->val_len < IX_VALUE_MAX ? lf->val_len : IX_VALUE_MAX;
-	d->term[0] = 'F';
-	d->term[1 + lf->path_len] = 0;
-	memcpy(d->term + 2 + lf->path_len, lf->val, vl);
-	if ((r = chunk_builder_add_term(d->b, d->term, 2 + lf->path_len + vl)) < 0)
+	if (!(t = term_room(d, 2 + lf->path_len + vl, &r)))
 		return r;
+	t[0] = 'F';
+	memcpy(t + 1, lf->path, lf->path_len);
+	t[1 + lf->path_len] = 0;
+	memcpy(t + 2 + lf->path_len, lf->val, vl);
+	term_done(d, 2 + lf->path_len + vl);
 	if (lf->type == JW_STRING && jw_text_path(lf->path, lf->path_len))
 		return jw_tokens(lf->val, lf->val_len, word_term, d);
 	return 0;
@@ -487,22 +530,29 @@ static int add_entry(void *ctx, uint64_t seq, const uint8_t *e, size_t len)
 		return r;
 	if ((r = chunk_builder_add_doc(d->b, d->time_ns, d->received_ns)) < 0)
 		return r;
-	return jwalk(e, len, leaf_terms, d);
+	d->nterms = d->nbytes = 0;
+	if ((r = jwalk(e, len, leaf_terms, d)) < 0)
+		return r;
+	return flush_terms(d);
 }
 
 /* Builds one chunk of the durable entries [from, from + at most max). */
 static int build_one(struct index *ix, uint64_t from, uint64_t max, uint64_t *ret_end)
 {
-	struct doc_ctx d = {0};
+	struct doc_ctx *d = calloc(1, sizeof(*d));   /* ~70 KiB: not on the stack */
 	char path[PATH_MAX], err[256];
 	uint64_t seq = from;
 	int r;
 
-	if ((r = chunk_builder_new(&d.b, from)) < 0)
+	if (!d)
+		return -ENOMEM;
+	if ((r = chunk_builder_new(&d->b, from)) < 0) {
+		free(d);
 		return r;
+	}
 	while (seq - from < max) {
 		int64_t n = log_read_run(ix->log, seq, max - (seq - from), IX_READ_WINDOW,
-					 &ix->scratch, add_entry, &d);
+					 &ix->scratch, add_entry, d);
 		if (n == ST_ERANGE)
 			break;
 		if (n < 0) {
@@ -518,7 +568,7 @@ static int build_one(struct index *ix, uint64_t from, uint64_t max, uint64_t *re
 	}
 	uint32_t n = (uint32_t)(seq - from);
 	if ((r = chunk_name(path, sizeof(path), ix->dir, from, n, "chunk")) < 0 ||
-	    (r = chunk_builder_write(d.b, path, err, sizeof(err))) < 0)
+	    (r = chunk_builder_write(d->b, path, err, sizeof(err))) < 0)
 		goto out;
 	struct ichunk *k = ichunk_open(path, from, n, err, sizeof(err), &r);
 	if (!k)
@@ -538,7 +588,8 @@ static int build_one(struct index *ix, uint64_t from, uint64_t max, uint64_t *re
 	pthread_mutex_unlock(&ix->mu);
 	*ret_end = seq;
 out:
-	chunk_builder_free(d.b);
+	chunk_builder_free(d->b);
+free(d);
 	return r;
 }
 
