@@ -14,7 +14,7 @@
 # BENCH_SEED (generator seed, default 1), BENCH_TIMEOUT (seconds allowed to
 # one run of one command, default 300), BENCH_STEPS (space-separated step
 # names to run instead of all of them), BENCH_SEARCH_EVENTS and
-# BENCH_SEARCH_TIMEOUT (step search_pg, below).
+# BENCH_SEARCH_TIMEOUT (steps search_pg and search, below).
 #
 # Needs: bash, coreutils (timeout, date +%N), awk, GNU time (/usr/bin/time,
 # Debian package "time") for peak RSS.
@@ -492,10 +492,54 @@ step_search_pg() {
 	fi
 	sed 's/^/    /' "$OUT/pg_search.txt" | tee -a "$RESULTS" >&2
 	log "  search_pg: p50/p95 ms per class (prepared): $(awk -F'\t' 'NR > 1 { printf "%s%s %s/%s", sep, $1, $2, $3; sep = ", " }' "$OUT/pg_search.tsv"); step $(elapsed "$t0" "$(now)") s"
+	SEARCH_PG_DONE=1
+	search_ratio
+}
+
+# Search, Sealtrail's side (issue 4): the same events and query set as
+# search_pg (search_prepare), loaded, indexed and queried by
+# bench/search.sh, which also measures index lag under ingest; its report
+# goes into results.txt, its files to bench/out/search.{txt,tsv}. Bounded
+# by BENCH_SEARCH_TIMEOUT like search_pg.
+SEARCH_PG_DONE=
+SEARCH_DONE=
+step_search() {
+	local sb=$BUILD/bench/search_bench t0 rc=0
+	if [ ! -x "$sb" ]; then
+		log "search: skipped: $sb not built"
+		return 0
+	fi
+	search_prepare || return 1
+	log "search: Sealtrail on $N_SEARCH events, queries $SEARCH_QUERIES:"
+	t0=$(now)
+	SEARCH_DATA=$SEARCH_DATA SEARCH_QUERIES=$SEARCH_QUERIES BENCH_RUNS=$RUNS BENCH_SEED=$SEED \
+		timeout --kill-after=30 "${BENCH_SEARCH_TIMEOUT:-14400}" \
+		bash "$SRC/bench/search.sh" "$BUILD" "$OUT" "$N_SEARCH" \
+		>"$OUT/logs/search.out" 2>"$OUT/logs/search.err" || rc=$?
+	[ -s "$OUT/search.txt" ] && sed 's/^/    /' "$OUT/search.txt" | tee -a "$RESULTS" >&2
+	if [ "$rc" -ne 0 ]; then
+		[ "$rc" -eq 124 ] && echo "search timed out after ${BENCH_SEARCH_TIMEOUT:-14400}s" >&2
+		tail -n 5 "$OUT/logs/search.err" >&2
+		return 1
+	fi
+	log "  search: p50/p95 ms per class: $(awk -F'\t' 'NR > 1 { printf "%s%s %s/%s", sep, $1, $2, $3; sep = ", " }' "$OUT/search.tsv"); step $(elapsed "$t0" "$(now)") s"
+	SEARCH_DONE=1
+	search_ratio
+}
+
+# When both search steps ran in this run (same events, same queries):
+# PostgreSQL p95 / Sealtrail p95 per class.
+search_ratio() {
+	[ -n "$SEARCH_PG_DONE" ] && [ -n "$SEARCH_DONE" ] || return 0
+	log "  search vs search_pg, $N_SEARCH events: p95 PostgreSQL / p95 Sealtrail per class: $(awk -F'\t' '
+		FNR == 1 { next }
+		FNR == NR { pg[$1] = $3; next }
+		($1 in pg) { printf "%s%s %s/%s = %s", sep, $1, pg[$1], $3, ($3 > 0 ? sprintf("%.1fx", pg[$1] / $3) : "inf"); sep = ", " }' \
+		"$OUT/pg_search.tsv" "$OUT/search.tsv")"
 }
 
 # Order matters: verify and proof use the log the batch=10000 step leaves.
-STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss server search_pg)
+STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss server search_pg search)
 if [ -n "${BENCH_STEPS:-}" ]; then
 	read -r -a STEPS <<<"$BENCH_STEPS"
 fi

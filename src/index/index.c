@@ -267,7 +267,8 @@ static int scan_dir(struct index *ix, char *err, size_t errcap)
 		}
 		f[nf++] = (struct found){first, n};
 	}
-	qsort(f, nf, sizeof(*f), found_cmp);
+	if (nf)
+		qsort(f, nf, sizeof(*f), found_cmp);
 	struct cset *s = calloc(1, sizeof(*s) + (nf ? nf : 1) * sizeof(s->v[0]));
 	if (!s) {
 		r = -ENOMEM;

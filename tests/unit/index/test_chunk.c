@@ -6,6 +6,8 @@
  *    (empty prefix, prefixes matching none, some, all), or_into, columns
  *    and their ranges;
  *  - dense terms take the roaring encoding and read back the same;
+ *  - terms with long shared prefixes, zero bytes and trailing zeros come
+ *    out in memcmp order (the builder's radix sort);
  *  - duplicates in one doc, 0-doc refusal, term length limits, add_term
  *    before add_doc;
  *  - merges of 2 and 3 chunks are byte-identical to building one chunk from
@@ -599,6 +601,75 @@ static void test_corrupt(void)
 	buf_release(&f);
 }
 
+/* Terms that defeat an 8-byte key: long shared prefixes (7, 8, 9, 16, 17
+ * and 24 bytes, with zero bytes), suffixes of zeros and 0xff, and terms
+ * that differ from another only by trailing zeros ("ab" < "ab\0"), in runs
+ * long enough for the builder's radix sort to recurse several levels. The
+ * writer refuses unsorted terms; the iteration must also match memcmp order
+ * exactly, every term present once. */
+static void test_sort_order(void)
+{
+	static const struct { const char *p; size_t len; } pre[] = {
+		{ "", 0 }, { "F", 1 }, { "Factor.", 7 }, { "Factor.i", 8 },
+		{ "Factor.id", 9 }, { "Fresource.id\0s3:", 16 },
+		{ "Fresource.id\0s3:/", 17 }, { "Fsource.producer\0\0\0\0\0\0\0\0", 24 },
+		{ "\0\0\0\0\0\0\0\0", 8 }, { "\xff\xff\xff\xff\xff\xff\xff\xff\xff", 9 },
+	};
+	static const uint8_t alpha[4] = { 0x00, 0x01, 'a', 0xff };
+	const size_t n = 40000, per_doc = 64;
+	struct mterm *t = calloc(n, sizeof(*t));
+	struct chunk_builder *b;
+	struct chunk *c;
+	const char *p = path_of("sort.idx");
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned k = (unsigned)(rnd() % ARRAY_SIZE(pre));
+		size_t suf = (size_t)(rnd() % 25);
+		bool zeros = rnd() % 4 == 0;
+		memcpy(t[i].bytes, pre[k].p, pre[k].len);
+		for (size_t j = 0; j < suf; j++)
+			t[i].bytes[pre[k].len + j] = zeros ? 0 : alpha[rnd() % 4];
+		t[i].len = pre[k].len + suf;
+		if (t[i].len == 0)
+			t[i].bytes[t[i].len++] = 'a';
+	}
+	qsort(t, n, sizeof(*t), mterm_cmp);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (m == 0 || mterm_cmp(&t[m - 1], &t[i]) != 0)
+			t[m++] = t[i];
+	CHECK(chunk_builder_new(&b, 0) == 0);
+	for (size_t i = 0; i < m; i++) {
+		/* added in an order unrelated to the sorted one */
+		size_t j = (i * 7919) % m;
+		if (i % per_doc == 0)
+			CHECK(chunk_builder_add_doc(b, (int64_t)i, (int64_t)i) == 0);
+		CHECK(chunk_builder_add_term(b, t[j].bytes, t[j].len) == 0);
+	}
+	int r = chunk_builder_write(b, p, errbuf, sizeof(errbuf));
+	CHECK_MSG(r == 0, "write: %s", errbuf);
+	chunk_builder_free(b);
+	if (r == 0 && chunk_open(&c, p, errbuf, sizeof(errbuf)) == 0) {
+		struct chunk_iter it;
+		size_t k = 0, bad = 0;
+		chunk_iter_init(&it, c, "", 0);
+		for (; chunk_iter_next(&it); k++) {
+			size_t len;
+			const uint8_t *x = chunk_iter_term(&it, &len);
+			if (k >= m || len != t[k].len || memcmp(x, t[k].bytes, len) != 0 ||
+			    chunk_iter_df(&it) != 1)
+				bad++;
+		}
+		CHECK(chunk_iter_error(&it) == 0);
+		CHECK_MSG(k == m && bad == 0, "%zu terms read, %zu expected, %zu differ",
+			  k, m, bad);
+		chunk_close(c);
+	} else {
+		CHECK_MSG(false, "open: %s", errbuf);
+	}
+	free(t);
+}
+
 /* ---- measurement: an audit-like mix ---- */
 
 static void test_measure(uint32_t ndocs)
@@ -696,6 +767,7 @@ int main(void)
 	test_roundtrip(2000, 300, 20);
 	test_roundtrip(5000, 5000, 12);
 	test_dense();
+	test_sort_order();
 	uint32_t s2[2] = { 700, 1300 }, s3[3] = { 1000, 1, 2500 };
 	test_merge_equal(2, s2, 400);
 	test_merge_equal(3, s3, 3000);
