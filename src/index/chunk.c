@@ -706,7 +706,7 @@ struct sort_ent {
 	struct bterm *t;
 };
 
-#define SORT_SMALL 100000000           /* runs below this: insertion sort */
+#define SORT_SMALL 32           /* runs below this: insertion sort */
 #define SORT_AHEAD 8            /* entries whose term is fetched ahead */
 
 static inline uint64_t term_key(const struct bterm *t, size_t depth)
