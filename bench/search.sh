@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# Sealtrail's side of the search benchmark (issue 4): the same events and
+# the same query set as the PostgreSQL baseline (bench/search_pg.sh).
+#
+#   bash bench/search.sh BUILD_DIR OUT_DIR [EVENTS]
+#
+# EVENTS defaults to 10,000,000. The data: $SEARCH_DATA when set (run.sh's
+# step `search` passes the file step `search_pg` uses), else the file
+# bench/run.sh would use in OUT_DIR (events-1m / events-200k / events-20k
+# .ndjson for those sizes, events-search-N.ndjson otherwise) when it has
+# EVENTS lines, else `gen_events EVENTS SEED` written to
+# OUT_DIR/events-search-N.ndjson (gen_events K S is a prefix of gen_events
+# N S, so every way gives the same events). The queries: $SEARCH_QUERIES
+# when set, else OUT_DIR/search-queries-N.tsv (what search_pg uses) when
+# newer than the data and the generator, else bench/search_queries.py
+# writes it.
+#
+# On a fresh data directory (under $BENCH_TMPDIR, default OUT_DIR, so
+# fdatasync costs what it costs on the disk the other benches use):
+#   1. sealtrail init; sealtrail append of the whole file, timed;
+#   2. sealtrail reindex RUNS times (each rebuilds the index from zero),
+#      entries/s of each and the median;
+#   3. sizes: du of DIR/index against the NDJSON and DIR/segments;
+#   4. build/bench/search_bench over the query set (RUNS runs per query);
+#   5. index lag under ingest, on another fresh directory: sealtrail serve
+#      on loopback, a producer token for tenant "bench" (loadgen's events
+#      name no tenant: an all-tenant token would be refused), build/bench/loadgen --mode ndjson (-c 8 -b 1000 as in
+#      bench/server.sh: loadgen has no rate limit, so this is as fast as
+#      this machine ingests while it also indexes) for LAG_SECONDS, with
+#      sealtrail_index_lag_seconds and sealtrail_index_lag_entries read
+#      from /metrics (operator token) every 0.5 s; then how long the index
+#      takes to catch up once the load stops (at most 30 s).
+# Writes OUT_DIR/search.txt (human, everything above) and OUT_DIR/search.tsv
+# (machine: "class p50_ms p95_ms n", as OUT_DIR/pg_search.tsv).
+#
+# Environment: BENCH_RUNS (default 3), BENCH_SEED (default 1),
+# BENCH_TMPDIR, SEARCH_DATA, SEARCH_QUERIES, SEARCH_LAG_SECONDS (default
+# 20; 0 skips step 5), SEARCH_LAG_CONNS (8), SEARCH_LAG_BATCH (1000).
+#
+# Every process this script starts is stopped by PID (trap); the data
+# directories are removed at exit. Needs: bash, coreutils, awk, curl,
+# python3; GNU time (/usr/bin/time) for the append's peak RSS.
+set -euo pipefail
+
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+	echo "usage: bash bench/search.sh BUILD_DIR OUT_DIR [EVENTS]" >&2
+	exit 2
+fi
+BUILD=$(cd "$1" && pwd)
+mkdir -p "$2"
+OUT_DIR=$(cd "$2" && pwd)
+N=${3:-10000000}
+case $N in '' | *[!0-9]* | 0) echo "search: EVENTS must be a positive number, got '$N'" >&2; exit 2 ;; esac
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ST=$BUILD/sealtrail
+GEN=$BUILD/bench/gen_events
+SB=$BUILD/bench/search_bench
+LG=$BUILD/bench/loadgen
+RUNS=${BENCH_RUNS:-3}
+SEED=${BENCH_SEED:-1}
+LAG_SECONDS=${SEARCH_LAG_SECONDS:-20}
+LAG_CONNS=${SEARCH_LAG_CONNS:-8}
+LAG_BATCH=${SEARCH_LAG_BATCH:-1000}
+TXT=$OUT_DIR/search.txt
+TSV=$OUT_DIR/search.tsv
+
+for x in "$ST" "$GEN" "$SB"; do
+	[ -x "$x" ] || { echo "search: $x not built" >&2; exit 1; }
+done
+
+W=$(mktemp -d "${BENCH_TMPDIR:-$OUT_DIR}/search.XXXXXX")
+SERVER_PID=
+LG_PID=
+
+cleanup() {
+	local p
+	for p in "$LG_PID" "$SERVER_PID"; do
+		[ -n "$p" ] || continue
+		kill -TERM "$p" 2>/dev/null || true
+		for _ in $(seq 1 100); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+: >"$TXT"
+out() {
+	printf '%s\n' "$*"
+	printf '%s\n' "$*" >>"$TXT"
+}
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (b > 0) printf "%.*f", d, a / b; else print "inf" }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+lines_of() { wc -l <"$1" | tr -d ' '; }
+# col_pct FILE COL P: the nearest-rank P-quantile (0 < P <= 1) of column COL.
+col_pct() { awk -v c="$2" '{ print $c }' "$1" | sort -g | awk -v p="$3" '{ v[NR] = $1 } END { r = int(p * NR); if (r < p * NR) r++; if (r < 1) r = 1; print v[r] + 0 }'; }
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+
+# ------------------------------------------------------------ the data
+
+if [ -n "${SEARCH_DATA:-}" ]; then
+	DATA=$SEARCH_DATA
+	[ -r "$DATA" ] || { echo "search: cannot read SEARCH_DATA=$DATA" >&2; exit 1; }
+else
+	case $N in
+	1000000) DATA=$OUT_DIR/events-1m.ndjson ;;
+	200000) DATA=$OUT_DIR/events-200k.ndjson ;;
+	20000) DATA=$OUT_DIR/events-20k.ndjson ;;
+	*) DATA=$OUT_DIR/events-search-$N.ndjson ;;
+	esac
+	if [ -f "$DATA" ] && [ "$(lines_of "$DATA")" = "$N" ]; then
+		echo "search: data $DATA present" >&2
+	else
+		DATA=$OUT_DIR/events-search-$N.ndjson
+		echo "search: writing $N events (seed $SEED) into $DATA" >&2
+		"$GEN" "$N" "$SEED" >"$DATA.tmp"
+		mv "$DATA.tmp" "$DATA"
+	fi
+fi
+got=$(lines_of "$DATA")
+if [ "$got" != "$N" ]; then
+	echo "search: $DATA has $got lines, want $N" >&2
+	exit 1
+fi
+if [ -n "${SEARCH_QUERIES:-}" ]; then
+	QUERIES=$SEARCH_QUERIES
+else
+	QUERIES=$OUT_DIR/search-queries-$N.tsv
+	if [ ! -s "$QUERIES" ] || [ "$DATA" -nt "$QUERIES" ] ||
+		[ "$SRC/bench/search_queries.py" -nt "$QUERIES" ]; then
+		python3 "$SRC/bench/search_queries.py" "$DATA" "$QUERIES.tmp" --seed "$SEED"
+		mv "$QUERIES.tmp" "$QUERIES"
+	fi
+fi
+[ -r "$QUERIES" ] || { echo "search: cannot read $QUERIES" >&2; exit 1; }
+RAW_BYTES=$(stat -c %s "$DATA")
+
+T_ALL=$(now)
+out "== Sealtrail search bench, $(date -u +%Y-%m-%dT%H:%M:%SZ) =="
+out "machine: nproc=$(nproc), loadavg $(cut -d' ' -f1-3 /proc/loadavg), data fs=$(df -PT "$W" | awk 'NR == 2 { print $2 }'); commit $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo none)$([ -n "$(git -C "$SRC" status --porcelain 2>/dev/null)" ] && echo ' (dirty)')"
+out "events: $DATA, $N lines, $RAW_BYTES bytes; queries: $QUERIES, $(lines_of "$QUERIES") lines; runs: $RUNS"
+
+# ------------------------------------------------------------ load, index
+
+D=$W/data
+"$ST" init --data "$D" >/dev/null 2>"$W/init.err" || { cat "$W/init.err" >&2; exit 1; }
+sync
+t0=$(now)
+if [ -x /usr/bin/time ]; then
+	/usr/bin/time -f '%M' -o "$W/append.rss" "$ST" append --data "$D" "$DATA" >/dev/null 2>"$W/append.err" ||
+		{ tail -n 5 "$W/append.err" >&2; exit 1; }
+	rss="peak RSS $(awk '{ printf "%.1f MiB", $1 / 1024 }' "$W/append.rss")"
+else
+	"$ST" append --data "$D" "$DATA" >/dev/null 2>"$W/append.err" || { tail -n 5 "$W/append.err" >&2; exit 1; }
+	rss="peak RSS n/a"
+fi
+t1=$(now)
+wall=$(secs "$t0" "$t1")
+out "append: $N events in $wall s, $(ratio "$N" "$wall" 0) events/s ($(awk -v b="$RAW_BYTES" -v s="$wall" 'BEGIN { printf "%.1f", b / s / 1e6 }') MB/s), $rss ($(grep -m1 -o 'appended.*' "$W/append.err" || true))"
+
+rates=()
+for ((i = 1; i <= RUNS; i++)); do
+	t0=$(now)
+	line=$(/usr/bin/time -f 'rss %M' -o "$W/reindex.rss" "$ST" reindex --data "$D" 2>"$W/reindex.err") ||
+		{ cat "$W/reindex.err" >&2; exit 1; }
+	r=$(printf '%s\n' "$line" | grep -Eo '\(([0-9.]+) entries/s' | grep -Eo '[0-9.]+')
+	rates+=("$r")
+	out "reindex run $i: $line; peak RSS $(awk '{ printf "%.1f MiB", $2 / 1024 }' "$W/reindex.rss"); wall $(secs "$t0" "$(now)") s"
+done
+REINDEX_MED=$(printf '%s\n' "${rates[@]}" | median)
+out "reindex: median $(printf '%.0f' "$REINDEX_MED") entries/s over $RUNS runs ($(awk -v b="$RAW_BYTES" -v m="$REINDEX_MED" -v n="$N" 'BEGIN { printf "%.1f", b * m / n / 1e6 }') MB/s of NDJSON)"
+
+IX_BYTES=$(du -sb "$D/index" | cut -f1)
+SEG_BYTES=$(du -sb "$D/segments" | cut -f1)
+out "size: index $IX_BYTES bytes ($(mib "$IX_BYTES"), $(find "$D/index" -name '*.chunk' | wc -l) chunks, du -sk $(du -sk "$D/index" | cut -f1) KiB); NDJSON $RAW_BYTES bytes ($(mib "$RAW_BYTES")); segments $SEG_BYTES bytes ($(mib "$SEG_BYTES"), du -sk $(du -sk "$D/segments" | cut -f1) KiB)"
+out "  index / NDJSON = $(ratio "$IX_BYTES" "$RAW_BYTES" 3), index / segments = $(ratio "$IX_BYTES" "$SEG_BYTES" 3); $(ratio "$IX_BYTES" "$N" 1) index bytes per event"
+
+# ------------------------------------------------------------ queries
+
+out "queries: build/bench/search_bench, in process: per class a warm-up pass, then each query $RUNS times (median kept);"
+out "  wall from query_parse to the last entry read (log_read_entry); selective/word: limit 100, sort -time;"
+out "  count_by_action: index_stats by action, every group; timeline: request_id:\"ID\", time asc, pages of 1000;"
+out "  all-tenant scope; p50/p95/max over the queries (nearest rank), hits = entries read (count_by_action: groups)"
+sb_rc=0
+"$SB" --data "$D" --queries "$QUERIES" --runs "$RUNS" --out "$TSV" >"$W/sb.out" 2>"$W/sb.err" || sb_rc=$?
+while IFS= read -r l; do out "  $l"; done <"$W/sb.out"
+if [ -s "$W/sb.err" ]; then
+	out "  search_bench stderr (first 20 lines):"
+	head -n 20 "$W/sb.err" | while IFS= read -r l; do out "    $l"; done
+fi
+if [ "$sb_rc" -ne 0 ]; then
+	out "search_bench FAILED (status $sb_rc)"
+fi
+rm -rf "$D"
+
+# ------------------------------------------------------------ lag under ingest
+
+lag_rc=0
+if [ "$LAG_SECONDS" -gt 0 ] && [ ! -x "$LG" ]; then
+	out "lag: skipped: $LG not built"
+elif [ "$LAG_SECONDS" -gt 0 ]; then
+	D2=$W/lag
+	"$ST" init --data "$D2" >/dev/null 2>"$W/lag-init.err" || { cat "$W/lag-init.err" >&2; exit 1; }
+	"$ST" token create --data "$D2" --role producer --tenant bench --name loadgen 2>/dev/null | head -n 1 >"$W/producer.tok"
+	"$ST" token create --data "$D2" --role operator --name metrics 2>/dev/null | head -n 1 >"$W/operator.tok"
+	if [ ! -s "$W/producer.tok" ] || [ ! -s "$W/operator.tok" ]; then
+		echo "search: token create failed" >&2
+		exit 1
+	fi
+	OPTOK=$(cat "$W/operator.tok")
+	started=0
+	for _ in 1 2 3 4 5; do
+		PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+		"$ST" serve --data "$D2" --init --listen "127.0.0.1:$PORT" >"$W/serve.out" 2>"$W/serve.err" &
+		SERVER_PID=$!
+		for _ in $(seq 1 200); do
+			grep -q '^Serving on' "$W/serve.out" 2>/dev/null && { started=1; break; }
+			kill -0 "$SERVER_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		[ "$started" = 1 ] && break
+		kill -KILL "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+		SERVER_PID=
+		grep -q "address in use" "$W/serve.err" || break
+	done
+	if [ "$started" != 1 ]; then
+		echo "search: the server did not start:" >&2
+		cat "$W/serve.err" >&2
+		exit 1
+	fi
+	# metric NAME: its value in the last /metrics body.
+	scrape() {
+		curl -s --max-time 2 -H "Authorization: Bearer $OPTOK" "http://127.0.0.1:$PORT/metrics" 2>/dev/null |
+			awk '$1 == "sealtrail_index_lag_seconds" { s = $2 } $1 == "sealtrail_index_lag_entries" { e = $2 }
+			     $1 == "sealtrail_index_entries" { x = $2 }
+			     END { if (s != "" && e != "") print s, e, x }'
+	}
+	[ -n "$(scrape)" ] || { echo "search: /metrics has no sealtrail_index_lag_* (operator token refused?)" >&2; exit 1; }
+	"$LG" --url "http://127.0.0.1:$PORT/v1/events" --mode ndjson -c "$LAG_CONNS" -b "$LAG_BATCH" \
+		-d "$LAG_SECONDS" --token-file "$W/producer.tok" --json >"$W/lg.json" 2>"$W/lg.err" &
+	LG_PID=$!
+	: >"$W/lag.samples"
+	t0=$(now)
+	while kill -0 "$LG_PID" 2>/dev/null; do
+		s=$(scrape)
+		[ -n "$s" ] && printf '%s %s\n' "$(secs "$t0" "$(now)")" "$s" >>"$W/lag.samples"
+		sleep 0.5
+	done
+	wait "$LG_PID" || lag_rc=$?
+	LG_PID=
+	# after the load: until the index has caught up (at most 30 s)
+	t1=$(now)
+	caught=
+	for _ in $(seq 1 300); do
+		s=$(scrape)
+		if [ -n "$s" ] && [ "$(echo "$s" | cut -d' ' -f2)" = 0 ]; then
+			caught=$(secs "$t1" "$(now)")
+			break
+		fi
+		sleep 0.1
+	done
+	hwm=$(awk '/^VmHWM:/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$SERVER_PID/status" 2>/dev/null || echo n/a)
+	kill -TERM "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=
+	lgj=$(tail -n 1 "$W/lg.json")
+	eps=$(python3 -c 'import json,sys; print("%.0f" % json.loads(sys.argv[1])["events_per_s"])' "$lgj" 2>/dev/null || echo "?")
+	out "lag under ingest: sealtrail serve (defaults) + loadgen --mode ndjson -c $LAG_CONNS -b $LAG_BATCH -d $LAG_SECONDS"
+	out "  (no rate limit in loadgen: as fast as this machine goes, server, indexer and loadgen sharing $(nproc) cores)"
+	out "  ingest: $eps events/s achieved; loadgen: $lgj"
+	[ "$lag_rc" -ne 0 ] && out "  loadgen FAILED (status $lag_rc): $(head -n 3 "$W/lg.err" | tr '\n' ' ')"
+	nsamp=$(lines_of "$W/lag.samples")
+	if [ "$nsamp" -gt 0 ]; then
+		out "  $nsamp samples every 0.5 s: index_lag_seconds max $(printf '%.3f' "$(col_pct "$W/lag.samples" 2 1)") p95 $(printf '%.3f' "$(col_pct "$W/lag.samples" 2 0.95)"); index_lag_entries max $(col_pct "$W/lag.samples" 3 1) p95 $(col_pct "$W/lag.samples" 3 0.95)"
+	else
+		out "  no samples from /metrics"
+	fi
+	out "  after the load stopped: index caught up (lag_entries 0) in ${caught:-more than 30} s; server peak RSS $hwm"
+	cp "$W/lag.samples" "$OUT_DIR/search_lag_samples.txt"
+	out "  samples (t_s lag_s lag_entries indexed) in $OUT_DIR/search_lag_samples.txt"
+fi
+
+out "total: $(secs "$T_ALL" "$(now)") s"
+[ "$sb_rc" -eq 0 ] && [ "$lag_rc" -eq 0 ]
