@@ -538,13 +538,18 @@ static int add_entry(void *ctx, uint64_t seq, const uint8_t *e, size_t len)
 }
 
 /* Builds one chunk of the durable entries [from, from + at most max). */
-static int build_one(struct index *ix, uint64_t from, uint64_t max, uint64_t *ret_end)
+/* Builds and writes the chunk of the durable entries [from, from + at most
+ * max), reading through scratch; *ret_k is the opened chunk (not yet
+ * published) or NULL when there was nothing to index. */
+static int build_chunk(struct index *ix, uint64_t from, uint64_t max, struct buf *scratch,
+		       struct ichunk **ret_k)
 {
 	struct doc_ctx *d = calloc(1, sizeof(*d));   /* ~70 KiB: not on the stack */
 	char path[PATH_MAX], err[256];
 	uint64_t seq = from;
 	int r;
 
+	*ret_k = NULL;
 	if (!d)
 		return -ENOMEM;
 	if ((r = chunk_builder_new(&d->b, from)) < 0) {
@@ -553,7 +558,7 @@ static int build_one(struct index *ix, uint64_t from, uint64_t max, uint64_t *re
 	}
 	while (seq - from < max) {
 		int64_t n = log_read_run(ix->log, seq, max - (seq - from), IX_READ_WINDOW,
-					 &ix->scratch, add_entry, d);
+					 scratch, add_entry, d);
 		if (n == ST_ERANGE)
 			break;
 		if (n < 0) {
@@ -562,36 +567,94 @@ static int build_one(struct index *ix, uint64_t from, uint64_t max, uint64_t *re
 		}
 		seq += (uint64_t)n;
 	}
-	if (seq == from) {
-		r = 0;
-		*ret_end = from;
+	if (seq == from)
 		goto out;
-	}
 	uint32_t n = (uint32_t)(seq - from);
 	if ((r = chunk_name(path, sizeof(path), ix->dir, from, n, "chunk")) < 0 ||
 	    (r = chunk_builder_write(d->b, path, err, sizeof(err))) < 0)
 		goto out;
-	struct ichunk *k = ichunk_open(path, from, n, err, sizeof(err), &r);
-	if (!k)
-		goto out;
+	*ret_k = ichunk_open(path, from, n, err, sizeof(err), &r);
+out:
+	chunk_builder_free(d->b);
+	free(d);
+	return r;
+}
+
+/* Appends chunk k (which starts at indexed) to the set. */
+static int publish(struct index *ix, struct ichunk *k)
+{
 	struct cset *cur = cset_get(ix);
 	struct cset *s = cset_splice(cur, cur->n, cur->n, &k, 1);
 	cset_put(cur);
 	if (!s) {
 		k->refs = 1;
 		ichunk_put(k);
-		r = -ENOMEM;
-		goto out;
+		return -ENOMEM;
 	}
-	set_replace(ix, s, seq);
+	set_replace(ix, s, k->first + k->ndocs);
 	pthread_mutex_lock(&ix->mu);
 	ix->built++;
 	pthread_mutex_unlock(&ix->mu);
-	*ret_end = seq;
-out:
-	chunk_builder_free(d->b);
-free(d);
-	return r;
+	return 0;
+}
+
+/* The second half of a parallel build (step). */
+struct half {
+	struct index *ix;
+	uint64_t from, max;
+	struct ichunk *k;
+	int r;
+};
+
+static void *build_half(void *arg)
+{
+	struct half *h = arg;
+	struct buf scratch = BUF_INIT(IX_READ_WINDOW + SEG_FRAME_MAX + 64);
+	h->r = build_chunk(h->ix, h->from, h->max, &scratch, &h->k);
+	buf_release(&scratch);
+	return NULL;
+}
+
+/* Indexes the next chunk's worth of durable entries: with a full chunk
+ * pending, its two halves are built on two threads (the build is bound by
+ * memory latency, one core each), then published in order. *ret_progress
+ * says whether anything was indexed. */
+static int build_next(struct index *ix, uint64_t from, bool *ret_progress)
+{
+	uint64_t f = ix->opt.flush_docs, pending = log_size(ix->log) - from;
+	struct ichunk *k = NULL;
+	pthread_t t;
+	int r;
+
+	*ret_progress = false;
+	if (pending >= f && f >= 64) {
+		struct half h = { .ix = ix, .from = from + f / 2, .max = f - f / 2 };
+		bool threaded = pthread_create(&t, NULL, build_half, &h) == 0;
+		r = build_chunk(ix, from, f / 2, &ix->scratch, &k);
+		if (threaded)
+			pthread_join(t, NULL);
+		else
+			build_half(&h);
+		if (r == 0 && k)
+			r = publish(ix, k);
+		else if (k)
+			k->refs = 1, k->dead = true, ichunk_put(k);
+		if (r == 0 && h.r == 0 && h.k) {
+			*ret_progress = true;
+			return publish(ix, h.k);
+		}
+		if (h.k) {
+			h.k->refs = 1;
+			h.k->dead = true;   /* not published: its file goes too */
+			ichunk_put(h.k);
+		}
+		*ret_progress = r == 0 && k;
+		return r < 0 ? r : h.r;
+	}
+	if ((r = build_chunk(ix, from, f, &ix->scratch, &k)) < 0 || !k)
+		return r;
+	*ret_progress = true;
+	return publish(ix, k);
 }
 
 static unsigned size_class(uint32_t ndocs, uint32_t fanin)
@@ -668,8 +731,8 @@ static int step(struct index *ix, bool all)
 		pthread_mutex_unlock(&ix->mu);
 		if (from >= log_size(ix->log))
 			break;
-		uint64_t end = from;
-		if ((r = build_one(ix, from, ix->opt.flush_docs, &end)) < 0 || end == from)
+		bool progress;
+		if ((r = build_next(ix, from, &progress)) < 0 || !progress)
 			break;
 		while ((r = merge_one(ix)) == 1)
 			;
