@@ -1501,7 +1501,8 @@ static int reader_for(struct log *l, uint64_t seq, int *ret_fd, int *ret_idx,
 			hi = mid;
 	}
 	struct seg_reader *s = &l->readers[lo];
-	if (s->fd < 0 || s->idx_fd < 0) {
+	if (__atomic_load_n(&s->fd, __ATOMIC_ACQUIRE) < 0 ||
+	    __atomic_load_n(&s->idx_fd, __ATOMIC_ACQUIRE) < 0) {
 		/* Opening is idempotent; a racing reader may open twice, the
 		 * compare-and-swap keeps one and closes the other. */
 		char path[PATH_MAX];
