@@ -985,6 +985,20 @@ static roaring_bitmap_t *eval_and(struct eval *ev, const struct qnode *n, bool *
 {
 	roaring_bitmap_t *b = NULL;
 	*exact = true;
+	/* A time range that misses the chunk's span: nothing here matches,
+	 * and no posting list needs reading (a day's range over months). */
+	for (size_t i = 0; i < n->nkids; i++) {
+		const struct qnode *kid = n->kids[i];
+		if (!is_time_range(kid))
+			continue;
+		int64_t mn, mx;
+		if (kid->rfield == QR_RECEIVED)
+			chunk_received_range(ev->c, &mn, &mx);
+		else
+			chunk_time_range(ev->c, &mn, &mx);
+		if (kid->lo > kid->hi || mx < kid->lo || mn > kid->hi)
+			return roaring_bitmap_create();
+	}
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < n->nkids; i++) {
 			const struct qnode *kid = n->kids[i];
