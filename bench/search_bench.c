@@ -299,6 +299,9 @@ int main(int argc, char **argv)
 	long n = 0;
 	int c, rc = 1, nfailed = 0;
 	char err[512];
+	/* SEARCH_BENCH_VERBOSE=1: each query's median, hits and text on stderr */
+	const char *ve = getenv("SEARCH_BENCH_VERBOSE");
+	bool verbose = ve && *ve == '1';
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		char *end;
@@ -413,6 +416,9 @@ int main(int argc, char **argv)
 				continue;
 			qsort(rv, (size_t)runs, sizeof(*rv), cmp_double);
 			x->ms = pct(rv, (size_t)runs, 0.50);
+			if (verbose)
+				fprintf(stderr, "%s\t%.3f\t%llu\t%s\n", cls, x->ms,
+					(unsigned long long)x->hits, x->st);
 		}
 		uint64_t hmin = UINT64_MAX, hmax = 0;
 		double hsum = 0;

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,6 +51,7 @@ enum {
 };
 
 #define ROARING_MIN_DF 16       /* below this, delta varints always win */
+#define SKIP_EVERY 128          /* a delta list's skip table: one entry per this many postings */
 #define WBUF_SIZE (1u << 20)    /* writer's output buffer */
 #define ARENA_BLOCK (1u << 20)
 #define PBLOCK_FIRST 8          /* first posting block's data bytes */
@@ -128,6 +130,10 @@ static inline int term_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
 		return d;
 	return alen < blen ? -1 : alen > blen;
 }
+
+/* A merge lets go of its inputs' mapped pages after every this many bytes
+ * of output, so its resident set stays bounded whatever the inputs' sizes. */
+#define MERGE_TRIM_BYTES (64u << 20)
 
 /* ---- the writer (builder and merge) ---- */
 
@@ -228,6 +234,13 @@ static void cw_abort(struct cwriter *w)
 	free(w->rbuf);
 }
 
+/* Bytes of a delta list's skip table: one 8-byte entry per SKIP_EVERY
+ * postings after the first SKIP_EVERY (INDEX.md, "Postings"). */
+static inline size_t skip_bytes(uint32_t df)
+{
+	return df > SKIP_EVERY ? 8 * (size_t)((df - 1) / SKIP_EVERY) : 0;
+}
+
 /* The bytes of docs[0..df) as delta varints. */
 static size_t delta_size(const uint32_t *docs, uint32_t df)
 {
@@ -278,7 +291,7 @@ static int cw_term(struct cwriter *w, const uint8_t *term, size_t len,
 		n += varint_put(tmp + n, docs[0]);
 		return cw_put(w, tmp, n);
 	}
-	size_t dsize = delta_size(docs, df);
+	size_t dsize = delta_size(docs, df), ssize = skip_bytes(df);
 	if (df >= ROARING_MIN_DF &&
 	    (uint64_t)(docs[df - 1] - docs[0]) + 1 < (uint64_t)df * 16) {
 		/* Dense enough for bitset or run containers to beat one byte
@@ -288,7 +301,7 @@ static int cw_term(struct cwriter *w, const uint8_t *term, size_t len,
 			return -ENOMEM;
 		roaring_bitmap_run_optimize(rb);
 		size_t rsize = roaring_bitmap_portable_size_in_bytes(rb);
-		if (rsize < dsize) {
+		if (rsize < dsize + ssize) {
 			if (rsize > w->rcap) {
 				char *nb = realloc(w->rbuf, rsize);
 				if (!nb) {
@@ -307,9 +320,24 @@ static int cw_term(struct cwriter *w, const uint8_t *term, size_t len,
 		}
 		roaring_bitmap_free(rb);
 	}
-	n += varint_put(tmp + n, (uint64_t)dsize << 1 | CHUNK_POST_DELTA);
+	n += varint_put(tmp + n, (uint64_t)(ssize + dsize) << 1 | CHUNK_POST_DELTA);
 	if ((r = cw_put(w, tmp, n)) < 0)
 		return r;
+	if (ssize) {
+		/* The skip table: for posting i = k * SKIP_EVERY (k >= 1),
+		 * its doc and the offset of its varint in the stream. */
+		uint64_t off = varint_size(docs[0]);
+		for (uint32_t i = 1; i < df; i++) {
+			if (i % SKIP_EVERY == 0) {
+				uint8_t e[8];
+				put_le32(e, docs[i]);
+				put_le32(e + 4, (uint32_t)off);
+				if ((r = cw_put(w, e, 8)) < 0)
+					return r;
+			}
+			off += varint_size(docs[i] - docs[i - 1] - 1);
+		}
+	}
 	n = varint_put(tmp, docs[0]);
 	for (uint32_t i = 1; i < df; i++) {
 		if (n > sizeof(tmp) - 10) {
@@ -959,6 +987,26 @@ struct chunk {
 	const uint8_t *bidx;         /* block index */
 };
 
+/* CRC-32C of p[0..n) inside chunk c. A mapped chunk's pages are let go
+ * slice by slice as they are summed, so that validating a large chunk
+ * never makes it resident in this process (chunk_trim). */
+static uint32_t crc_span(const struct chunk *c, const uint8_t *p, size_t n)
+{
+	const size_t slice = 32u << 20;
+	const uintptr_t pg = 4096;
+	uint32_t crc = 0;
+
+	for (size_t o = 0; o < n; o += slice) {
+		size_t k = n - o < slice ? n - o : slice;
+		crc = crc32c(crc, p + o, k);
+		if (c->mapped) {
+			uintptr_t a = (uintptr_t)(p + o) & ~(pg - 1);
+			(void)madvise((void *)a, (uintptr_t)(p + o + k) - a, MADV_DONTNEED);
+		}
+	}
+	return crc;
+}
+
 static int validate(struct chunk *c, char *err, size_t errcap)
 {
 	const uint8_t *p = c->p;
@@ -1019,10 +1067,10 @@ static int validate(struct chunk *c, char *err, size_t errcap)
 	c->rcol = c->tcol + 8 * (size_t)c->ndocs;
 	c->terms = p + terms_off;
 	c->bidx = p + bidx_off;
-	if (crc32c(0, c->tcol, 16 * (size_t)c->ndocs) != get_le32(p + H_CRC_COLS))
+	if (crc_span(c, c->tcol, 16 * (size_t)c->ndocs) != get_le32(p + H_CRC_COLS))
 		return corrupt(err, errcap, "offset %d: columns section [%d, %" PRIu64 ") CRC-32C mismatch",
 			       H_CRC_COLS, CHUNK_HDR_SIZE, terms_off);
-	if (crc32c(0, c->terms, c->terms_size) != get_le32(p + H_CRC_TERMS))
+	if (crc_span(c, c->terms, c->terms_size) != get_le32(p + H_CRC_TERMS))
 		return corrupt(err, errcap, "offset %d: terms section [%" PRIu64 ", %" PRIu64 ") CRC-32C mismatch",
 			       H_CRC_TERMS, terms_off, terms_off + c->terms_size);
 	if (crc32c(0, c->bidx, c->nblocks * 8) != get_le32(p + H_CRC_BIDX))
@@ -1039,7 +1087,7 @@ static int validate(struct chunk *c, char *err, size_t errcap)
 	return 0;
 }
 
-int chunk_open_mem(struct chunk **ret, const uint8_t *data, size_t size,
+static int open_at(struct chunk **ret, const uint8_t *data, size_t size, bool mapped,
 		   char *err, size_t errcap)
 {
 	struct chunk *c = calloc(1, sizeof(*c));
@@ -1049,12 +1097,19 @@ int chunk_open_mem(struct chunk **ret, const uint8_t *data, size_t size,
 		return -ENOMEM;
 	c->p = data;
 	c->n = size;
+	c->mapped = mapped;
 	if ((r = validate(c, err, errcap)) < 0) {
 		free(c);
 		return r;
 	}
 	*ret = c;
 	return 0;
+}
+
+int chunk_open_mem(struct chunk **ret, const uint8_t *data, size_t size,
+		   char *err, size_t errcap)
+{
+	return open_at(ret, data, size, false, err, errcap);
 }
 
 int chunk_open(struct chunk **ret, const char *path, char *err, size_t errcap)
@@ -1066,13 +1121,29 @@ int chunk_open(struct chunk **ret, const char *path, char *err, size_t errcap)
 
 	if ((r = map_file(path, &p, &n)) < 0)
 		return failmsg(r, err, errcap, path);
-	if ((r = chunk_open_mem(&c, p, n, err, errcap)) < 0) {
+	if ((r = open_at(&c, p, n, true, err, errcap)) < 0) {
 		unmap_file(p, n);
 		return r;
 	}
-	c->mapped = true;
+	/* validate() read every byte for the CRCs through the mapping; let
+	 * those pages go (they stay in the page cache) so that opening an
+	 * index does not make it resident in this process (INDEX.md,
+	 * "Memory"). */
+	chunk_trim(c);
+	/* map_file asked for sequential reads (for the CRCs); queries read
+	 * here and there */
+	(void)madvise((void *)c->p, c->n, MADV_NORMAL);
 	*ret = c;
 	return 0;
+}
+
+void chunk_trim(const struct chunk *c)
+{
+	/* A private, read-only file mapping: dropping its pages loses
+	 * nothing; the next access faults them back in from the page cache.
+	 * Safe while other threads read the chunk (they only re-fault). */
+	if (c && c->mapped && c->n)
+		(void)madvise((void *)c->p, c->n, MADV_DONTNEED);
 }
 
 void chunk_close(struct chunk *c)
@@ -1190,6 +1261,17 @@ static bool iter_read_entry(struct chunk_iter *it)
 	it->post_len = (uint32_t)(v >> 1);
 	it->post_off = it->pos;
 	it->pos += it->post_len;
+	it->nskip = 0;
+	if (it->kind == CHUNK_POST_DELTA && df > SKIP_EVERY) {
+		/* The skip table comes first; the varints after it. */
+		size_t sb = skip_bytes((uint32_t)df);
+		if (sb >= it->post_len)
+			return false;
+		it->skip_off = it->post_off;
+		it->nskip = (uint32_t)(sb / 8);
+		it->post_off += sb;
+		it->post_len -= (uint32_t)sb;
+	}
 	return true;
 }
 
@@ -1397,6 +1479,213 @@ int chunk_iter_or_into(const struct chunk_iter *it, roaring_bitmap_t *into)
 	return iter_add_to(it, into);
 }
 
+/* ---- filtering candidates through one posting list ---- */
+
+/* Index of the first of cand[lo..n) that is >= x. */
+static size_t lower_bound(const uint32_t *cand, size_t lo, size_t n, uint32_t x)
+{
+	size_t hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cand[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Is low in the container at p[0..n) (kind: 0 array of card values,
+ * 1 bitset, 2 runs)? -1 when the container runs past n. */
+static int container_has(const uint8_t *p, size_t n, int kind, uint32_t card, uint16_t low)
+{
+	if (kind == 1) {
+		if (n < 8192)
+			return -1;
+		return (int)(get_le64(p + 8 * (low >> 6)) >> (low & 63) & 1);
+	}
+	if (kind == 2) {
+		if (n < 2)
+			return -1;
+		size_t nruns = get_le16(p), lo = 0, hi;
+		if (4 * nruns > n - 2)
+			return -1;
+		/* the last run starting at or before low */
+		hi = nruns;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (get_le16(p + 2 + 4 * mid) <= low)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == 0)
+			return 0;
+		uint32_t start = get_le16(p + 2 + 4 * (lo - 1));
+		return low <= start + get_le16(p + 2 + 4 * (lo - 1) + 2);
+	}
+	if (2 * (size_t)card > n)
+		return -1;
+	size_t lo = 0, hi = card;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint16_t v = get_le16(p + 2 * mid);
+		if (v == low)
+			return 1;
+		if (v < low)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* chunk_iter_filter on a CRoaring portable serialization p[0..n), read in
+ * place: the header says where each container is (its offsets, or, with
+ * fewer than 4 containers and runs, the sizes of the ones before). Every
+ * read is bounds-checked; the CRC at open vouches for the content. */
+static int roaring_filter(const uint8_t *p, size_t n, const uint32_t *cand, size_t nc,
+			  roaring_bitmap_t *out)
+{
+	size_t size, keys_at, offs_at = 0, pos;
+	const uint8_t *runbits = NULL;
+	size_t walk_off[4];
+
+	if (n < 8)
+		return ST_ECORRUPT;
+	uint32_t cookie = get_le32(p);
+	if ((cookie & 0xffff) == 12347) {
+		size = (cookie >> 16) + 1;
+		runbits = p + 4;
+		pos = 4 + (size + 7) / 8;
+	} else if (cookie == 12346) {
+		size = get_le32(p + 4);
+		pos = 8;
+	} else {
+		return ST_ECORRUPT;
+	}
+	if (size == 0 || size > 65536 || pos > n || 4 * size > n - pos)
+		return ST_ECORRUPT;
+	keys_at = pos;
+	pos += 4 * size;
+	bool have_offsets = !runbits || size >= 4;
+	if (have_offsets) {
+		if (4 * size > n - pos)
+			return ST_ECORRUPT;
+		offs_at = pos;
+	} else {
+		/* at most 3 containers: walk their sizes */
+		for (size_t i = 0; i < size; i++) {
+			walk_off[i] = pos;
+			uint32_t card = (uint32_t)get_le16(p + keys_at + 4 * i + 2) + 1;
+			if (runbits[i / 8] >> (i % 8) & 1) {
+				if (n - pos < 2)
+					return ST_ECORRUPT;
+				pos += 2 + 4 * (size_t)get_le16(p + pos);
+			} else {
+				pos += card > 4096 ? 8192 : 2 * (size_t)card;
+			}
+			if (pos > n)
+				return ST_ECORRUPT;
+		}
+	}
+	size_t ci = 0, k = 0;
+	while (ci < nc && k < size) {
+		uint32_t key = get_le16(p + keys_at + 4 * k);
+		uint32_t ck = cand[ci] >> 16;
+		if (ck > key) {
+			k++;
+			continue;
+		}
+		if (ck < key) {
+			ci = lower_bound(cand, ci, nc, key << 16);
+			continue;
+		}
+		uint32_t card = (uint32_t)get_le16(p + keys_at + 4 * k + 2) + 1;
+		size_t off = have_offsets ? get_le32(p + offs_at + 4 * k) : walk_off[k];
+		int kind = runbits && (runbits[k / 8] >> (k % 8) & 1) ? 2 : card > 4096 ? 1 : 0;
+		if (off > n)
+			return ST_ECORRUPT;
+		for (; ci < nc && cand[ci] >> 16 == key; ci++) {
+			int h = container_has(p + off, n - off, kind, card, (uint16_t)cand[ci]);
+			if (h < 0)
+				return ST_ECORRUPT;
+			if (h)
+				roaring_bitmap_add(out, cand[ci]);
+		}
+		k++;
+	}
+	return 0;
+}
+
+/* chunk_iter_filter on a delta list: jumps through the skip table to the
+ * last entry at or before each candidate, then decodes forward. */
+static int delta_filter(const struct chunk_iter *it, const uint32_t *cand, size_t nc,
+			roaring_bitmap_t *out)
+{
+	const struct chunk *c = it->c;
+	const uint8_t *p = c->terms + it->post_off;
+	const uint8_t *skip = c->terms + it->skip_off;
+	uint64_t pos = 0, v, doc;
+	uint32_t i = 0;                 /* index of the posting `doc` is */
+
+	if (!varint_get(p, it->post_len, &pos, &doc) || doc >= c->ndocs)
+		return ST_ECORRUPT;
+	for (size_t ci = 0; ci < nc; ci++) {
+		uint32_t x = cand[ci];
+		if (doc < x && it->nskip) {
+			/* the last skip entry with doc <= x */
+			size_t lo = 0, hi = it->nskip;
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+				if (get_le32(skip + 8 * mid) <= x)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo > 0 && (uint64_t)lo * SKIP_EVERY > i) {
+				uint64_t sdoc = get_le32(skip + 8 * (lo - 1));
+				uint64_t soff = get_le32(skip + 8 * (lo - 1) + 4);
+				if (sdoc >= c->ndocs || soff >= it->post_len ||
+				    !varint_get(p, it->post_len, &soff, &v))
+					return ST_ECORRUPT;
+				i = (uint32_t)(lo * SKIP_EVERY);
+				doc = sdoc;
+				pos = soff;
+			}
+		}
+		while (doc < x && i + 1 < it->df) {
+			if (!varint_get(p, it->post_len, &pos, &v))
+				return ST_ECORRUPT;
+			doc += v + 1;
+			i++;
+			if (doc >= c->ndocs)
+				return ST_ECORRUPT;
+		}
+		if (doc == x)
+			roaring_bitmap_add(out, x);
+		else if (doc < x)
+			break;          /* past the list's last doc */
+	}
+	return 0;
+}
+
+int chunk_iter_filter(const struct chunk_iter *it, const uint32_t *cand, size_t n,
+		      roaring_bitmap_t *out)
+{
+	if (n == 0)
+		return 0;
+	if (it->df == 1) {
+		size_t i = lower_bound(cand, 0, n, it->doc);
+		if (i < n && cand[i] == it->doc)
+			roaring_bitmap_add(out, it->doc);
+		return 0;
+	}
+	if (it->kind == CHUNK_POST_ROARING)
+		return roaring_filter(it->c->terms + it->post_off, it->post_len, cand, n, out);
+	return delta_filter(it, cand, n, out);
+}
+
 roaring_bitmap_t *chunk_iter_postings(const struct chunk_iter *it)
 {
 	const uint8_t *p = it->c->terms + it->post_off;
@@ -1505,7 +1794,7 @@ int chunk_merge(struct chunk *const *in, size_t n, const char *path,
 	bool *cur = NULL;
 	struct docvec d = { 0 };
 	struct col_stats st;
-	uint64_t total = 0;
+	uint64_t total = 0, trim_at = MERGE_TRIM_BYTES;
 	int r;
 
 	if (n < 2)
@@ -1597,7 +1886,16 @@ int chunk_merge(struct chunk *const *in, size_t n, const char *path,
 		for (size_t i = 0; i < n; i++)
 			if (cur[i])
 				chunk_iter_next(&its[i]);
+		if (cw_pos(&w) >= trim_at) {
+			/* The inputs are read once, in order: what is behind
+			 * the iterators is not needed again. */
+			for (size_t i = 0; i < n; i++)
+				chunk_trim(in[i]);
+			trim_at = cw_pos(&w) + MERGE_TRIM_BYTES;
+		}
 	}
+	for (size_t i = 0; i < n; i++)
+		chunk_trim(in[i]);
 	if ((r = cw_finish(&w, in[0]->first_seq, (uint32_t)total, &st)) < 0)
 		goto io;
 	goto out;

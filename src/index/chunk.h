@@ -30,7 +30,7 @@
 #include <roaring/roaring.h>
 
 #define CHUNK_MAGIC "SEALIDX"          /* 7 chars + NUL = 8 bytes */
-#define CHUNK_VERSION 1
+#define CHUNK_VERSION 2
 #define CHUNK_HDR_SIZE 128
 #define CHUNK_DOCS_MAX (1u << 24)      /* doc numbers fit in 24 bits */
 #define CHUNK_TERM_MAX 1024            /* longest term, bytes */
@@ -100,6 +100,11 @@ int chunk_open_mem(struct chunk **ret, const uint8_t *data, size_t size,
 		   char *err, size_t errcap);
 
 void chunk_close(struct chunk *c);  /* NULL ok */
+/* Drops the chunk's mapped pages from this process (they stay in the page
+ * cache and fault back in when read): bounds the resident set of a reader
+ * that has touched much of the index. Any thread, any time; no-op for
+ * chunk_open_mem. */
+void chunk_trim(const struct chunk *c);
 
 uint64_t chunk_first_seq(const struct chunk *c);
 uint32_t chunk_ndocs(const struct chunk *c);
@@ -144,7 +149,9 @@ struct chunk_iter {
 	uint32_t doc;              /* df == 1: the doc */
 	uint8_t kind;              /* CHUNK_POST_* */
 	uint64_t post_off;         /* df > 1: offset of the encoded postings */
-	uint32_t post_len;
+	uint32_t post_len;         /* (for delta lists, after the skip table) */
+	uint64_t skip_off;         /* delta lists with nskip > 0: the skip table */
+	uint32_t nskip;
 	size_t term_len;
 	uint8_t term[CHUNK_TERM_MAX];
 };
@@ -167,6 +174,12 @@ roaring_bitmap_t *chunk_iter_postings(const struct chunk_iter *it);
  * when the list is inline or delta-coded (no temporary bitmap). 0,
  * ST_ECORRUPT or -ENOMEM (into may then hold part of the list). */
 int chunk_iter_or_into(const struct chunk_iter *it, roaring_bitmap_t *into);
+/* Adds to out each of cand[0..n) (ascending, distinct) that is in the
+ * current term's postings, reading only what those docs need: the skip
+ * table of a delta list, the containers they fall in of a roaring one
+ * (never the whole list). 0 or ST_ECORRUPT (out may then hold part). */
+int chunk_iter_filter(const struct chunk_iter *it, const uint32_t *cand, size_t n,
+		      roaring_bitmap_t *out);
 
 /* ---- merging ---- */
 
@@ -182,7 +195,8 @@ int chunk_merge(struct chunk *const *in, size_t n, const char *path,
 
 /* Posting encodings (docs/INDEX-FORMAT.md). */
 enum {
-	CHUNK_POST_DELTA = 0,      /* df varints: first doc, then gaps - 1 */
+	CHUNK_POST_DELTA = 0,      /* a skip table when df > 128, then df varints:
+				    * first doc, then gaps - 1 */
 	CHUNK_POST_ROARING = 1,    /* CRoaring portable serialization */
 };
 

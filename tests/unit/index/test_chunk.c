@@ -202,6 +202,56 @@ static void check_prefix(const struct chunk *c, struct model *m,
 	rfree(mu);
 }
 
+/* chunk_iter_filter of every term against candidate sets of several
+ * densities (and the term's own docs, and every doc) is exactly the
+ * postings intersected with the candidates. */
+static void check_filter(const struct chunk *c)
+{
+	uint32_t n = chunk_ndocs(c);
+	uint32_t *cand = malloc((size_t)n * sizeof(*cand));
+	struct chunk_iter it;
+	size_t terms = 0;
+
+	if (!cand)
+		return;
+	chunk_iter_init(&it, c, "", 0);
+	while (chunk_iter_next(&it) && terms++ < 400) {
+		roaring_bitmap_t *post = chunk_iter_postings(&it);
+		CHECK(post != NULL);
+		if (!post)
+			break;
+		for (int round = 0; round < 6; round++) {
+			size_t nc = 0;
+			uint32_t every = round == 0 ? 1 : round == 1 ? 2 : round == 2 ? 37 :
+					 round == 3 ? 1000 : 0;
+			if (round == 4) {        /* the term's own docs */
+				nc = (size_t)roaring_bitmap_get_cardinality(post);
+				roaring_bitmap_to_uint32_array(post, cand);
+			} else if (round == 5) { /* a random sparse subset */
+				for (uint32_t d = 0; d < n; d++)
+					if (rnd() % 64 == 0)
+						cand[nc++] = d;
+			} else {
+				for (uint32_t d = (uint32_t)(rnd() % every); d < n; d += every)
+					cand[nc++] = d;
+			}
+			roaring_bitmap_t *want = roaring_bitmap_of_ptr(nc, cand);
+			roaring_bitmap_and_inplace(want, post);
+			roaring_bitmap_t *got = roaring_bitmap_create();
+			CHECK(chunk_iter_filter(&it, cand, nc, got) == 0);
+			CHECK_MSG(roaring_bitmap_equals(want, got), "term %zu (df %u), round %d: %llu docs, want %llu",
+				  terms, chunk_iter_df(&it), round,
+				  (unsigned long long)roaring_bitmap_get_cardinality(got),
+				  (unsigned long long)roaring_bitmap_get_cardinality(want));
+			rfree(want);
+			rfree(got);
+		}
+		rfree(post);
+	}
+	CHECK(chunk_iter_error(&it) == 0);
+	free(cand);
+}
+
 static void check_chunk(const struct chunk *c, struct model *m, uint64_t first_seq)
 {
 	int64_t lo, hi, tlo = INT64_MAX, thi = INT64_MIN;
@@ -249,6 +299,7 @@ static void check_chunk(const struct chunk *c, struct model *m, uint64_t first_s
 	check_prefix(c, m, (const uint8_t *)"b\0", 2);
 	for (size_t i = 0; i < m->n && i < 30; i++)
 		check_prefix(c, m, m->t[i * 7 % m->n].bytes, m->t[i * 7 % m->n].len);
+	check_filter(c);
 }
 
 static void sort_model(struct model *m)
@@ -296,6 +347,9 @@ static void test_dense(void)
 			CHECK(chunk_builder_add_term(b, "even", 4) == 0);
 		if (d >= 5000 && d < 9000)
 			CHECK(chunk_builder_add_term(b, "run", 3) == 0);
+		/* runs, then an array container: both kinds in one list */
+		if (d < 60000 || (d >= 65536 && d % 50 == 0))
+			CHECK(chunk_builder_add_term(b, "mix", 3) == 0);
 	}
 	CHECK(chunk_builder_write(b, p, errbuf, sizeof(errbuf)) == 0);
 	chunk_builder_free(b);
@@ -322,6 +376,7 @@ static void test_dense(void)
 		CHECK(chunk_iter_or_into(&it, u) == 0);
 	CHECK(roaring_bitmap_get_cardinality(u) == n);
 	rfree(u);
+	check_filter(c);
 	chunk_close(c);
 }
 
