@@ -5,6 +5,7 @@
  *   loadgen --url http://127.0.0.1:PORT/v1/events [-c CONNS=64] [-t THREADS=1]
  *           [-d SECONDS=10 | -n REQUESTS] [-b EVENTS_PER_REQUEST=1]
  *           [--mode single|ndjson|array] [--token-file FILE] [--run-id STR]
+ *           [--rate EVENTS_PER_SECOND]  (pace requests to that event rate)
  *           [--json]
  *
  * Invariants this file keeps:
@@ -78,6 +79,7 @@ struct opts {
 	enum mode mode;
 	char run_id[MAX_RUN_ID + 1];
 	bool json;
+	uint64_t rate;		/* --rate: events per second, 0: as fast as it goes */
 };
 
 static struct opts opt = {
@@ -94,6 +96,8 @@ static size_t *tid_off;	/* opt.batch entries */
 
 static uint64_t end_ns;	/* -d: deadline on CLOCK_MONOTONIC */
 static atomic_uint_fast64_t slots_taken;	/* -n: attempts claimed */
+static uint64_t start_ns;	/* when the workers started */
+static atomic_uint_fast64_t rate_tickets;	/* --rate: requests scheduled */
 
 static uint64_t now_ns(void)
 {
@@ -115,6 +119,7 @@ struct conn {
 	char *req;		/* private copy of tmpl */
 	size_t req_off;		/* bytes of req written */
 	bool retry;		/* next send re-uses the body (429/503) */
+	bool ticket;		/* --rate: this connection's next request is due */
 	uint64_t t0;		/* first byte written */
 	uint64_t resume_at;	/* C_PAUSED: when to send again */
 	char rbuf[RBUF_SIZE];
@@ -259,6 +264,20 @@ static void conn_write(struct conn *c)
 static void conn_start(struct conn *c)
 {
 	int rc;
+	if (opt.rate && !c->retry && !c->ticket) {
+		/* --rate: request k is due at start + k * batch / rate; one
+		 * that is late goes at once (the rate is then what the server
+		 * sustains, below the target). */
+		uint64_t k = atomic_fetch_add(&rate_tickets, 1);
+		uint64_t due = start_ns + (uint64_t)((double)k * opt.batch * 1e9 / (double)opt.rate);
+		c->ticket = true;
+		if (due > now_ns()) {
+			c->state = C_PAUSED;
+			c->resume_at = due;
+			return;
+		}
+	}
+	c->ticket = false;
 	if (!claim_slot()) {
 		c->state = C_IDLE;
 		return;
@@ -794,6 +813,7 @@ static void usage(void)
 	fputs("usage: loadgen --url http://127.0.0.1:PORT/PATH [-c CONNS=64]\n"
 	      "         [-t THREADS=1] [-d SECONDS=10 | -n REQUESTS]\n"
 	      "         [-b EVENTS_PER_REQUEST=1] [--mode single|ndjson|array]\n"
+	      "         [--rate EVENTS_PER_SECOND]\n"
 	      "         [--token-file FILE] [--run-id STR] [--json]\n", stderr);
 }
 
@@ -862,6 +882,8 @@ int main(int argc, char **argv)
 			opt.requests = v;
 		} else if (strcmp(a, "-b") == 0 && v >= 1 && v <= MAX_EVENTS_PER_REQ) {
 			opt.batch = (unsigned)v;
+		} else if (strcmp(a, "--rate") == 0 && v >= 1 && v <= 100000000) {
+			opt.rate = v;
 		} else {
 			fprintf(stderr, "loadgen: bad option or value out of range: %s %s\n",
 				a, val);
@@ -932,6 +954,7 @@ int main(int argc, char **argv)
 	explicit_bzero(tmpl, tmpl_len);
 
 	start = now_ns();
+	start_ns = start;
 	end_ns = start + opt.seconds * NS;
 	for (unsigned t = 0; t < opt.threads; t++) {
 		if (pthread_create(&ws[t].thread, NULL, worker_main, &ws[t]) != 0) {

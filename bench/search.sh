@@ -25,8 +25,8 @@
 #   5. index lag under ingest, on another fresh directory: sealtrail serve
 #      on loopback, a producer token for tenant "bench" (loadgen's events
 #      name no tenant: an all-tenant token would be refused), build/bench/loadgen --mode ndjson (-c 8 -b 1000 as in
-#      bench/server.sh: loadgen has no rate limit, so this is as fast as
-#      this machine ingests while it also indexes) for LAG_SECONDS, with
+#      bench/server.sh) paced to LAG_RATE events/s (the issue's 200,000;
+#      0: as fast as this machine ingests while it also indexes) for LAG_SECONDS, with
 #      sealtrail_index_lag_seconds and sealtrail_index_lag_entries read
 #      from /metrics (operator token) every 0.5 s; then how long the index
 #      takes to catch up once the load stops (at most 30 s).
@@ -35,7 +35,8 @@
 #
 # Environment: BENCH_RUNS (default 3), BENCH_SEED (default 1),
 # BENCH_TMPDIR, SEARCH_DATA, SEARCH_QUERIES, SEARCH_LAG_SECONDS (default
-# 20; 0 skips step 5), SEARCH_LAG_CONNS (8), SEARCH_LAG_BATCH (1000).
+# 20; 0 skips step 5), SEARCH_LAG_CONNS (8), SEARCH_LAG_BATCH (1000),
+# SEARCH_LAG_RATE (200000 events/s; 0: unpaced).
 #
 # Every process this script starts is stopped by PID (trap); the data
 # directories are removed at exit. Needs: bash, coreutils, awk, curl,
@@ -61,6 +62,9 @@ SEED=${BENCH_SEED:-1}
 LAG_SECONDS=${SEARCH_LAG_SECONDS:-20}
 LAG_CONNS=${SEARCH_LAG_CONNS:-8}
 LAG_BATCH=${SEARCH_LAG_BATCH:-1000}
+LAG_RATE=${SEARCH_LAG_RATE:-200000}
+LAG_PACE=()
+[ "$LAG_RATE" -gt 0 ] && LAG_PACE=(--rate "$LAG_RATE")
 TXT=$OUT_DIR/search.txt
 TSV=$OUT_DIR/search.tsv
 
@@ -245,7 +249,7 @@ elif [ "$LAG_SECONDS" -gt 0 ]; then
 	}
 	[ -n "$(scrape)" ] || { echo "search: /metrics has no sealtrail_index_lag_* (operator token refused?)" >&2; exit 1; }
 	"$LG" --url "http://127.0.0.1:$PORT/v1/events" --mode ndjson -c "$LAG_CONNS" -b "$LAG_BATCH" \
-		-d "$LAG_SECONDS" --token-file "$W/producer.tok" --json >"$W/lg.json" 2>"$W/lg.err" &
+		"${LAG_PACE[@]}" -d "$LAG_SECONDS" --token-file "$W/producer.tok" --json >"$W/lg.json" 2>"$W/lg.err" &
 	LG_PID=$!
 	: >"$W/lag.samples"
 	t0=$(now)
@@ -273,8 +277,12 @@ elif [ "$LAG_SECONDS" -gt 0 ]; then
 	SERVER_PID=
 	lgj=$(tail -n 1 "$W/lg.json")
 	eps=$(python3 -c 'import json,sys; print("%.0f" % json.loads(sys.argv[1])["events_per_s"])' "$lgj" 2>/dev/null || echo "?")
-	out "lag under ingest: sealtrail serve (defaults) + loadgen --mode ndjson -c $LAG_CONNS -b $LAG_BATCH -d $LAG_SECONDS"
-	out "  (no rate limit in loadgen: as fast as this machine goes, server, indexer and loadgen sharing $(nproc) cores)"
+	out "lag under ingest: sealtrail serve (defaults) + loadgen --mode ndjson -c $LAG_CONNS -b $LAG_BATCH ${LAG_PACE[*]} -d $LAG_SECONDS"
+	if [ "$LAG_RATE" -gt 0 ]; then
+		out "  (loadgen paced to $LAG_RATE events/s; server, indexer and loadgen sharing $(nproc) cores)"
+	else
+		out "  (no rate limit in loadgen: as fast as this machine goes, server, indexer and loadgen sharing $(nproc) cores)"
+	fi
 	out "  ingest: $eps events/s achieved; loadgen: $lgj"
 	[ "$lag_rc" -ne 0 ] && out "  loadgen FAILED (status $lag_rc): $(head -n 3 "$W/lg.err" | tr '\n' ' ')"
 	nsamp=$(lines_of "$W/lag.samples")
