@@ -98,7 +98,7 @@ static void atom(char *q, size_t cap)
 	size_t l = strlen(q);
 	char *p = q + l;
 	size_t c = cap - l;
-	switch (pick(24)) {
+	switch (pick(25)) {
 	case 0: snprintf(p, c, "actor.id:%s", actors[pick(8)]); break;
 	case 1: snprintf(p, c, "tenant:%s", tenants[pick(4)]); break;
 	case 2: snprintf(p, c, "outcome:%s", outcomes[pick(4)]); break;
@@ -122,6 +122,14 @@ static void atom(char *q, size_t cap)
 	case 20: snprintf(p, c, "request_id:req-%u", pick(400)); break;
 	case 21: snprintf(p, c, "tseq:%u", pick(50)); break;
 	case 22: snprintf(p, c, "before.role:r%u", pick(3)); break;
+	case 23: {
+		/* a glob whose match is decided past the index's 256-byte cut:
+		 * the cut values are only candidates, checked against the entry */
+		const char *v = longval[pick(8)];
+		size_t vl = strlen(v);
+		snprintf(p, c, "metadata.long:%.12s*%s", v, pick(2) ? v + vl - 6 : "zzz");
+		break;
+	}
 	default: snprintf(p, c, "seq:<%u", pick(NEV)); break;
 	}
 }
