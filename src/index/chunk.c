@@ -1785,7 +1785,7 @@ static int iter_append(const struct chunk_iter *it, uint32_t base,
 	return pos == it->post_len ? 0 : ST_ECORRUPT;
 }
 
-int chunk_merge(struct chunk *const *in, size_t n, const char *path,
+int chunk_merge(struct chunk *const *in, size_t n, const char *path, const bool *cancel,
 		char *err, size_t errcap)
 {
 	struct cwriter w;
@@ -1794,7 +1794,7 @@ int chunk_merge(struct chunk *const *in, size_t n, const char *path,
 	bool *cur = NULL;
 	struct docvec d = { 0 };
 	struct col_stats st;
-	uint64_t total = 0, trim_at = MERGE_TRIM_BYTES;
+	uint64_t total = 0, trim_at = MERGE_TRIM_BYTES, nterm = 0;
 	int r;
 
 	if (n < 2)
@@ -1886,6 +1886,10 @@ int chunk_merge(struct chunk *const *in, size_t n, const char *path,
 		for (size_t i = 0; i < n; i++)
 			if (cur[i])
 				chunk_iter_next(&its[i]);
+		if (cancel && ++nterm % 4096 == 0 && __atomic_load_n(cancel, __ATOMIC_RELAXED)) {
+			r = failmsg(-ECANCELED, err, errcap, "merge");
+			goto out;
+		}
 		if (cw_pos(&w) >= trim_at) {
 			/* The inputs are read once, in order: what is behind
 			 * the iterators is not needed again. */

@@ -189,8 +189,10 @@ int chunk_iter_filter(const struct chunk_iter *it, const uint32_t *cand, size_t 
  * term dictionaries, postings shifted by each input's doc offset. Memory:
  * one term's postings plus 8 bytes per 32 output terms (the block index).
  * ST_EINVAL when the inputs are not adjacent or n < 2, ST_ELIMIT when the
- * total passes CHUNK_DOCS_MAX, ST_ECORRUPT when an input entry is bad. */
-int chunk_merge(struct chunk *const *in, size_t n, const char *path,
+ * total passes CHUNK_DOCS_MAX, ST_ECORRUPT when an input entry is bad,
+ * -ECANCELED when *cancel (read now and then; NULL: never) became true
+ * (nothing is left behind but the removed temporary file). */
+int chunk_merge(struct chunk *const *in, size_t n, const char *path, const bool *cancel,
 		char *err, size_t errcap);
 
 /* Posting encodings (docs/INDEX-FORMAT.md). */

@@ -89,9 +89,15 @@ struct index {
 	int last_error;
 
 	pthread_mutex_t build_mu; /* one builder at a time (thread or catch_up) */
-	pthread_t thread;
+	pthread_mutex_t merge_mu; /* one merge at a time (merger thread or catch_up) */
+	pthread_mutex_t set_mu;   /* one writer of the set at a time (publish, a
+				   * merge's commit); order: build_mu, merge_mu,
+				   * set_mu, mu */
+	pthread_t thread, merger;
 	bool running;
-	bool stop;
+	bool stop;                /* atomic reads: a merge in flight polls it */
+	bool merge_due;           /* the merger has work: a chunk was published */
+	pthread_cond_t merge_cond;
 	bool kicked;
 	pthread_cond_t cond;
 	pthread_cond_t built_cond;   /* broadcast when indexed grows */
@@ -363,7 +369,10 @@ int index_open(struct index **ret, struct log *l, const char *dir,
 	}
 	pthread_mutex_init(&ix->mu, NULL);
 	pthread_mutex_init(&ix->build_mu, NULL);
+	pthread_mutex_init(&ix->merge_mu, NULL);
+	pthread_mutex_init(&ix->set_mu, NULL);
 	pthread_cond_init(&ix->cond, NULL);
+	pthread_cond_init(&ix->merge_cond, NULL);
 	pthread_cond_init(&ix->built_cond, NULL);
 	buf_init(&ix->scratch, IX_READ_WINDOW + SEG_FRAME_MAX + 64);
 	if ((r = mkdir_p(ix->dir, 0700)) < 0) {
@@ -390,16 +399,21 @@ void index_close(struct index *ix)
 		return;
 	if (ix->running) {
 		pthread_mutex_lock(&ix->mu);
-		ix->stop = true;
+		__atomic_store_n(&ix->stop, true, __ATOMIC_RELAXED);
 		pthread_cond_broadcast(&ix->cond);
+		pthread_cond_broadcast(&ix->merge_cond);
 		pthread_mutex_unlock(&ix->mu);
 		pthread_join(ix->thread, NULL);
+		pthread_join(ix->merger, NULL);   /* a merge in flight is cancelled */
 	}
 	cset_put(ix->set);
 	buf_release(&ix->scratch);
 	sodium_memzero(ix->key, sizeof(ix->key));
 	pthread_mutex_destroy(&ix->mu);
 	pthread_mutex_destroy(&ix->build_mu);
+	pthread_mutex_destroy(&ix->merge_mu);
+	pthread_mutex_destroy(&ix->set_mu);
+	pthread_cond_destroy(&ix->merge_cond);
 	pthread_cond_destroy(&ix->cond);
 	pthread_cond_destroy(&ix->built_cond);
 	free(ix);
@@ -408,8 +422,12 @@ void index_close(struct index *ix)
 int index_reset(struct index *ix)
 {
 	pthread_mutex_lock(&ix->build_mu);
+	pthread_mutex_lock(&ix->merge_mu);
+	pthread_mutex_lock(&ix->set_mu);
 	struct cset *s = calloc(1, sizeof(*s) + sizeof(s->v[0]));
 	if (!s) {
+		pthread_mutex_unlock(&ix->set_mu);
+		pthread_mutex_unlock(&ix->merge_mu);
 		pthread_mutex_unlock(&ix->build_mu);
 		return -ENOMEM;
 	}
@@ -421,8 +439,10 @@ int index_reset(struct index *ix)
 	ix->set = s;
 	ix->indexed = 0;
 	pthread_mutex_unlock(&ix->mu);
+	pthread_mutex_unlock(&ix->set_mu);
 	cset_put(old);
 	fsync_dir(ix->dir);
+	pthread_mutex_unlock(&ix->merge_mu);
 	pthread_mutex_unlock(&ix->build_mu);
 	return 0;
 }
@@ -603,15 +623,18 @@ out:
 /* Appends chunk k (which starts at indexed) to the set. */
 static int publish(struct index *ix, struct ichunk *k)
 {
+	pthread_mutex_lock(&ix->set_mu);
 	struct cset *cur = cset_get(ix);
 	struct cset *s = cset_splice(cur, cur->n, cur->n, &k, 1);
 	cset_put(cur);
 	if (!s) {
+		pthread_mutex_unlock(&ix->set_mu);
 		k->refs = 1;
 		ichunk_put(k);
 		return -ENOMEM;
 	}
 	set_replace(ix, s, k->first + k->ndocs);
+	pthread_mutex_unlock(&ix->set_mu);
 	pthread_mutex_lock(&ix->mu);
 	ix->built++;
 	pthread_mutex_unlock(&ix->mu);
@@ -688,11 +711,15 @@ static unsigned size_class(uint32_t ndocs, uint32_t fanin)
 }
 
 /* One due merge, if any: the oldest run of merge_fanin adjacent chunks of
- * one size class whose sum stays within max_chunk_docs. 1 when merged. */
+ * one size class whose sum stays within max_chunk_docs. 1 when merged.
+ * Builds may publish while it runs (the merger thread): the set it
+ * commits into is the one current then, where its inputs still sit, in
+ * order, since only merges remove chunks and merges are serialized. */
 static int merge_one(struct index *ix)
 {
+	pthread_mutex_lock(&ix->merge_mu);
 	struct cset *cur = cset_get(ix);
-	uint32_t fan = ix->opt.merge_fanin;
+	uint32_t fan = ix->opt.merge_fanin < 16 ? ix->opt.merge_fanin : 16;
 	int r = 0;
 
 	for (size_t i = 0; i + fan <= cur->n; i++) {
@@ -707,29 +734,44 @@ static int merge_one(struct index *ix)
 		if (j < i + fan || sum > ix->opt.max_chunk_docs)
 			continue;
 		struct chunk *in[16];
-		for (j = 0; j < fan && j < 16; j++)
+		for (j = 0; j < fan; j++)
 			in[j] = cur->v[i + j]->c;
 		char path[PATH_MAX], err[256];
 		uint64_t first = cur->v[i]->first;
 		if ((r = chunk_name(path, sizeof(path), ix->dir, first, (uint32_t)sum, "chunk")) < 0 ||
-		    (r = chunk_merge(in, fan < 16 ? fan : 16, path, err, sizeof(err))) < 0)
+		    (r = chunk_merge(in, fan, path, &ix->stop, err, sizeof(err))) < 0)
 			goto out;
 		struct ichunk *k = ichunk_open(path, first, (uint32_t)sum, err, sizeof(err), &r);
 		if (!k)
 			goto out;
-		struct cset *s = cset_splice(cur, i, i + fan, &k, 1);
+		pthread_mutex_lock(&ix->set_mu);
+		struct cset *now = cset_get(ix);
+		size_t at = 0;
+		while (at < now->n && now->v[at] != cur->v[i])
+			at++;
+		struct cset *s = NULL;
+		if (at + fan <= now->n && memcmp(&now->v[at], &cur->v[i], fan * sizeof(now->v[0])) == 0)
+			s = cset_splice(now, at, at + fan, &k, 1);
+		else
+			r = ST_ECORRUPT;   /* cannot happen: only merges remove chunks */
 		if (!s) {
+			pthread_mutex_unlock(&ix->set_mu);
+			cset_put(now);
 			k->refs = 1;
+			k->dead = true;
 			ichunk_put(k);
-			r = -ENOMEM;
+			if (r == 0)
+				r = -ENOMEM;
 			goto out;
 		}
-		for (j = i; j < i + fan; j++)
-			cur->v[j]->dead = true;
+		for (j = at; j < at + fan; j++)
+			now->v[j]->dead = true;
 		pthread_mutex_lock(&ix->mu);
 		uint64_t indexed = ix->indexed;
 		pthread_mutex_unlock(&ix->mu);
 		set_replace(ix, s, indexed);
+		pthread_mutex_unlock(&ix->set_mu);
+		cset_put(now);
 		pthread_mutex_lock(&ix->mu);
 		ix->merged++;
 		pthread_mutex_unlock(&ix->mu);
@@ -738,7 +780,33 @@ static int merge_one(struct index *ix)
 	}
 out:
 	cset_put(cur);
+	pthread_mutex_unlock(&ix->merge_mu);
 	return r;
+}
+
+/* The merger thread: merges while any is due, after each publish. A merge
+ * of large chunks takes seconds; on this thread it no longer holds back
+ * the next build (the index lag under ingest showed those seconds). */
+static void *merger_main(void *arg)
+{
+	struct index *ix = arg;
+	pthread_mutex_lock(&ix->mu);
+	while (!ix->stop) {
+		if (!ix->merge_due) {
+			pthread_cond_wait(&ix->merge_cond, &ix->mu);
+			continue;
+		}
+		ix->merge_due = false;
+		pthread_mutex_unlock(&ix->mu);
+		int r;
+		while ((r = merge_one(ix)) == 1 && !__atomic_load_n(&ix->stop, __ATOMIC_RELAXED))
+			;
+		pthread_mutex_lock(&ix->mu);
+		if (r < 0 && r != -ECANCELED)
+			ix->last_error = r;
+	}
+	pthread_mutex_unlock(&ix->mu);
+	return NULL;
 }
 
 static int step(struct index *ix, bool all)
@@ -754,6 +822,14 @@ static int step(struct index *ix, bool all)
 		bool progress;
 		if ((r = build_next(ix, from, &progress)) < 0 || !progress)
 			break;
+		if (!all && ix->running) {
+			/* the indexer thread: merges go to the merger */
+			pthread_mutex_lock(&ix->mu);
+			ix->merge_due = true;
+			pthread_cond_signal(&ix->merge_cond);
+			pthread_mutex_unlock(&ix->mu);
+			break;
+		}
 		while ((r = merge_one(ix)) == 1)
 			;
 		if (r < 0 || !all)
@@ -818,10 +894,26 @@ static void *indexer_main(void *arg)
 
 int index_start(struct index *ix)
 {
-	int r = pthread_create(&ix->thread, NULL, indexer_main, ix);
+	int r = pthread_create(&ix->merger, NULL, merger_main, ix);
 	if (r != 0)
 		return -r;
-	ix->running = true;
+	ix->running = true;   /* before the indexer: step() reads it */
+	if ((r = pthread_create(&ix->thread, NULL, indexer_main, ix)) != 0) {
+		pthread_mutex_lock(&ix->mu);
+		__atomic_store_n(&ix->stop, true, __ATOMIC_RELAXED);
+		pthread_cond_broadcast(&ix->merge_cond);
+		pthread_mutex_unlock(&ix->mu);
+		pthread_join(ix->merger, NULL);
+		ix->running = false;
+		ix->stop = false;
+		return -r;
+	}
+	/* merges that were due at open (a crash between a build and its
+	 * merge) */
+	pthread_mutex_lock(&ix->mu);
+	ix->merge_due = true;
+	pthread_cond_signal(&ix->merge_cond);
+	pthread_mutex_unlock(&ix->mu);
 	return 0;
 }
 

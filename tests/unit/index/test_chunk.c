@@ -485,7 +485,7 @@ static void test_merge_equal(unsigned parts, const uint32_t *sizes, unsigned voc
 	CHECK(chunk_builder_write(all, path_of("all.idx"), errbuf, sizeof(errbuf)) == 0);
 	chunk_builder_free(all);
 	model_free(&m2);
-	int r = chunk_merge(in, parts, path_of("merged.idx"), errbuf, sizeof(errbuf));
+	int r = chunk_merge(in, parts, path_of("merged.idx"), NULL, errbuf, sizeof(errbuf));
 	CHECK_MSG(r == 0, "merge: %s", errbuf);
 	CHECK(files_equal(path_of("all.idx"), path_of("merged.idx")));
 	CHECK(chunk_open(&one, path_of("all.idx"), errbuf, sizeof(errbuf)) == 0);
@@ -497,12 +497,12 @@ static void test_merge_equal(unsigned parts, const uint32_t *sizes, unsigned voc
 	chunk_close(merged);
 
 	/* refusals: one input, out of order, not adjacent */
-	CHECK(chunk_merge(in, 1, path_of("bad.idx"), errbuf, sizeof(errbuf)) == ST_EINVAL);
+	CHECK(chunk_merge(in, 1, path_of("bad.idx"), NULL, errbuf, sizeof(errbuf)) == ST_EINVAL);
 	struct chunk *rev[2] = { in[1], in[0] };
-	CHECK(chunk_merge(rev, 2, path_of("bad.idx"), errbuf, sizeof(errbuf)) == ST_EINVAL);
+	CHECK(chunk_merge(rev, 2, path_of("bad.idx"), NULL, errbuf, sizeof(errbuf)) == ST_EINVAL);
 	if (parts == 3) {
 		struct chunk *gap[2] = { in[0], in[2] };
-		CHECK(chunk_merge(gap, 2, path_of("bad.idx"), errbuf, sizeof(errbuf)) == ST_EINVAL);
+		CHECK(chunk_merge(gap, 2, path_of("bad.idx"), NULL, errbuf, sizeof(errbuf)) == ST_EINVAL);
 	}
 	CHECK(access(path_of("bad.idx"), F_OK) != 0);
 	for (unsigned i = 0; i < parts; i++)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/timeutil.h"
 #include "common/util.h"
@@ -338,6 +339,34 @@ static void check_cursors(struct index *ix)
 	CHECK(index_cursor_decode(ix, "zz", 2, "", 0, &sa, IX_SORT_TIME_DESC, &d, err, sizeof(err)) == ST_EINVAL);
 }
 
+/* While the indexer and merger threads work: searches see a consistent
+ * prefix of the log (every hit is an indexed entry that matches), never
+ * an error, however the set changes under them. */
+static void search_while_live(struct index *ix)
+{
+	static const char *const qs[] = { "action:iam.* outcome:success", "role -denied",
+					  "actor.id:alice@example.com OR has:before" };
+	struct index_hit *hits = malloc(100 * sizeof(*hits));
+	struct index_scope sc = { .all = true };
+	int rounds = 0;
+	while (hits && !index_wait(ix, NEV, 1000000) && rounds++ < 20000) {
+		const char *q = qs[rounds % 3];
+		struct query *qq = NULL;
+		struct query_error qe;
+		CHECK(query_parse(q, strlen(q), now_realtime_ns(), &qq, &qe) == 0);
+		if (!qq)
+			break;
+		struct index_search s = { .q = qq, .qtext = q, .qtext_len = strlen(q), .scope = &sc,
+					  .sort = (enum index_sort)(rounds % 4), .limit = 100, .hits = hits };
+		CHECK(index_search(ix, &s) == 0);
+		for (size_t k = 0; k < s.nhits; k++)
+			CHECK(s.hits[k].seq < NEV &&
+			      query_match(qq, entries[s.hits[k].seq].data, entries[s.hits[k].seq].len));
+		query_free(qq);
+	}
+	free(hits);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/sealtrail-test-search.XXXXXX", err[512] = "";
@@ -427,6 +456,25 @@ int main(void)
 	CHECK(index_catch_up(ix) == 0);
 	checked = 0;
 	CHECK(run_queries(ix, 100, 9, &checked) == 0);
+
+	/* Rebuilt live: the indexer thread builds, the merger thread merges,
+	 * searches run meanwhile; then the same answers. */
+	index_status(ix, &st2);
+	uint64_t merged_before = st2.merged;
+	CHECK(index_reset(ix) == 0);
+	CHECK(index_start(ix) == 0);
+	search_while_live(ix);
+	CHECK(index_wait(ix, NEV, 60LL * 1000000000));
+	for (int i = 0; i < 500; i++) {       /* the merges settle */
+		index_status(ix, &st2);
+		if (st2.merged > merged_before && st2.chunks < NEV / io.flush_docs)
+			break;
+		usleep(10000);
+	}
+	CHECK_MSG(st2.merged > merged_before, "live: %llu chunks, no merge by the merger thread",
+		  (unsigned long long)st2.chunks);
+	checked = 0;
+	CHECK(run_queries(ix, 100, 11, &checked) == 0);
 
 	index_close(ix);
 	log_close(l);
