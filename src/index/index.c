@@ -336,12 +336,16 @@ void index_options_default(struct index_options *o)
 {
 	o->flush_ms = 250;
 	o->flush_docs = 262144;
+	o->live_docs = 65536;
 	o->merge_fanin = 4;
 	o->max_chunk_docs = 8u << 20;
 	/* For measurements only (docs/BENCHMARKS.md): not a configuration. */
 	const char *e = getenv("SEALTRAIL_INDEX_FLUSH_DOCS");
 	if (e && atoi(e) > 0)
 		o->flush_docs = (uint32_t)atoi(e);
+	e = getenv("SEALTRAIL_INDEX_LIVE_DOCS");
+	if (e && atoi(e) > 0)
+		o->live_docs = (uint32_t)atoi(e);
 }
 
 int index_open(struct index **ret, struct log *l, const char *dir,
@@ -662,9 +666,13 @@ static void *build_half(void *arg)
  * pending, its two halves are built on two threads (the build is bound by
  * memory latency, one core each), then published in order. *ret_progress
  * says whether anything was indexed. */
-static int build_next(struct index *ix, uint64_t from, bool *ret_progress)
+static int build_next(struct index *ix, uint64_t from, bool live, bool *ret_progress)
 {
 	uint64_t f = ix->opt.flush_docs, pending = log_size(ix->log) - from;
+	/* Following the log (the indexer thread, not far behind): smaller
+	 * chunks, each searchable sooner; the merger joins them later. */
+	if (live && pending < 2 * f && ix->opt.live_docs && ix->opt.live_docs < f)
+		f = ix->opt.live_docs;
 	struct ichunk *k = NULL;
 	pthread_t t;
 	int r;
@@ -820,7 +828,7 @@ static int step(struct index *ix, bool all)
 		if (from >= log_size(ix->log))
 			break;
 		bool progress;
-		if ((r = build_next(ix, from, &progress)) < 0 || !progress)
+		if ((r = build_next(ix, from, !all && ix->running, &progress)) < 0 || !progress)
 			break;
 		if (!all && ix->running) {
 			/* the indexer thread: merges go to the merger */
@@ -857,7 +865,8 @@ static void *indexer_main(void *arg)
 		uint64_t pending = log_size(ix->log) - ix->indexed;
 		int64_t now = now_monotonic_ns();
 		bool due = pending > 0 &&
-			   (pending >= ix->opt.flush_docs || ix->kicked ||
+			   (pending >= ix->opt.flush_docs ||
+			    (ix->opt.live_docs && pending >= ix->opt.live_docs) || ix->kicked ||
 			    now - last_build >= (int64_t)ix->opt.flush_ms * 1000000);
 		ix->kicked = false;
 		if (due) {

@@ -29,7 +29,8 @@
  *     postings are intersected before anything is counted or returned), so
  *     no result, count, bucket or cursor tells about another tenant.
  *
- * Threads: one indexer thread (index_start) builds and merges; queries
+ * Threads: index_start starts an indexer thread that builds and a merger
+ * thread that merges (catch-up does both in the caller); queries
  * run concurrently from any thread on a reference-counted snapshot of the
  * chunk set, so a merge never pulls a chunk from under a query.
  */
@@ -49,6 +50,9 @@ struct index;
 struct index_options {
 	uint32_t flush_ms;        /* build a chunk at least this often while entries arrive; default 250 */
 	uint32_t flush_docs;      /* or when this many entries are pending; default 262144 */
+	uint32_t live_docs;       /* the indexer thread's chunks while it keeps up (fewer
+				   * than 2 * flush_docs pending): at most this many, so
+				   * that each is searchable sooner; default 65536 */
 	uint32_t merge_fanin;     /* merge this many chunks of one size class; default 4 */
 	uint32_t max_chunk_docs;  /* never merge beyond this many docs per chunk; default 8388608 */
 };
