@@ -22,14 +22,9 @@
 #      entries/s of each and the median;
 #   3. sizes: du of DIR/index against the NDJSON and DIR/segments;
 #   4. build/bench/search_bench over the query set (RUNS runs per query);
-#   5. index lag under ingest, on another fresh directory: sealtrail serve
-#      on loopback, a producer token for tenant "bench" (loadgen's events
-#      name no tenant: an all-tenant token would be refused), build/bench/loadgen --mode ndjson (-c 8 -b 1000 as in
-#      bench/server.sh) paced to LAG_RATE events/s (the issue's 200,000;
-#      0: as fast as this machine ingests while it also indexes) for LAG_SECONDS, with
-#      sealtrail_index_lag_seconds and sealtrail_index_lag_entries read
-#      from /metrics (operator token) every 0.5 s; then how long the index
-#      takes to catch up once the load stops (at most 30 s).
+#   5. index lag under ingest (bench/index_lag.sh, which says how): a
+#      server on a fresh directory, loadgen paced to SEARCH_LAG_RATE
+#      events/s (the issue's 200,000), the lag read from /metrics.
 # Writes OUT_DIR/search.txt (human, everything above) and OUT_DIR/search.tsv
 # (machine: "class p50_ms p95_ms n", as OUT_DIR/pg_search.tsv).
 #
@@ -42,6 +37,7 @@
 # directories are removed at exit. Needs: bash, coreutils, awk, curl,
 # python3; GNU time (/usr/bin/time) for the append's peak RSS.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then
 	echo "usage: bash bench/search.sh BUILD_DIR OUT_DIR [EVENTS]" >&2
@@ -56,15 +52,12 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ST=$BUILD/sealtrail
 GEN=$BUILD/bench/gen_events
 SB=$BUILD/bench/search_bench
-LG=$BUILD/bench/loadgen
 RUNS=${BENCH_RUNS:-3}
 SEED=${BENCH_SEED:-1}
 LAG_SECONDS=${SEARCH_LAG_SECONDS:-20}
 LAG_CONNS=${SEARCH_LAG_CONNS:-8}
 LAG_BATCH=${SEARCH_LAG_BATCH:-1000}
 LAG_RATE=${SEARCH_LAG_RATE:-200000}
-LAG_PACE=()
-[ "$LAG_RATE" -gt 0 ] && LAG_PACE=(--rate "$LAG_RATE")
 TXT=$OUT_DIR/search.txt
 TSV=$OUT_DIR/search.tsv
 
@@ -73,24 +66,7 @@ for x in "$ST" "$GEN" "$SB"; do
 done
 
 W=$(mktemp -d "${BENCH_TMPDIR:-$OUT_DIR}/search.XXXXXX")
-SERVER_PID=
-LG_PID=
-
-cleanup() {
-	local p
-	for p in "$LG_PID" "$SERVER_PID"; do
-		[ -n "$p" ] || continue
-		kill -TERM "$p" 2>/dev/null || true
-		for _ in $(seq 1 100); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$W"
-}
-trap cleanup EXIT
+trap 'rm -rf "$W"' EXIT
 trap 'exit 130' INT TERM
 
 : >"$TXT"
@@ -98,13 +74,8 @@ out() {
 	printf '%s\n' "$*"
 	printf '%s\n' "$*" >>"$TXT"
 }
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (b > 0) printf "%.*f", d, a / b; else print "inf" }'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-lines_of() { wc -l <"$1" | tr -d ' '; }
-# col_pct FILE COL P: the nearest-rank P-quantile (0 < P <= 1) of column COL.
-col_pct() { awk -v c="$2" '{ print $c }' "$1" | sort -g | awk -v p="$3" '{ v[NR] = $1 } END { r = int(p * NR); if (r < p * NR) r++; if (r < 1) r = 1; print v[r] + 0 }'; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 
 # ------------------------------------------------------------ the data
@@ -207,93 +178,11 @@ rm -rf "$D"
 # ------------------------------------------------------------ lag under ingest
 
 lag_rc=0
-if [ "$LAG_SECONDS" -gt 0 ] && [ ! -x "$LG" ]; then
-	out "lag: skipped: $LG not built"
-elif [ "$LAG_SECONDS" -gt 0 ]; then
-	D2=$W/lag
-	"$ST" init --data "$D2" >/dev/null 2>"$W/lag-init.err" || { cat "$W/lag-init.err" >&2; exit 1; }
-	"$ST" token create --data "$D2" --role producer --tenant bench --name loadgen 2>/dev/null | head -n 1 >"$W/producer.tok"
-	"$ST" token create --data "$D2" --role operator --name metrics 2>/dev/null | head -n 1 >"$W/operator.tok"
-	if [ ! -s "$W/producer.tok" ] || [ ! -s "$W/operator.tok" ]; then
-		echo "search: token create failed" >&2
-		exit 1
-	fi
-	OPTOK=$(cat "$W/operator.tok")
-	started=0
-	for _ in 1 2 3 4 5; do
-		PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-		"$ST" serve --data "$D2" --init --listen "127.0.0.1:$PORT" >"$W/serve.out" 2>"$W/serve.err" &
-		SERVER_PID=$!
-		for _ in $(seq 1 200); do
-			grep -q '^Serving on' "$W/serve.out" 2>/dev/null && { started=1; break; }
-			kill -0 "$SERVER_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		[ "$started" = 1 ] && break
-		kill -KILL "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-		SERVER_PID=
-		grep -q "address in use" "$W/serve.err" || break
-	done
-	if [ "$started" != 1 ]; then
-		echo "search: the server did not start:" >&2
-		cat "$W/serve.err" >&2
-		exit 1
-	fi
-	# metric NAME: its value in the last /metrics body.
-	scrape() {
-		curl -s --max-time 2 -H "Authorization: Bearer $OPTOK" "http://127.0.0.1:$PORT/metrics" 2>/dev/null |
-			awk '$1 == "sealtrail_index_lag_seconds" { s = $2 } $1 == "sealtrail_index_lag_entries" { e = $2 }
-			     $1 == "sealtrail_index_entries" { x = $2 }
-			     END { if (s != "" && e != "") print s, e, x }'
-	}
-	[ -n "$(scrape)" ] || { echo "search: /metrics has no sealtrail_index_lag_* (operator token refused?)" >&2; exit 1; }
-	"$LG" --url "http://127.0.0.1:$PORT/v1/events" --mode ndjson -c "$LAG_CONNS" -b "$LAG_BATCH" \
-		"${LAG_PACE[@]}" -d "$LAG_SECONDS" --token-file "$W/producer.tok" --json >"$W/lg.json" 2>"$W/lg.err" &
-	LG_PID=$!
-	: >"$W/lag.samples"
-	t0=$(now)
-	while kill -0 "$LG_PID" 2>/dev/null; do
-		s=$(scrape)
-		[ -n "$s" ] && printf '%s %s\n' "$(secs "$t0" "$(now)")" "$s" >>"$W/lag.samples"
-		sleep 0.5
-	done
-	wait "$LG_PID" || lag_rc=$?
-	LG_PID=
-	# after the load: until the index has caught up (at most 30 s)
-	t1=$(now)
-	caught=
-	for _ in $(seq 1 300); do
-		s=$(scrape)
-		if [ -n "$s" ] && [ "$(echo "$s" | cut -d' ' -f2)" = 0 ]; then
-			caught=$(secs "$t1" "$(now)")
-			break
-		fi
-		sleep 0.1
-	done
-	hwm=$(awk '/^VmHWM:/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$SERVER_PID/status" 2>/dev/null || echo n/a)
-	kill -TERM "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
-	SERVER_PID=
-	lgj=$(tail -n 1 "$W/lg.json")
-	eps=$(python3 -c 'import json,sys; print("%.0f" % json.loads(sys.argv[1])["events_per_s"])' "$lgj" 2>/dev/null || echo "?")
-	out "lag under ingest: sealtrail serve (defaults) + loadgen --mode ndjson -c $LAG_CONNS -b $LAG_BATCH ${LAG_PACE[*]} -d $LAG_SECONDS"
-	if [ "$LAG_RATE" -gt 0 ]; then
-		out "  (loadgen paced to $LAG_RATE events/s; server, indexer and loadgen sharing $(nproc) cores)"
-	else
-		out "  (no rate limit in loadgen: as fast as this machine goes, server, indexer and loadgen sharing $(nproc) cores)"
-	fi
-	out "  ingest: $eps events/s achieved; loadgen: $lgj"
-	[ "$lag_rc" -ne 0 ] && out "  loadgen FAILED (status $lag_rc): $(head -n 3 "$W/lg.err" | tr '\n' ' ')"
-	nsamp=$(lines_of "$W/lag.samples")
-	if [ "$nsamp" -gt 0 ]; then
-		out "  $nsamp samples every 0.5 s: index_lag_seconds max $(printf '%.3f' "$(col_pct "$W/lag.samples" 2 1)") p95 $(printf '%.3f' "$(col_pct "$W/lag.samples" 2 0.95)"); index_lag_entries max $(col_pct "$W/lag.samples" 3 1) p95 $(col_pct "$W/lag.samples" 3 0.95)"
-	else
-		out "  no samples from /metrics"
-	fi
-	out "  after the load stopped: index caught up (lag_entries 0) in ${caught:-more than 30} s; server peak RSS $hwm"
-	cp "$W/lag.samples" "$OUT_DIR/search_lag_samples.txt"
-	out "  samples (t_s lag_s lag_entries indexed) in $OUT_DIR/search_lag_samples.txt"
+if [ "$LAG_SECONDS" -gt 0 ]; then
+	SEARCH_LAG_SECONDS=$LAG_SECONDS SEARCH_LAG_CONNS=$LAG_CONNS SEARCH_LAG_BATCH=$LAG_BATCH \
+	SEARCH_LAG_RATE=$LAG_RATE BENCH_TMPDIR=$W \
+		bash "$SRC/bench/index_lag.sh" "$BUILD" "$OUT_DIR" >"$W/lag.out" || lag_rc=$?
+	while IFS= read -r l; do out "$l"; done <"$W/lag.out"
 fi
 
 out "total: $(secs "$T_ALL" "$(now)") s"
