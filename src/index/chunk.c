@@ -573,6 +573,14 @@ int chunk_builder_add_doc(struct chunk_builder *b, int64_t time_ns,
 	return 0;
 }
 
+void chunk_builder_set_times(struct chunk_builder *b, int64_t time_ns, int64_t received_ns)
+{
+	if (b->ndocs) {
+		b->time[b->ndocs - 1] = time_ns;
+		b->recv[b->ndocs - 1] = received_ns;
+	}
+}
+
 static int grow_table(struct chunk_builder *b)
 {
 	size_t nmask = b->mask * 2 + 1;

@@ -48,6 +48,9 @@ int chunk_builder_new(struct chunk_builder **ret, uint64_t first_seq);
  * 0, -ENOMEM, or ST_ELIMIT when the chunk already has CHUNK_DOCS_MAX docs. */
 int chunk_builder_add_doc(struct chunk_builder *b, int64_t time_ns,
 			  int64_t received_ns);
+/* Sets the current doc's two column values (when they are known only
+ * after its terms were added). No doc yet: nothing. */
+void chunk_builder_set_times(struct chunk_builder *b, int64_t time_ns, int64_t received_ns);
 
 /* Adds a term (copied) to the current doc; the same term twice in one doc
  * is recorded once. ST_EINVAL when len is 0 or over CHUNK_TERM_MAX or when

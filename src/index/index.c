@@ -524,6 +524,20 @@ static int word_term(void *ctx, const char *tok, size_t len, uint32_t pos)
 	return 0;
 }
 
+/* The columns come from the top-level strings, caught in the same walk as
+ * the terms. */
+static int column_leaf(void *ctx, const struct jw_leaf *lf)
+{
+	struct doc_ctx *d = ctx;
+	if (lf->depth != 1 || lf->type != JW_STRING)
+		return 0;
+	if (lf->path_len == 4 && memcmp(lf->path, "time", 4) == 0)
+		rfc3339_parse(lf->val, lf->val_len, &d->time_ns);
+	else if (lf->path_len == 11 && memcmp(lf->path, "received_at", 11) == 0)
+		rfc3339_parse(lf->val, lf->val_len, &d->received_ns);
+	return 0;
+}
+
 static int leaf_terms(void *ctx, const struct jw_leaf *lf)
 {
 	struct doc_ctx *d = ctx;
@@ -538,7 +552,7 @@ static int leaf_terms(void *ctx, const struct jw_leaf *lf)
 	if (lf->type == JW_OBJECT || lf->type == JW_ARRAY)
 		return 0;
 	if (is_column(lf))
-		return 0;
+		return column_leaf(d, lf);
 	size_t vl = lf->val_len < IX_VALUE_MAX ? lf->val_len : IX_VALUE_MAX;
 	if (!(t = term_room(d, 2 + lf->path_len + vl, &r)))
 		return r;
@@ -552,32 +566,20 @@ static int leaf_terms(void *ctx, const struct jw_leaf *lf)
 	return 0;
 }
 
-/* The columns come from the top-level strings, read before the terms. */
-static int column_leaf(void *ctx, const struct jw_leaf *lf)
-{
-	struct doc_ctx *d = ctx;
-	if (lf->depth != 1 || lf->type != JW_STRING)
-		return 0;
-	if (lf->path_len == 4 && memcmp(lf->path, "time", 4) == 0)
-		rfc3339_parse(lf->val, lf->val_len, &d->time_ns);
-	else if (lf->path_len == 11 && memcmp(lf->path, "received_at", 11) == 0)
-		rfc3339_parse(lf->val, lf->val_len, &d->received_ns);
-	return 0;
-}
-
 static int add_entry(void *ctx, uint64_t seq, const uint8_t *e, size_t len)
 {
 	struct doc_ctx *d = ctx;
 	int r;
 	(void)seq;
 	d->time_ns = d->received_ns = 0;
-	if ((r = jwalk(e, len, column_leaf, d)) < 0)
-		return r;
-	if ((r = chunk_builder_add_doc(d->b, d->time_ns, d->received_ns)) < 0)
-		return r;
 	d->nterms = d->nbytes = 0;
-	if ((r = jwalk(e, len, leaf_terms, d)) < 0)
+	/* One walk for the terms and the columns; the columns, caught on the
+	 * way, are set once it is done (a large entry's terms may be flushed
+	 * before). */
+	if ((r = chunk_builder_add_doc(d->b, 0, 0)) < 0 ||
+	    (r = jwalk(e, len, leaf_terms, d)) < 0)
 		return r;
+	chunk_builder_set_times(d->b, d->time_ns, d->received_ns);
 	return flush_terms(d);
 }
 
