@@ -273,24 +273,38 @@ struct ingest_req {
 	struct buf errs;
 	struct buf cp_note;
 	int64_t t0;
+	bool packed;                 /* the arrays live in this allocation */
 };
 
 _Static_assert(sizeof(struct log_event) % 8 == 0 && sizeof(struct item) % 8 == 0 &&
 	       sizeof(struct log_ack) % 8 == 0 && sizeof(struct ingest_req) % 8 == 0,
 	       "ingest_req_new packs these arrays back to back");
 
-/* The request and its five per-event arrays in one allocation (the
- * single-event path makes one of these per request). */
+/* A request of at most PACK_MAX events gets its five per-event arrays in
+ * the same allocation (the single-event path makes one of these per
+ * request); a batch gets them separately, as large blocks of their own. */
+#define PACK_MAX 16
+static void ingest_req_free(struct ingest_req *q);
+
 static struct ingest_req *ingest_req_new(size_t n)
 {
 	size_t per = sizeof(struct item) + sizeof(struct log_event) + sizeof(struct log_ack) +
 		     2 * sizeof(size_t);
 	struct ingest_req *q;
 
-	if (n > (SIZE_MAX - sizeof(*q)) / per)
-		return NULL;
+	if (n > PACK_MAX) {
+		if (!(q = calloc(1, sizeof(*q))) || !(q->items = calloc(n, sizeof(*q->items))) ||
+		    !(q->ev = calloc(n, sizeof(*q->ev))) || !(q->acks = calloc(n, sizeof(*q->acks))) ||
+		    !(q->ev_off = calloc(n, sizeof(size_t))) ||
+		    !(q->id_off = calloc(n, sizeof(size_t)))) {
+			ingest_req_free(q);
+			return NULL;
+		}
+		return q;
+	}
 	if (!(q = calloc(1, sizeof(*q) + n * per)))
 		return NULL;
+	q->packed = true;
 	/* Each array's element size is a multiple of 8 and q is max-aligned,
 	 * so every array is aligned for its type. */
 	uint8_t *p = (uint8_t *)(q + 1);
@@ -312,6 +326,13 @@ static void ingest_req_free(struct ingest_req *q)
 		return;
 	if (q->tok)
 		token_put(q->tok);
+	if (!q->packed) {
+		free(q->items);
+		free(q->ev);
+		free(q->acks);
+		free(q->ev_off);
+		free(q->id_off);
+	}
 	buf_release(&q->compact);
 	buf_release(&q->scratch);
 	buf_release(&q->errs);
