@@ -64,6 +64,10 @@
 #define IDS_PERSIST_NS (10 * 1000000000LL)
 #define SPILL_BYTES (256u << 10)     /* write composed frames while cache-hot */
 #define DIRECT_ALIGN 4096u           /* O_DIRECT offset, length and memory alignment */
+/* A group's final write with fewer whole blocks than this goes through the
+ * page cache, whole: an O_DIRECT write waits for the device by itself, and
+ * the fdatasync that follows waits again (docs/DECISIONS.md, 3a). */
+#define DIRECT_MIN ((size_t)64 << 10)
 /* wbuf holds at most the partial last block, a spill's worth, one more
  * frame (bounded by max_entry <= 65535) and the padding of a final write. */
 #define WBUF_CAP ((size_t)512 << 10)
@@ -704,8 +708,13 @@ static int ensure_scratch(struct log *l, size_t n)
  * Direct: the whole blocks through the O_DIRECT descriptor; when final,
  * the partial last block through the buffered one (no padding, no
  * truncation: the file ends at its logical end), and that block stays in
- * wbuf as the start of the next write. A failure poisons the log (L3).
- * Stores the logical end in *ret_end. */
+ * wbuf as the start of the next write. A final write of fewer than
+ * DIRECT_MIN bytes of whole blocks (a small group) goes through the
+ * buffered descriptor in one piece: the O_DIRECT write would be one more
+ * device round trip before the fdatasync, which writes the pages back
+ * in one go (the next O_DIRECT write over those pages drops them from the
+ * cache). A failure poisons the log (L3). Stores the logical end in
+ * *ret_end. */
 static int write_out(struct log *l, bool final, uint64_t *ret_end)
 {
 	size_t len = l->wbuf.len, whole = len, keep = 0;
@@ -716,10 +725,12 @@ static int write_out(struct log *l, bool final, uint64_t *ret_end)
 		whole = len / DIRECT_ALIGN * DIRECT_ALIGN;
 		keep = len - whole;
 	}
-	if (whole)
+	if (final && l->seg_dfd >= 0 && whole < DIRECT_MIN)
+		r = io_pwrite_all(l->seg_fd, l->wbuf.data, len, (off_t)l->wbase);
+	else if (whole)
 		r = io_pwrite_all(l->seg_dfd >= 0 ? l->seg_dfd : l->seg_fd, l->wbuf.data,
 				  whole, (off_t)l->wbase);
-	if (r == 0 && final && keep)
+	if (r == 0 && final && keep && !(l->seg_dfd >= 0 && whole < DIRECT_MIN))
 		r = io_pwrite_all(l->seg_fd, l->wbuf.data + whole, keep,
 				  (off_t)(l->wbase + whole));
 	if (r < 0) {

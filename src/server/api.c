@@ -273,7 +273,52 @@ struct ingest_req {
 	struct buf errs;
 	struct buf cp_note;
 	int64_t t0;
+	bool packed;                 /* the arrays live in this allocation */
 };
+
+_Static_assert(sizeof(struct log_event) % 8 == 0 && sizeof(struct item) % 8 == 0 &&
+	       sizeof(struct log_ack) % 8 == 0 && sizeof(struct ingest_req) % 8 == 0,
+	       "ingest_req_new packs these arrays back to back");
+
+/* A request of at most PACK_MAX events gets its five per-event arrays in
+ * the same allocation (the single-event path makes one of these per
+ * request); a batch gets them separately, as large blocks of their own. */
+#define PACK_MAX 16
+static void ingest_req_free(struct ingest_req *q);
+
+static struct ingest_req *ingest_req_new(size_t n)
+{
+	size_t per = sizeof(struct item) + sizeof(struct log_event) + sizeof(struct log_ack) +
+		     2 * sizeof(size_t);
+	struct ingest_req *q;
+
+	if (n > PACK_MAX) {
+		if (!(q = calloc(1, sizeof(*q))) || !(q->items = calloc(n, sizeof(*q->items))) ||
+		    !(q->ev = calloc(n, sizeof(*q->ev))) || !(q->acks = calloc(n, sizeof(*q->acks))) ||
+		    !(q->ev_off = calloc(n, sizeof(size_t))) ||
+		    !(q->id_off = calloc(n, sizeof(size_t)))) {
+			ingest_req_free(q);
+			return NULL;
+		}
+		return q;
+	}
+	if (!(q = calloc(1, sizeof(*q) + n * per)))
+		return NULL;
+	q->packed = true;
+	/* Each array's element size is a multiple of 8 and q is max-aligned,
+	 * so every array is aligned for its type. */
+	uint8_t *p = (uint8_t *)(q + 1);
+	q->ev = (struct log_event *)(void *)p;
+	p += n * sizeof(struct log_event);
+	q->items = (struct item *)(void *)p;
+	p += n * sizeof(struct item);
+	q->acks = (struct log_ack *)(void *)p;
+	p += n * sizeof(struct log_ack);
+	q->ev_off = (size_t *)(void *)p;
+	p += n * sizeof(size_t);
+	q->id_off = (size_t *)(void *)p;
+	return q;
+}
 
 static void ingest_req_free(struct ingest_req *q)
 {
@@ -281,11 +326,13 @@ static void ingest_req_free(struct ingest_req *q)
 		return;
 	if (q->tok)
 		token_put(q->tok);
-	free(q->items);
-	free(q->ev);
-	free(q->acks);
-	free(q->ev_off);
-	free(q->id_off);
+	if (!q->packed) {
+		free(q->items);
+		free(q->ev);
+		free(q->acks);
+		free(q->ev_off);
+		free(q->id_off);
+	}
 	buf_release(&q->compact);
 	buf_release(&q->scratch);
 	buf_release(&q->errs);
@@ -580,7 +627,9 @@ static void ingest_finish(struct hreq *r, void *arg)
 		}
 		buf_putc(&b, '}');
 	}
-	buf_printf(&b, "],\"accepted\":%zu,\"duplicates\":%zu,\"rejected\":%zu", ok - dup, dup, bad);
+	put_lit_u64(&b, "],\"accepted\":", 13, ok - dup);
+	put_lit_u64(&b, ",\"duplicates\":", 14, dup);
+	put_lit_u64(&b, ",\"rejected\":", 12, bad);
 	if (q->job.wait_checkpoint && q->cp_note.len) {
 		buf_printf(&b, ",\"checkpoint_size\":%llu,\"checkpoint\":",
 			   (unsigned long long)q->job.cp_size);
@@ -594,7 +643,8 @@ static void ingest_finish(struct hreq *r, void *arg)
 		int status = ingest_status(q, ok, bad);
 		char ra[16];
 		struct http_hdr h = { "Retry-After", ra };
-		snprintf(ra, sizeof(ra), "%u", retry_after(s));
+		if (status == 507)
+			snprintf(ra, sizeof(ra), "%u", retry_after(s));
 		reply(s, r, status, "application/json", &h, status == 507 ? 1 : 0, b.data, b.len);
 	}
 	stat_hist_observe(&s->st.request_seconds, (uint64_t)(now_monotonic_ns() - q->t0));
@@ -670,10 +720,7 @@ static void handle_ingest(struct ctx *c)
 		return;
 	}
 	size_t n = (size_t)count;
-	if (!(q = calloc(1, sizeof(*q))) || !(q->items = calloc(n, sizeof(*q->items))) ||
-	    !(q->ev = calloc(n, sizeof(*q->ev))) || !(q->acks = calloc(n, sizeof(*q->acks))) ||
-	    !(q->ev_off = calloc(n, sizeof(size_t))) || !(q->id_off = calloc(n, sizeof(size_t)))) {
-		ingest_req_free(q);
+	if (!(q = ingest_req_new(n))) {
 		reply_error(s, r, 503, "unavailable", "out of memory", retry_after(s));
 		return;
 	}

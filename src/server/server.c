@@ -237,6 +237,7 @@ int server_run(const struct serve_options *o)
 	pthread_rwlock_init(&s->log_lock, &la);
 	pthread_rwlockattr_destroy(&la);
 	pthread_mutex_init(&s->logf_mu, NULL);
+	stat_hist_init(&s->st.request_seconds, stat_latency_bounds, stat_latency_nbounds, 1e9);
 	s->started_ns = now_realtime_ns();
 	snprintf(s->dir, sizeof(s->dir), "%s", o->dir);
 	config_defaults(&s->cfg);

@@ -79,6 +79,11 @@ expect "disk free space is exported ($v)" '[[ $v =~ ^[0-9.e+]+$ ]]'
 curl -s -H "Authorization: Bearer $(cat "$T/op.tok")" "http://127.0.0.1:$port/metrics" >"$T/metrics.txt"
 bad=$(awk '/^# TYPE/ { t[$3] = 1; next } /^#/ { next } { n = $1; sub(/\{.*/, "", n); b = n; sub(/_(bucket|sum|count)$/, "", b); if (!(n in t) && !(b in t)) print n }' "$T/metrics.txt" | head -n 3)
 expect "every series has # TYPE metadata${bad:+ (missing: $bad)}" '[ -z "$bad" ]'
+# Every histogram is initialized: a finite sum and a le="0.05" bucket (the
+# request-time histogram once rendered "sum inf" with only +Inf).
+bad=$(awk '/^sealtrail_[a-z_]+_sum / && $2 !~ /^[0-9.e+-]+$/ { print $1 "=" $2 }' "$T/metrics.txt" | head -n 3)
+expect "every histogram sum is a finite number${bad:+ (not: $bad)}" '[ -z "$bad" ]'
+expect "the request-time histogram has its buckets" 'grep -q "^sealtrail_http_request_seconds_bucket{le=\"0.05\"} [1-9]" "$T/metrics.txt"'
 expect "no token secret in the exposition" '! grep -qF "$(cat "$T/op.tok")" "$T/metrics.txt"'
 
 echo "$pass passed, $fail failed"
