@@ -16,10 +16,11 @@
 # Environment: SQLITE_RUNS (runs per query, median kept; default 3),
 # SQLITE_EXTRACT (c or sql: who extracts the fields on load; default c,
 # the faster), SQLITE_CACHE_MIB (page cache; default 256), SQLITE_TMPDIR
-# (where the database goes; default $TMPDIR or /tmp), KEEP=1 (keep it).
+# (where the database goes; default $TMPDIR or /tmp), KEEP=1 (keep it),
+# HITS=FILE (every query's hit count, to compare with index_lmdb --hits).
 #
 # Needs: libsqlite3-dev at build time (index_sqlite is skipped without it),
-# coreutils.
+# coreutils, bench/lib.sh (alt_begin, alt_run).
 set -euo pipefail
 
 if [ $# -ne 4 ]; then
@@ -34,48 +35,14 @@ BIN=$BUILD/bench/index_sqlite
 RUNS=${SQLITE_RUNS:-3}
 EXTRACT=${SQLITE_EXTRACT:-c}
 CACHE_MIB=${SQLITE_CACHE_MIB:-256}
+opts=()
+[ -n "${HITS:-}" ] && opts+=(--hits "$HITS")
 
 if [ ! -x "$BIN" ]; then
 	echo "index_sqlite: $BIN not found (build the index_sqlite target; it needs libsqlite3-dev)" >&2
 	exit 1
 fi
-for f in "$DATA_FILE" "$QUERIES"; do
-	[ -r "$f" ] || { echo "index_sqlite: cannot read $f" >&2; exit 1; }
-done
-mkdir -p "$OUT_DIR"
-OUT_DIR=$(cd "$OUT_DIR" && pwd)
-TXT=$OUT_DIR/sqlite_search.txt
-TSV=$OUT_DIR/sqlite_search.tsv
-
-T=$(mktemp -d "${SQLITE_TMPDIR:-${TMPDIR:-/tmp}}/sealtrail-sqlite.XXXXXX")
-cleanup() {
-	if [ "${KEEP:-0}" = 1 ]; then
-		echo "index_sqlite: KEEP=1: the database is $T/search.db" >&2
-	else
-		rm -rf "$T"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-: >"$TXT"
-out() {
-	printf '%s\n' "$*"
-	printf '%s\n' "$*" >>"$TXT"
-}
-
-commit=$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)
-fs=$(df -PT "$T" | awk 'NR == 2 { print $2 }')
-out "== SQLite search alternative, $(date -u +%Y-%m-%dT%H:%M:%SZ) =="
-out "machine: nproc=$(nproc), loadavg $(cut -d" " -f1-3 /proc/loadavg), db fs=${fs:-unknown}; commit $commit"
-out "events: $DATA_FILE, $(wc -l <"$DATA_FILE") lines, $(stat -c %s "$DATA_FILE") bytes; queries: $QUERIES, $(wc -l <"$QUERIES") lines; runs: $RUNS"
-
-t0=$(date +%s.%N)
-"$BIN" --db "$T/search.db" --events "$DATA_FILE" --queries "$QUERIES" --runs "$RUNS" \
-	--extract "$EXTRACT" --cache-mib "$CACHE_MIB" --out "$TSV" >"$T/out" 2>"$T/err" || {
-	echo "index_sqlite: $BIN failed:" >&2
-	cat "$T/out" "$T/err" >&2
-	exit 1
-}
-while IFS= read -r l; do out "$l"; done <"$T/out"
-out "total: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s (load, checkpoint, analyze, queries)"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+alt_begin index_sqlite "SQLite search alternative" "$OUT_DIR" "$DATA_FILE" "$QUERIES" "$RUNS" "${SQLITE_TMPDIR:-${TMPDIR:-/tmp}}" search.db
+alt_run "load, checkpoint, analyze, queries" "$BIN" --db "$T/search.db" --events "$DATA_FILE" --queries "$QUERIES" --runs "$RUNS" \
+	--extract "$EXTRACT" --cache-mib "$CACHE_MIB" --out "$TSV" "${opts[@]}"

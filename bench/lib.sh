@@ -18,3 +18,63 @@ stop_pid() {
 	kill -KILL "$p" 2>/dev/null || true
 	wait "$p" 2>/dev/null || true
 }
+
+# The start and the run of an index alternative's driver (bench/index_sqlite.sh,
+# bench/index_lmdb.sh); they differ only in the binary and its options.
+#
+# alt_begin NAME TITLE OUT_DIR DATA QUERIES RUNS TMP_BASE KEEP_WHAT: checks
+# that DATA and QUERIES are readable, sets TXT and TSV to
+# OUT_DIR/NAME_search.{txt,tsv} (OUT_DIR made absolute), T to a fresh temp
+# dir under TMP_BASE that is removed on exit (unless KEEP=1: then KEEP_WHAT,
+# a path under $T, is named), defines alt_out (a line to stdout and TXT) and
+# writes the header: TITLE, machine and load average, inputs.
+alt_begin() {
+	ALT_NAME=$1
+	local title=$2 out_dir=$3 data=$4 queries=$5 runs=$6 tmp_base=$7
+	ALT_KEEP_WHAT=$8
+	local f
+	for f in "$data" "$queries"; do
+		[ -r "$f" ] || { echo "$ALT_NAME: cannot read $f" >&2; exit 1; }
+	done
+	mkdir -p "$out_dir"
+	out_dir=$(cd "$out_dir" && pwd)
+	TXT=$out_dir/${ALT_NAME#index_}_search.txt
+	TSV=$out_dir/${ALT_NAME#index_}_search.tsv
+	T=$(mktemp -d "$tmp_base/sealtrail-${ALT_NAME#index_}.XXXXXX")
+	trap alt_cleanup EXIT
+	trap 'exit 130' INT TERM
+	: >"$TXT"
+	local commit fs
+	commit=$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	fs=$(df -PT "$T" | awk 'NR == 2 { print $2 }')
+	alt_out "== $title, $(date -u +%Y-%m-%dT%H:%M:%SZ) =="
+	alt_out "machine: nproc=$(nproc), loadavg $(cut -d" " -f1-3 /proc/loadavg), db fs=${fs:-unknown}; commit $commit"
+	alt_out "events: $data, $(wc -l <"$data") lines, $(stat -c %s "$data") bytes; queries: $queries, $(wc -l <"$queries") lines; runs: $runs"
+}
+alt_cleanup() {
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "$ALT_NAME: KEEP=1: the database is $T/$ALT_KEEP_WHAT" >&2
+	else
+		rm -rf "$T"
+	fi
+}
+alt_out() {
+	printf '%s\n' "$*"
+	printf '%s\n' "$*" >>"$TXT"
+}
+# alt_run WHAT CMD...: runs CMD (stdout and stderr kept in $T; both shown
+# if it fails, then exit 1), copies its stdout through alt_out, and ends with
+# the load average and the total time ("total: N s (WHAT)").
+alt_run() {
+	local what=$1 t0 l
+	shift
+	t0=$(date +%s.%N)
+	"$@" >"$T/out" 2>"$T/err" || {
+		echo "$ALT_NAME: $1 failed:" >&2
+		cat "$T/out" "$T/err" >&2
+		exit 1
+	}
+	while IFS= read -r l; do alt_out "$l"; done <"$T/out"
+	alt_out "loadavg at the end: $(cut -d" " -f1-3 /proc/loadavg)"
+	alt_out "total: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s ($what)"
+}
