@@ -18,7 +18,7 @@
  *      frames is corruption, not a torn tail, and refuses to open.
  *  L6. Idempotency: no two entries appended since the id index existed
  *      carry the same (tenant, decoded id). Before an event with an id is
- *      composed, the index (DIR/ids, idindex.h) is asked for it, every
+ *      composed, the index (DIR/ids.d, idindex.h) is asked for it, every
  *      candidate confirmed against the entry itself or, for a seq of the
  *      group being composed, the group's own keys (l->gkeys); a match is
  *      acknowledged as a duplicate of the first entry and not appended.
@@ -55,13 +55,6 @@
 #define GROUP_MAX_BYTES (32u << 20)
 #define TREE_CHUNK 4096
 #define PREFETCH 8                   /* events whose index slot loads ahead */
-/* DIR/ids is persisted at a checkpoint at most this often (and always at
- * open and close): each persist writes back every page an insert touched
- * since the last one and write-protects them all again, so per-second
- * persists cost a page fault per touched page per second; the price of
- * the interval is at most this much of appends to replay after a crash
- * (docs/DECISIONS.md, "Idempotency index"). */
-#define IDS_PERSIST_NS (10 * 1000000000LL)
 #define SPILL_BYTES (256u << 10)     /* write composed frames while cache-hot */
 #define DIRECT_ALIGN 4096u           /* O_DIRECT offset, length and memory alignment */
 /* A group's final write with fewer whole blocks than this goes through the
@@ -202,7 +195,6 @@ struct log {
 
 	/* idempotency (L6) */
 	struct idindex *ids;
-	int64_t ids_persisted_ns;    /* monotonic time of the last persist */
 	struct buf cbuf;             /* an entry read to confirm a candidate */
 };
 
@@ -858,8 +850,8 @@ static int confirm_key(void *ctx, uint64_t seq, const struct idkey *k)
 	return 1;
 }
 
-/* The leaf hash of entry n-1 (zeros for n == 0): what DIR/ids records
- * with `covered` so that open can tell the table is this log's. */
+/* The leaf hash of entry n-1 (zeros for n == 0): what DIR/ids.d records
+ * with `covered` so that open can tell the index is this log's. */
 static int leaf_before(struct log *l, uint64_t n, uint8_t out[HASH_SIZE])
 {
 	if (n == 0) {
@@ -869,22 +861,28 @@ static int leaf_before(struct log *l, uint64_t n, uint8_t out[HASH_SIZE])
 	return tree_node(l->tree, 0, n - 1, out);
 }
 
-/* Records that every entry < l->size is in DIR/ids (idindex_persist):
- * always when force (open, close), else at most every IDS_PERSIST_NS.
- * Derived data: a failure only means the next open replays more. */
+/* Records in DIR/ids.d/manifest how far the index is durable
+ * (idindex_persist): the boundary of its last written run, which a
+ * checkpoint records as soon as the run is done (a manifest write, only
+ * when something changed). force (close): the memtables are written out
+ * first, so that the next open replays nothing. Derived data: a failure
+ * only means the next open replays more. */
 static void ids_persist(struct log *l, bool force)
 {
 	uint8_t leaf[HASH_SIZE];
-	int64_t now = now_monotonic_ns();
+	uint64_t c;
 
-	if (!l->ids || l->failed ||
-	    (!idindex_dirty(l->ids) && idindex_covered(l->ids) == l->size))
+	if (!l->ids || l->failed)
 		return;
-	if (!force && now - l->ids_persisted_ns < IDS_PERSIST_NS)
+	if (force)
+		(void)idindex_flush(l->ids, l->size);
+	if (!idindex_dirty(l->ids))
 		return;
-	if (leaf_before(l, l->size, leaf) == 0 &&
-	    idindex_persist(l->ids, l->size, leaf) == 0)
-		l->ids_persisted_ns = now;
+	c = idindex_persistable(l->ids);
+	if (c > l->size)       /* a boundary inside a group that failed */
+		return;
+	if (leaf_before(l, c, leaf) == 0)
+		(void)idindex_persist(l->ids, c, leaf);
 }
 
 /* Inserts the key of entry seq (its bytes p[0..n)) unless the index has
@@ -963,22 +961,27 @@ static int ids_replay(struct log *l, uint64_t from, char *err, size_t errcap)
 	return r;
 }
 
-/* Opens DIR/ids and brings it up to l->size: entries from its `covered`
- * are replayed into it. It is rebuilt from the whole log when it is
- * missing or damaged, claims more entries than the log holds, or its
- * leaf at `covered` is not this log's (a table from another log, or from
- * before a restore). */
+/* Opens DIR/ids.d and brings it up to l->size: entries from its
+ * `covered` are replayed into it. It is rebuilt from the whole log when it
+ * is missing or damaged, claims more entries than the log holds, or its
+ * leaf at `covered` is not this log's (an index from another log, or from
+ * before a restore). A DIR/ids of the format before (one mmap'd table)
+ * is deleted: the index is derived, so the rebuild is its migration. */
 static int ids_open(struct log *l, char *err, size_t errcap)
 {
+	static const char *const old[] = { "ids", "ids.new", "ids.grow" };
 	char path[PATH_MAX];
 	uint8_t leaf[HASH_SIZE];
 	struct idindex *x = NULL;
 	uint64_t from = 0;
 	int r;
 
-	if ((r = path_in(path, sizeof(path), l->dir, "ids")) < 0)
+	for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++)
+		if (path_in(path, sizeof(path), l->dir, old[i]) == 0)
+			(void)unlink(path);
+	if ((r = path_in(path, sizeof(path), l->dir, "ids.d")) < 0)
 		return r;
-	r = idindex_open(&x, path);
+	r = idindex_open(&x, path, NULL);
 	if (r == 0) {
 		from = idindex_covered(x);
 		if (from > l->size || leaf_before(l, from, leaf) < 0 ||
@@ -990,7 +993,7 @@ static int ids_open(struct log *l, char *err, size_t errcap)
 	}
 	if (r == ST_ENOTFOUND || r == ST_ECORRUPT) {
 		from = 0;
-		r = idindex_create(&x, path, idindex_slots_for(l->size));
+		r = idindex_create(&x, path, NULL);
 	}
 	if (r < 0) {
 		st_fail(err, errcap, "%s: %s", path, st_strerror(r));
@@ -999,8 +1002,7 @@ static int ids_open(struct log *l, char *err, size_t errcap)
 	l->ids = x;
 	if ((r = ids_replay(l, from, err, errcap)) < 0)
 		return r;
-	ids_persist(l, true);
-	l->ids_persisted_ns = now_monotonic_ns();
+	ids_persist(l, false);
 	return 0;
 }
 

@@ -13,7 +13,7 @@
  *   keys/signer          the current signing key (0600)
  *   keys/public          every verifier key the log ever used, one per line
  *   state                snapshot of derived state (tenant chains, checkpoint count)
- *   ids                  the idempotency index: (tenant, id) -> first seq (derived;
+ *   ids.d/               the idempotency index: (tenant, id) -> first seq (derived;
  *                        idindex.h)
  *
  * Durability contract: log_append() returns only after every entry it

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # idempotency.sh - exactly once across crashes (src/log/log.c L6): SIGKILL
 # a real `sealtrail append` of a file whose events carry ids, again and
-# again, with DIR/ids now and then deleted, truncated, or replaced by an
-# older copy (what a crash between two persists leaves), then append the
+# again, with DIR/ids.d now and then deleted, its manifest or a run
+# truncated, or replaced by an older copy (what a crash between two
+# persists leaves), then append the
 # whole file once more to the end. Then:
 #
 #  (a) every (tenant, id) of the input is stored exactly once;
@@ -12,9 +13,10 @@
 #      a duplicate of its first copy;
 #  (c) `sealtrail verify` passes.
 #
-# The ids table starts at 1,024 slots (SEALTRAIL_TEST_IDS_SLOTS), so kills
-# also land inside growths, and segments are 1 MiB, so confirmations read
-# entries of sealed segments.
+# The ids memtables are 1,024 slots (SEALTRAIL_TEST_IDS_SLOTS: a run every
+# 716 ids, a merge every four runs), so kills also land inside flushes,
+# merges and manifest writes, and segments are 1 MiB, so confirmations
+# read entries of sealed segments.
 #
 # Environment: SEALTRAIL, SEALTRAIL_BUILD (for bench/gen_events if built),
 # IDEM_ROUNDS (default 10), CRASH_SEED (default: random; printed).
@@ -62,10 +64,18 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	MS=$((20 + RANDOM % (MAXMS - 19)))
 	damage="none"
 	case $((round % 5)) in
-	1) [ -f "$D/ids" ] && cp "$D/ids" "$T/ids.old" ;;
-	2) rm -f "$D/ids"; damage="ids deleted" ;;
-	3) [ -f "$D/ids" ] && truncate -s 5000 "$D/ids"; damage="ids truncated" ;;
-	4) [ -f "$T/ids.old" ] && cp "$T/ids.old" "$D/ids"; damage="ids from an earlier round" ;;
+	1) [ -d "$D/ids.d" ] && { rm -rf "$T/ids.old"; cp -a "$D/ids.d" "$T/ids.old"; } ;;
+	2) rm -rf "$D/ids.d"; damage="ids deleted" ;;
+	3) if ((round % 2)); then
+		[ -f "$D/ids.d/manifest" ] && truncate -s 50 "$D/ids.d/manifest"
+		damage="ids manifest truncated"
+	   else
+		run=$(ls "$D/ids.d/"*.run 2>/dev/null | head -1 || true)
+		[ -n "$run" ] && truncate -s 5000 "$run"
+		damage="an ids run truncated"
+	   fi ;;
+	4) [ -d "$T/ids.old" ] && { rm -rf "$D/ids.d"; cp -a "$T/ids.old" "$D/ids.d"; }
+	   damage="ids from an earlier round" ;;
 	esac
 	"$SEALTRAIL" append --data "$D" --batch "$B" "$T/events.ndjson" >"$T/acks.$round" 2>"$T/err.$round" &
 	CHILD=$!

@@ -6,12 +6,19 @@
  *  - the same id in two tenants is not a duplicate; the default tenant is
  *    the tenant named "default";
  *  - an id the server assigned dedupes a later producer event using it;
- *  - DIR/ids deleted, with a bad CRC, truncated, claiming more entries
- *    than the log, from another log, or behind the log (a copy from an
- *    earlier close, as a crash leaves it): each open repairs it and every
- *    earlier event is still a duplicate;
- *  - growth past 0.7 load (tiny tables via SEALTRAIL_TEST_IDS_SLOTS),
- *    within a batch and across reopen;
+ *  - DIR/ids.d's manifest deleted, with a bad CRC, truncated, claiming more
+ *    entries than the log, from another log, or behind the log (a copy
+ *    from an earlier close, as a crash leaves it), a run with a flipped
+ *    byte, truncated or missing, an unlisted run, and a DIR/ids of the old
+ *    format: each open repairs it and every earlier event is still a
+ *    duplicate;
+ *  - the index itself against a brute-force set: memtable flushes, many
+ *    runs, merges, reopen after a clean close and after a crash (no
+ *    persist: replay), forced fingerprint collisions, a saturated filter,
+ *    a corrupt run refused at open;
+ *  - tiny memtables (SEALTRAIL_TEST_IDS_SLOTS) through the log: flushes
+ *    and merges inside a batch, across batches, across reopen and after a
+ *    crash copy taken while runs were not yet in the manifest;
  *  - forced fingerprint collisions (idindex_set_test_fp_bits) never lose
  *    or merge an event, before and after a rebuild;
  *  - a write failure (log_set_io) mid-append, then reopen: the events of
@@ -26,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -157,7 +165,48 @@ static struct log *open_log(const char *dir)
 
 static void ids_path(const char *dir, char *out, size_t cap)
 {
-	snprintf(out, cap, "%s/ids", dir);
+	snprintf(out, cap, "%s/ids.d", dir);
+}
+
+static void manifest_path(const char *dir, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/ids.d/manifest", dir);
+}
+
+/* The path of the first (by name) run file of the log at dir; false when
+ * there is none. */
+static bool first_run(const char *dir, char *out, size_t cap)
+{
+	char d[4200], best[64] = "";
+	struct dirent *de;
+	ids_path(dir, d, sizeof(d));
+	DIR *dd = opendir(d);
+	if (!dd)
+		return false;
+	while ((de = readdir(dd)))
+		if (strlen(de->d_name) == 20 && !strcmp(de->d_name + 16, ".run") &&
+		    (!best[0] || strcmp(de->d_name, best) < 0))
+			snprintf(best, sizeof(best), "%s", de->d_name);
+	closedir(dd);
+	if (!best[0])
+		return false;
+	snprintf(out, cap, "%s/%s", d, best);
+	return true;
+}
+
+static size_t count_runs(const char *dir)
+{
+	char d[4200];
+	struct dirent *de;
+	size_t n = 0;
+	ids_path(dir, d, sizeof(d));
+	DIR *dd = opendir(d);
+	if (!dd)
+		return 0;
+	while ((de = readdir(dd)))
+		n += strlen(de->d_name) == 20 && !strcmp(de->d_name + 16, ".run");
+	closedir(dd);
+	return n;
 }
 
 /* Appends ev[from, from+n) in calls of at most `batch`; acks to acks[from..]. */
@@ -215,13 +264,13 @@ static void check_fresh(const struct log_ack *a, size_t n, uint64_t start, const
 	CHECK_MSG(bad == 0, "%s: %zu of %zu events not appended as new", what, bad, n);
 }
 
-/* DIR/ids after a clean close: covered is the log size, count as given. */
+/* DIR/ids.d after a clean close: covered is the log size, count as given. */
 static void check_header(const char *dir, uint64_t size, uint64_t count)
 {
 	char path[4200];
 	struct idindex *x = NULL;
 	ids_path(dir, path, sizeof(path));
-	CHECK(idindex_open(&x, path) == 0);
+	CHECK(idindex_open(&x, path, NULL) == 0);
 	if (!x)
 		return;
 	CHECK_MSG(idindex_covered(x) == size, "ids covers %llu, the log holds %llu",
@@ -332,25 +381,42 @@ static void test_tenants_and_server_ids(void)
 	remove_log(dir);
 }
 
-/* Writes a valid header over DIR/ids with covered set to c. */
+/* Reads a whole small file into buf (at most cap bytes); its length. */
+static size_t slurp(const char *path, uint8_t *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, cap) : -1;
+	if (fd >= 0)
+		close(fd);
+	CHECK_MSG(n > 0, "read %s", path);
+	return n > 0 ? (size_t)n : 0;
+}
+
+static void spit(const char *path, const uint8_t *buf, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0 && write(fd, buf, n) == (ssize_t)n);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Rewrites the manifest with covered set to c and a valid CRC. */
 static void set_covered(const char *dir, uint64_t c)
 {
 	char path[4200];
-	uint8_t h[92];
-	ids_path(dir, path, sizeof(path));
-	int fd = open(path, O_RDWR);
-	CHECK(fd >= 0 && pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h));
-	put_le64(h + 48, c);
-	put_le32(h + 88, crc32c(0, h, 88));
-	CHECK(pwrite(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h));
-	close(fd);
+	uint8_t m[65536];
+	manifest_path(dir, path, sizeof(path));
+	size_t n = slurp(path, m, sizeof(m));
+	if (n < 92)
+		return;
+	put_le64(m + 32, c);
+	put_le32(m + n - 4, crc32c(0, m, n - 4));
+	spit(path, m, n);
 }
 
-static void flip_byte(const char *dir, off_t off)
+static void flip_byte(const char *path, off_t off)
 {
-	char path[4200];
 	uint8_t c = 0;
-	ids_path(dir, path, sizeof(path));
 	int fd = open(path, O_RDWR);
 	CHECK(fd >= 0 && pread(fd, &c, 1, off) == 1);
 	c ^= 0x40;
@@ -361,18 +427,27 @@ static void flip_byte(const char *dir, off_t off)
 static int copy_file(const char *from, const char *to)
 {
 	char cmd[9000];
-	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", from, to);
 	return system(cmd);
 }
 
-/* Every way DIR/ids can be lost, damaged, stale or foreign: the next open
- * repairs it and every event is still a duplicate. */
+static int remove_tree(const char *path)
+{
+	char cmd[9000];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	return system(cmd);
+}
+
+/* Every way DIR/ids.d can be lost, damaged, stale or foreign: the next open
+ * repairs it and every event is still a duplicate. Memtables of 64 slots
+ * (44 ids), so that the log's 300 ids are in several runs. */
 static void test_damage(void)
 {
 	enum { N = 300 };
+	setenv("SEALTRAIL_TEST_IDS_SLOTS", "64", 1);
 	char *dir = make_log("damage");
 	char *other = make_log("other");
-	char path[4200], saved[4300], opath[4200];
+	char path[4200], saved[4300], opath[4200], mpath[4200], run[4300];
 	struct log *l = open_log(dir);
 	struct evs v = { 0 };
 	struct log_ack *first = calloc(N, sizeof(*first));
@@ -385,6 +460,7 @@ static void test_damage(void)
 		evs_addf(&v, i % 4 ? t : NULL, id, "d");
 	}
 	ids_path(dir, path, sizeof(path));
+	manifest_path(dir, mpath, sizeof(mpath));
 	snprintf(saved, sizeof(saved), "%s.saved", path);
 	CHECK(append_all(l, &v, 0, N / 2, 20, first) == 0);
 	log_close(l);
@@ -393,18 +469,25 @@ static void test_damage(void)
 	CHECK(append_all(l, &v, N / 2, N - N / 2, 20, first) == 0);
 	check_fresh(first, N, 0, "damage: first appends");
 	log_close(l);
+	check_header(dir, N, N);
 
-	const char *modes[] = { "deleted", "bad CRC", "truncated", "covered past the log",
-				"behind the log", "from another log", "empty", "bad slot count" };
+	const char *modes[] = { "deleted", "manifest deleted", "manifest bad CRC",
+				"manifest truncated", "covered past the log", "behind the log",
+				"from another log", "manifest empty", "a run's byte flipped",
+				"a run truncated", "a run deleted", "an unlisted run",
+				"an old-format DIR/ids" };
 	for (size_t m = 0; m < ARRAY_SIZE(modes); m++) {
+		bool have_run = first_run(dir, run, sizeof(run));
+		CHECK_MSG(have_run, "mode %zu: no run file", m);
 		switch (m) {
-		case 0: CHECK(unlink(path) == 0); break;
-		case 1: flip_byte(dir, 20); break;
-		case 2: CHECK(truncate(path, 4096 + 1000) == 0); break;
-		case 3: set_covered(dir, N + 5); break;
-		case 4: CHECK(copy_file(saved, path) == 0); break;
-		case 5: {
-			/* A table that covers N entries of another log. */
+		case 0: CHECK(remove_tree(path) == 0); break;
+		case 1: CHECK(unlink(mpath) == 0); break;
+		case 2: flip_byte(mpath, 20); break;
+		case 3: CHECK(truncate(mpath, 60) == 0); break;
+		case 4: set_covered(dir, N + 5); break;
+		case 5: CHECK(remove_tree(path) == 0 && copy_file(saved, path) == 0); break;
+		case 6: {
+			/* An index that covers N entries of another log. */
 			struct log *o = open_log(other);
 			struct evs w = { 0 };
 			struct log_ack *wa = calloc(N, sizeof(*wa));
@@ -413,20 +496,28 @@ static void test_damage(void)
 			CHECK(append_all(o, &w, 0, N, 50, wa) == 0);
 			log_close(o);
 			ids_path(other, opath, sizeof(opath));
-			CHECK(copy_file(opath, path) == 0);
+			CHECK(remove_tree(path) == 0 && copy_file(opath, path) == 0);
 			evs_free(&w);
 			free(wa);
 			break;
 		}
-		case 6: CHECK(truncate(path, 0) == 0); break;
-		case 7: {
-			/* nslots that does not match the file size, valid CRC. */
-			uint8_t h[92];
-			int fd = open(path, O_RDWR);
-			CHECK(fd >= 0 && pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h));
-			put_le64(h + 32, get_le64(h + 32) * 2);
-			put_le32(h + 88, crc32c(0, h, 88));
-			CHECK(pwrite(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h));
+		case 7: CHECK(truncate(mpath, 0) == 0); break;
+		case 8: if (have_run) flip_byte(run, 4096 + 21); break;
+		case 9: if (have_run) CHECK(truncate(run, 4096 + 16 * 3) == 0); break;
+		case 10: if (have_run) CHECK(unlink(run) == 0); break;
+		case 11: {
+			/* A run a crash left before the manifest listed it: swept. */
+			char extra[4300];
+			snprintf(extra, sizeof(extra), "%s/%016x.run", path, 0xffffffu);
+			if (have_run)
+				CHECK(copy_file(run, extra) == 0);
+			break;
+		}
+		case 12: {
+			char old[4200];
+			snprintf(old, sizeof(old), "%s/ids", dir);
+			int fd = open(old, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			CHECK(fd >= 0 && write(fd, "SEALIDS", 8) == 8);
 			close(fd);
 			break;
 		}
@@ -436,75 +527,73 @@ static void test_damage(void)
 		snprintf(what, sizeof(what), "ids %s", modes[m]);
 		check_all_dup(l, &v, first, 37, what);
 		log_close(l);
-		CHECK_MSG(stat(path, &st) == 0 && st.st_size > 4096, "%s: no ids file after close",
+		CHECK_MSG(stat(mpath, &st) == 0 && st.st_size > 92, "%s: no manifest after close",
 			  what);
+		check_header(dir, N, N);
+		if (m == 11)
+			CHECK_MSG(count_runs(dir) < 20, "%s: %zu runs", what, count_runs(dir));
+		if (m == 12) {
+			char old[4200];
+			snprintf(old, sizeof(old), "%s/ids", dir);
+			CHECK_MSG(stat(old, &st) < 0, "%s: the old file is still there", what);
+		}
 	}
-	unlink(saved);
+	CHECK(remove_tree(saved) == 0);
+	unsetenv("SEALTRAIL_TEST_IDS_SLOTS");
 	free(first);
 	evs_free(&v);
 	remove_log(other);
 	remove_log(dir);
 }
 
-/* Tiny tables: growth inside one batch, across batches and across reopen. */
-static void test_growth(void)
+/* Tiny memtables (64 slots: a run every 44 ids, a merge every 4 runs):
+ * flushes inside one batch, across batches, across reopen, and a crash
+ * copy taken while the newest runs were not yet in the manifest. */
+static void test_flushes(void)
 {
-	enum { N = 700 };
+	enum { N = 1400 };
 	setenv("SEALTRAIL_TEST_IDS_SLOTS", "64", 1);
-	char *dir = make_log("growth");
-	char path[4200];
+	char *dir = make_log("flush");
+	char cmd[9000], copy[4300];
 	struct log *l = open_log(dir);
 	struct evs v = { 0 };
 	struct log_ack *first = calloc(N, sizeof(*first));
-	struct stat st;
 
-	ids_path(dir, path, sizeof(path));
-	CHECK(stat(path, &st) == 0 && st.st_size == 4096 + 64 * 16);
 	for (size_t i = 0; i < N; i++) {
 		char id[32];
-		snprintf(id, sizeof(id), "grow-%zu", i);
+		snprintf(id, sizeof(id), "flush-%zu", i);
 		evs_addf(&v, i % 2 ? "g" : NULL, i % 5 == 4 ? NULL : id, "g");
 	}
-	/* 0..199 in one call: 64 -> 128 -> 256 -> 512 slots inside it. The
-	 * grown table is a new file that replaces DIR/ids at the next
-	 * persist; until then DIR/ids is the old one. */
-	CHECK(append_all(l, &v, 0, 200, 200, first) == 0);
-	CHECK(stat(path, &st) == 0 && st.st_size == 4096 + 64 * 16);
-	char grown[4300], copy[4300], cmd[9000];
-	snprintf(grown, sizeof(grown), "%s.grow", path);
-	CHECK(stat(grown, &st) == 0 && st.st_size == 4096 + 512 * 16);
-	/* A crash now: what a copy of the directory holds (the copy has the
-	 * unsynced new table too; open must drop it and replay). */
+	/* 0..399 in one call: nine memtables fill inside it. */
+	CHECK(append_all(l, &v, 0, 400, 400, first) == 0);
+	/* A crash now: what a copy of the directory holds (runs the manifest
+	 * may not list yet; open must drop them and replay). */
 	snprintf(copy, sizeof(copy), "%s-crash", dir);
 	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", dir, copy);
 	CHECK(system(cmd) == 0);
-	CHECK(append_all(l, &v, 200, 300, 7, first) == 0);
+	CHECK(append_all(l, &v, 400, 600, 7, first) == 0);
 	log_close(l);
-	CHECK(stat(path, &st) == 0 && st.st_size == 4096 + 1024 * 16);
-	CHECK(stat(grown, &st) < 0);
 	{
 		struct log *c = open_log(copy);
 		struct evs cv = { 0 };
-		for (size_t i = 0; i < 200; i++)
+		for (size_t i = 0; i < 400; i++)
 			if (i % 5 != 4)
 				evs_add(&cv, v.src[i]);
 		struct log_ack *cf = calloc(cv.n, sizeof(*cf));
-		for (size_t i = 0, k = 0; i < 200; i++)
+		for (size_t i = 0, k = 0; i < 400; i++)
 			if (i % 5 != 4)
 				cf[k++] = first[i];
-		CHECK(log_size(c) == 200);
-		check_all_dup(c, &cv, cf, 13, "growth, crash before the grown table was persisted");
+		CHECK(log_size(c) == 400);
+		check_all_dup(c, &cv, cf, 13, "flushes, crash copy");
 		log_close(c);
 		free(cf);
 		evs_free(&cv);
 		check_verify(copy, "the crash copy");
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", copy);
-		CHECK(system(cmd) == 0);
+		CHECK(remove_tree(copy) == 0);
 	}
 	l = open_log(dir);
-	CHECK(append_all(l, &v, 500, N - 500, 64, first) == 0);
-	check_fresh(first, N, 0, "growth");
-	CHECK(stat(path, &st) == 0 && st.st_size == 4096 + 1024 * 16);
+	CHECK(append_all(l, &v, 1000, N - 1000, 64, first) == 0);
+	check_fresh(first, N, 0, "flushes");
 	/* Events without an id get a new one each time: leave them out. */
 	struct evs d = { 0 };
 	struct log_ack *df = calloc(N, sizeof(*df));
@@ -515,23 +604,208 @@ static void test_growth(void)
 		evs_add(&d, v.src[i]);
 		df[nd++] = first[i];
 	}
-	check_all_dup(l, &d, df, 100, "growth, same process");
+	check_all_dup(l, &d, df, 100, "flushes, same process");
 	log_close(l);
+	/* Merges keep the run count logarithmic: 1400 ids in 44-id runs would
+	 * be 32 runs without them. */
+	size_t nr = count_runs(dir);
+	CHECK_MSG(nr >= 1 && nr <= 16, "%zu runs after close", nr);
+	check_header(dir, N, N);
 	l = open_log(dir);
-	check_all_dup(l, &d, df, 3, "growth, after reopen");
+	check_all_dup(l, &d, df, 3, "flushes, after reopen");
 	log_close(l);
-	/* A rebuild sizes the table for the log at once. */
-	CHECK(unlink(path) == 0);
+	/* A rebuild (the index deleted) flushes as it replays. */
+	char path[4200];
+	ids_path(dir, path, sizeof(path));
+	CHECK(remove_tree(path) == 0);
 	l = open_log(dir);
-	CHECK(stat(path, &st) == 0 && st.st_size == 4096 + 1024 * 16);
-	check_all_dup(l, &d, df, 50, "growth, after rebuild");
+	check_all_dup(l, &d, df, 50, "flushes, after rebuild");
 	log_close(l);
+	check_header(dir, N, N);
 	unsetenv("SEALTRAIL_TEST_IDS_SLOTS");
 	free(df);
 	free(first);
 	evs_free(&d);
 	evs_free(&v);
 	remove_log(dir);
+}
+
+/* ---- the index alone, against a brute-force set -------------------------------- */
+
+/* A log of keys: key[seq] is the key number of entry seq ("k<number>" in
+ * tenant "t"); first[number] is the first seq holding it. */
+struct brute {
+	uint32_t *key;
+	uint64_t size;
+	uint64_t *first;
+	uint64_t confirms;
+};
+
+static int brute_confirm(void *ctx, uint64_t seq, const struct idkey *k)
+{
+	struct brute *b = ctx;
+	char id[32];
+	int n;
+	b->confirms++;
+	if (seq >= b->size)
+		return 0;
+	n = snprintf(id, sizeof(id), "k%u", b->key[seq]);
+	return k->id_len == (size_t)n && memcmp(k->id, id, (size_t)n) == 0;
+}
+
+static void brute_key(struct idindex *x, uint32_t num, char id[32], struct idkey *k)
+{
+	int n = snprintf(id, 32, "k%u", num);
+	k->tenant = "t";
+	k->tenant_len = 1;
+	k->id = id;
+	k->id_len = (size_t)n;
+	idindex_fp(x, k);
+}
+
+/* Replays entries [from, size) as log.c does at open. */
+static void brute_replay(struct idindex *x, struct brute *b, uint64_t from)
+{
+	for (uint64_t s = from; s < b->size; s++) {
+		char id[32];
+		struct idkey k;
+		uint64_t f;
+		brute_key(x, b->key[s], id, &k);
+		int r = idindex_add(x, &k, s, brute_confirm, b, &f);
+		CHECK_MSG(r == 0, "replay of seq %llu: %d", (unsigned long long)s, r);
+	}
+}
+
+static void test_bruteforce_with(unsigned fp_bits, uint64_t slots, uint64_t filter,
+				 uint32_t nsteps, uint32_t universe, const char *what)
+{
+	char tmpl[] = "/tmp/sealtrail-test-ids-brute.XXXXXX";
+	char *base = mkdtemp(tmpl), dir[4200];
+	struct idindex_config cfg = { slots, filter };
+	struct brute b = { calloc(nsteps, sizeof(uint32_t)), 0,
+			   malloc(universe * sizeof(uint64_t)), 0 };
+	struct idindex *x = NULL;
+	uint8_t zero[HASH_SIZE] = { 0 };
+	uint64_t rng = 0x1234567 + fp_bits, lookups = 0, wrong = 0, max_runs = 0;
+	size_t crashes = 0, reopens = 0;
+
+	if (!base) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	snprintf(dir, sizeof(dir), "%s/ids.d", base);
+	for (uint32_t i = 0; i < universe; i++)
+		b.first[i] = UINT64_MAX;
+	idindex_set_test_fp_bits(fp_bits);
+	CHECK(idindex_create(&x, dir, &cfg) == 0);
+	for (uint32_t step = 0; step < nsteps && x; step++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		uint32_t num = (uint32_t)((rng >> 33) % universe);
+		char id[32];
+		struct idkey k;
+		struct idprobe p;
+		uint64_t seq = 0;
+		brute_key(x, num, id, &k);
+		int r = idindex_find(x, &k, brute_confirm, &b, &p, &seq);
+		lookups++;
+		if (r < 0 || (r == 1) != (b.first[num] != UINT64_MAX) ||
+		    (r == 1 && seq != b.first[num])) {
+			if (wrong++ < 5)
+				fprintf(stderr, "%s: step %u key %u: find %d seq %llu, want %llu\n",
+					what, step, num, r, (unsigned long long)seq,
+					(unsigned long long)b.first[num]);
+		}
+		if (r == 0) {
+			CHECK(idindex_insert(x, k.fp, &p, b.size) == 0);
+			b.key[b.size] = num;
+			b.first[num] = b.size;
+			b.size++;
+		}
+		if (idindex_runs(x) > max_runs)
+			max_runs = idindex_runs(x);
+		/* Now and then: persist what is durable, close cleanly, or crash. */
+		if (step % 97 == 0 && idindex_dirty(x))
+			CHECK(idindex_persist(x, idindex_persistable(x), zero) == 0);
+		if (step % 1999 == 1998) {
+			bool crash = (step / 1999) % 2;
+			if (crash) {
+				crashes++;
+			} else {
+				reopens++;
+				CHECK(idindex_flush(x, b.size) == 0);
+				CHECK(idindex_persist(x, b.size, zero) == 0);
+			}
+			idindex_free(x);
+			x = NULL;
+			CHECK(idindex_open(&x, dir, &cfg) == 0);
+			if (!x)
+				break;
+			uint64_t from = idindex_covered(x);
+			CHECK(from <= b.size);
+			if (!crash)
+				CHECK_MSG(from == b.size, "%s: clean reopen covers %llu of %llu", what,
+					  (unsigned long long)from, (unsigned long long)b.size);
+			brute_replay(x, &b, from);
+		}
+	}
+	CHECK_MSG(wrong == 0, "%s: %llu of %llu lookups disagree with the brute force", what,
+		  (unsigned long long)wrong, (unsigned long long)lookups);
+	if (x) {
+		/* Everything is found once more, after the merges settle. */
+		idindex_test_quiesce(x);
+		size_t nr = idindex_runs(x);
+		CHECK_MSG(b.size < 8 * slots || nr >= 2, "%s: %zu runs", what, nr);
+		CHECK_MSG(nr <= 3 * 12 + 2, "%s: %zu runs: merges fall behind", what, nr);
+		size_t missing = 0;
+		for (uint32_t num = 0; num < universe; num++) {
+			char id[32];
+			struct idkey k;
+			uint64_t seq = 0;
+			brute_key(x, num, id, &k);
+			int r = idindex_find(x, &k, brute_confirm, &b, NULL, &seq);
+			if ((r == 1) != (b.first[num] != UINT64_MAX) || (r == 1 && seq != b.first[num]))
+				missing++;
+		}
+		CHECK_MSG(missing == 0, "%s: %zu keys wrong at the end", what, missing);
+		CHECK(idindex_count(x) == b.size);
+		CHECK(idindex_flush(x, b.size) == 0);
+		CHECK(idindex_persist(x, b.size, zero) == 0);
+		idindex_free(x);
+		x = NULL;
+		/* A flipped byte in any run: the open refuses (the log rebuilds). */
+		char run[4300];
+		if (first_run(base, run, sizeof(run))) {
+			flip_byte(run, 4096 + 3);
+			CHECK(idindex_open(&x, dir, &cfg) == ST_ECORRUPT && x == NULL);
+			idindex_free(x);
+			x = NULL;
+		}
+		/* And idindex_create starts over: no runs, nothing found. */
+		CHECK(idindex_create(&x, dir, &cfg) == 0);
+		if (x) {
+			CHECK(idindex_runs(x) == 0 && idindex_count(x) == 0);
+			idindex_free(x);
+		}
+	}
+	fprintf(stderr, "# %s: %llu entries, %zu clean reopens, %zu crashes, up to %llu runs, "
+		"%llu confirms for %llu lookups\n", what, (unsigned long long)b.size, reopens,
+		crashes, (unsigned long long)max_runs, (unsigned long long)b.confirms,
+		(unsigned long long)lookups);
+	idindex_set_test_fp_bits(0);
+	free(b.key);
+	free(b.first);
+	remove_tree(base);
+}
+
+static void test_bruteforce(void)
+{
+	/* 64-slot memtables (44 ids a run), a filter of 4 KiB: a few hundred
+	 * runs' worth of flushes, merges of merges, and the filter saturates. */
+	test_bruteforce_with(0, 64, 4096, 12000, 9000, "brute force");
+	/* Forced collisions: 6-bit fingerprints, a larger filter. */
+	test_bruteforce_with(6, 64, 65536, 4000, 3000, "brute force, 6-bit fingerprints");
+	/* The smallest memtable. */
+	test_bruteforce_with(0, 16, 4096, 3000, 2500, "brute force, 16 slots");
 }
 
 /* Fingerprints cut to 3 bits: almost every probe meets other keys with
@@ -562,7 +836,7 @@ static void test_collisions(void)
 	check_all_dup(l, &v, first, N, "collisions, after reopen");
 	log_close(l);
 	ids_path(dir, path, sizeof(path));
-	CHECK(unlink(path) == 0);
+	CHECK(remove_tree(path) == 0);
 	l = open_log(dir);
 	check_all_dup(l, &v, first, 9, "collisions, after rebuild");
 	log_close(l);
@@ -706,7 +980,8 @@ int main(void)
 	test_basic();
 	test_tenants_and_server_ids();
 	test_damage();
-	test_growth();
+	test_flushes();
+	test_bruteforce();
 	test_collisions();
 	test_write_failure();
 	test_concurrent();
