@@ -779,6 +779,37 @@ static int spill(struct log *l)
 
 /* ---- idempotency (L6) ------------------------------------------------------ */
 
+static uint64_t ids_memtable_bytes, ids_filter_bytes;  /* 0: the defaults */
+
+/* The index's configuration: the defaults, with memtable and filter
+ * bytes (0: keep) rounded down to what the index takes. The test knob
+ * SEALTRAIL_TEST_IDS_SLOTS wins over memtable. */
+static void ids_config_with(struct idindex_config *c, uint64_t memtable, uint64_t filter)
+{
+	uint64_t slots = 1;
+
+	idindex_config_default(c);
+	if (memtable && !getenv("SEALTRAIL_TEST_IDS_SLOTS")) {
+		while (slots <= memtable / 16 / 2)
+			slots *= 2;
+		c->memtable_slots = slots;
+	}
+	if (filter)
+		c->filter_bytes = filter / 64 * 64;
+}
+
+int log_set_ids_memory(uint64_t memtable_bytes, uint64_t filter_bytes)
+{
+	struct idindex_config c;
+
+	ids_config_with(&c, memtable_bytes, filter_bytes);
+	if (!idindex_config_valid(&c))
+		return ST_EINVAL;
+	ids_memtable_bytes = memtable_bytes;
+	ids_filter_bytes = filter_bytes;
+	return 0;
+}
+
 static int reader_for(struct log *l, uint64_t seq, int *ret_fd, int *ret_idx,
 		      uint64_t *ret_first);
 
@@ -970,6 +1001,7 @@ static int ids_replay(struct log *l, uint64_t from, char *err, size_t errcap)
 static int ids_open(struct log *l, char *err, size_t errcap)
 {
 	static const char *const old[] = { "ids", "ids.new", "ids.grow" };
+	struct idindex_config cfg;
 	char path[PATH_MAX];
 	uint8_t leaf[HASH_SIZE];
 	struct idindex *x = NULL;
@@ -981,7 +1013,8 @@ static int ids_open(struct log *l, char *err, size_t errcap)
 			(void)unlink(path);
 	if ((r = path_in(path, sizeof(path), l->dir, "ids.d")) < 0)
 		return r;
-	r = idindex_open(&x, path, NULL);
+	ids_config_with(&cfg, ids_memtable_bytes, ids_filter_bytes);
+	r = idindex_open(&x, path, &cfg);
 	if (r == 0) {
 		from = idindex_covered(x);
 		if (from > l->size || leaf_before(l, from, leaf) < 0 ||
@@ -993,7 +1026,7 @@ static int ids_open(struct log *l, char *err, size_t errcap)
 	}
 	if (r == ST_ENOTFOUND || r == ST_ECORRUPT) {
 		from = 0;
-		r = idindex_create(&x, path, NULL);
+		r = idindex_create(&x, path, &cfg);
 	}
 	if (r < 0) {
 		st_fail(err, errcap, "%s: %s", path, st_strerror(r));

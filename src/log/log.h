@@ -171,6 +171,14 @@ int log_key_rotate(struct log *l, struct buf *ret_vkey);
 /* Appends the verifier keys, one per line, oldest first. */
 int log_public_keys(const char *dir, struct buf *out);
 
+/* The memory of the idempotency index (DIR/ids.d, idindex.h) of logs
+ * opened from now on: two memtables of memtable_bytes each (rounded down
+ * to a power of two of 16-byte slots) and a filter of filter_bytes
+ * (rounded down to 64 bytes); 0 keeps a default (16 MiB, 32 MiB). Out of
+ * range: ST_EINVAL, nothing changed. Process-wide, like log_set_io: the
+ * server sets it from its configuration before log_open. */
+int log_set_ids_memory(uint64_t memtable_bytes, uint64_t filter_bytes);
+
 /* Test hook: the I/O calls the writer makes, so tests can inject write and
  * fsync failures. NULL restores the real ones. Not for production use. */
 struct log_io {

@@ -26,6 +26,8 @@ void config_defaults(struct server_config *c)
 	c->queue_max_events = 200000;
 	c->queue_max_bytes = (size_t)256 << 20;
 	c->checkpoint_ms = 1000;
+	c->ids_memtable = 16ull << 20;
+	c->ids_filter = 32ull << 20;
 	c->retry_after_s = 1;
 	c->space_left = 1ull << 30;
 	c->admin_space_left = 256ull << 20;
@@ -175,6 +177,8 @@ static int set_key(struct server_config *c, const char *k, char *v, char *why, s
 	SIZE_KEY("max_batch_events", max_batch_events, 1, 100000)
 	SIZE_KEY("queue_max_events", queue_max_events, 1, 10000000)
 	SIZE_KEY("queue_max_bytes", queue_max_bytes, 1 << 16, 16ull << 30)
+	SIZE_KEY("ids_memtable", ids_memtable, 256, 4ull << 30)
+	SIZE_KEY("ids_filter", ids_filter, 4096, 16ull << 30)
 	SIZE_KEY("space_left", space_left, 0, UINT64_MAX)
 	SIZE_KEY("admin_space_left", admin_space_left, 0, UINT64_MAX)
 	SIZE_KEY("disk_full", disk_full, 0, UINT64_MAX)

@@ -48,6 +48,8 @@ struct server_config {
 	size_t queue_max_events;     /* 200000 */
 	size_t queue_max_bytes;      /* 256 MiB */
 	uint64_t checkpoint_ms;      /* 1000 */
+	uint64_t ids_memtable;       /* 16 MiB: each of the id index's two memtables */
+	uint64_t ids_filter;         /* 32 MiB: the id index's Bloom filter */
 	uint64_t checkpoint_max_age_ms; /* /readyz: 10 x checkpoint_ms */
 	unsigned retry_after_s;      /* 1 */
 

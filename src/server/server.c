@@ -284,6 +284,12 @@ int server_run(const struct serve_options *o)
 
 	if (o->init_if_missing && (r = init_if_missing(o, s)) < 0)
 		goto out;
+	if ((r = log_set_ids_memory(s->cfg.ids_memtable, s->cfg.ids_filter)) < 0) {
+		server_logf(s, "ids_memtable %llu, ids_filter %llu: out of range",
+			    (unsigned long long)s->cfg.ids_memtable,
+			    (unsigned long long)s->cfg.ids_filter);
+		goto out;
+	}
 	if ((r = log_open(&s->log, o->dir, err, sizeof(err))) < 0) {
 		server_logf(s, "open %s: %s", o->dir, err);
 		goto out;
