@@ -603,6 +603,12 @@ static int build_chunk(struct index *ix, uint64_t from, uint64_t max, struct buf
 		return r;
 	}
 	while (seq - from < max) {
+		/* Closing (a drain) does not wait for a whole build: it stops
+		 * here, between read windows, and nothing is published. */
+		if (__atomic_load_n(&ix->stop, __ATOMIC_RELAXED)) {
+			r = -ECANCELED;
+			goto out;
+		}
 		int64_t n = log_read_run(ix->log, seq, max - (seq - from), IX_READ_WINDOW,
 					 scratch, add_entry, d);
 		if (n == ST_ERANGE)
