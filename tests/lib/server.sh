@@ -91,21 +91,30 @@ st_start_server() {
 }
 
 # _st_running PID: alive and not a zombie.
+# A process that is exiting is first a zombie thread-group leader while its
+# other threads are torn down (long under ThreadSanitizer), then reaped by
+# this shell at any moment: a stat file that is gone between `kill -0` and
+# reading it means "exited", never "running".
 _st_running() {
-	kill -0 "$1" 2>/dev/null && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
+	local st
+	kill -0 "$1" 2>/dev/null || return 1
+	st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
 }
 
 # shellcheck disable=SC2034  # ST_EXIT, ST_ELAPSED_MS are for the caller
 st_wait_exit() {
-	local pid=$1 start now
+	local pid=$1 start now alive=1
 	start=$(date +%s%N)
 	for _ in $(seq 1 $(($2 * 20))); do
-		_st_running "$pid" || break
+		_st_running "$pid" || { alive=0; break; }
 		sleep 0.05
 	done
 	now=$(date +%s%N)
 	ST_ELAPSED_MS=$(((now - start) / 1000000))
-	if _st_running "$pid"; then
+	# Once seen exited it stays exited: no second look (which the race
+	# above could turn into a false "still running" and a kill).
+	if [ $alive = 1 ] && _st_running "$pid"; then
 		kill -9 "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 		ST_EXIT=124
