@@ -77,6 +77,7 @@ enum {
 	S_RESOURCE = 1u << 3, S_ID = 1u << 4, S_TENANT = 1u << 5,
 	S_ACTOR_ID = 1u << 6, S_RES_TYPE = 1u << 7,
 	S_SEQ = 1u << 8, S_RECV = 1u << 9, S_TSEQ = 1u << 10, S_TPREV = 1u << 11,
+	S_REQUEST_ID = 1u << 12, S_TRACE_ID = 1u << 13,
 };
 
 struct want {
@@ -794,7 +795,7 @@ enum {
 	RF_ID, RF_TIME, RF_TENANT, RF_ACTOR, RF_ACTION, RF_RESOURCE, RF_OUTCOME,
 	RF_REASON, RF_REQUEST_ID, RF_TRACE_ID, RF_PARENT_ID, RF_SOURCE, RF_BEFORE,
 	RF_AFTER, RF_METADATA, RF_SCHEMA, RF_SEQ, RF_RECEIVED_AT, RF_TSEQ, RF_TPREV,
-	RF_PRODUCER,
+	RF_PRODUCER, RF_CLIENT_IP, RF_CONTEXT, RF_REDACTED, RF_CRITICALITY, RF_SAMPLED,
 };
 
 static const struct field root_fields[] = {
@@ -806,8 +807,8 @@ static const struct field root_fields[] = {
 	[RF_RESOURCE] = F("resource", T_OBJ, R_NONE, C_RESOURCE, S_RESOURCE),
 	[RF_OUTCOME] = F("outcome", T_STR, R_OUTCOME, 0, 0),
 	[RF_REASON] = F("reason", T_STR, R_NONE, 0, 0),
-	[RF_REQUEST_ID] = F("request_id", T_STR, R_NONE, 0, 0),
-	[RF_TRACE_ID] = F("trace_id", T_STR, R_NONE, 0, 0),
+	[RF_REQUEST_ID] = F("request_id", T_STR, R_NONE, 0, S_REQUEST_ID),
+	[RF_TRACE_ID] = F("trace_id", T_STR, R_NONE, 0, S_TRACE_ID),
 	[RF_PARENT_ID] = F("parent_id", T_STR, R_NONE, 0, 0),
 	[RF_SOURCE] = F("source", T_OBJ, R_NONE, 0, 0),
 	[RF_BEFORE] = F("before", T_ANY, R_NONE, 0, 0),
@@ -819,6 +820,12 @@ static const struct field root_fields[] = {
 	[RF_TSEQ] = F("tseq", SERVER, 0, 0, 0),
 	[RF_TPREV] = F("tprev", SERVER, 0, 0, 0),
 	[RF_PRODUCER] = F("producer", SERVER, 0, 0, 0),
+	/* what the server's enrichment and policy add (docs/ENRICHMENT.md) */
+	[RF_CLIENT_IP] = F("client_ip", SERVER, 0, 0, 0),
+	[RF_CONTEXT] = F("context", SERVER, 0, 0, 0),
+	[RF_REDACTED] = F("redacted", SERVER, 0, 0, 0),
+	[RF_CRITICALITY] = F("criticality", SERVER, 0, 0, 0),
+	[RF_SAMPLED] = F("sampled", SERVER, 0, 0, 0),
 };
 
 enum { AF_ID, AF_TYPE, AF_NAME, AF_IP, AF_USER_AGENT, AF_AUTH, AF_ON_BEHALF_OF };
@@ -898,16 +905,27 @@ static const struct field *root_lookup(const uint8_t *s, size_t len)
 		else if (IS("before")) i = RF_BEFORE;
 		else if (IS("schema")) i = RF_SCHEMA;
 		break;
-	case 7: if (IS("outcome")) i = RF_OUTCOME; break;
+	case 7:
+		if (IS("outcome")) i = RF_OUTCOME;
+		else if (IS("context")) i = RF_CONTEXT;
+		else if (IS("sampled")) i = RF_SAMPLED;
+		break;
 	case 8:
 		if (IS("resource")) i = RF_RESOURCE;
 		else if (IS("metadata")) i = RF_METADATA;
 		else if (IS("trace_id")) i = RF_TRACE_ID;
 		else if (IS("producer")) i = RF_PRODUCER;
+		else if (IS("redacted")) i = RF_REDACTED;
 		break;
-	case 9: if (IS("parent_id")) i = RF_PARENT_ID; break;
+	case 9:
+		if (IS("parent_id")) i = RF_PARENT_ID;
+		else if (IS("client_ip")) i = RF_CLIENT_IP;
+		break;
 	case 10: if (IS("request_id")) i = RF_REQUEST_ID; break;
-	case 11: if (IS("received_at")) i = RF_RECEIVED_AT; break;
+	case 11:
+		if (IS("received_at")) i = RF_RECEIVED_AT;
+		else if (IS("criticality")) i = RF_CRITICALITY;
+		break;
 	default: break;
 	}
 	return i < 0 ? NULL : &root_fields[i];
@@ -1499,6 +1517,8 @@ int event_parse(const uint8_t *in, size_t len, const struct event_limits *lim,
 		ret_info->tenant = (const char *)ps.tenant;
 		ret_info->tenant_len = ps.tenant_len;
 		ret_info->has_id = (ps.seen & S_ID) != 0;
+		ret_info->has_request_id = (ps.seen & S_REQUEST_ID) != 0;
+		ret_info->has_trace_id = (ps.seen & S_TRACE_ID) != 0;
 		ret_info->id = (const char *)ps.id;
 		ret_info->id_len = ps.id_len;
 		ret_info->time_ns = ps.time_ns;

@@ -16,7 +16,9 @@
  *     string when present; actor.auth: any value
  * Unknown top-level members are refused (they belong in `metadata`) so that
  * a typo never silently passes. Server-owned names (`seq`, `received_at`,
- * `tseq`, `tprev`, `producer`) are refused in producer input.
+ * `tseq`, `tprev`, `producer`, and what enrichment and policy add:
+ * `client_ip`, `context`, `redacted`, `criticality`, `sampled`) are
+ * refused in producer input.
  * `tenant`, when present, must match [A-Za-z0-9_.-]{1,64} as written (no
  * escapes, so the returned slice is the value); `id` must be 1..128 bytes
  * with no control characters or DEL; `time` must fall in 1678..2261 (what
@@ -86,6 +88,9 @@ struct event_info {
 	const char *id;
 	size_t id_len;
 	int64_t time_ns;       /* the event's `time`, UTC nanoseconds */
+	/* Whether the producer set them (the server fills them from the
+	 * request's X-Request-Id and traceparent headers otherwise). */
+	bool has_request_id, has_trace_id;
 };
 
 /* Most bytes of a decoded producer id. */

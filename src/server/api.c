@@ -33,6 +33,7 @@
 #include "common/uuid.h"
 #include "ingest/body.h"
 #include "log/proof.h"
+#include "server/enrich.h"
 #include "server/httputil.h"
 
 #define PAGE_DEFAULT 100
@@ -274,6 +275,7 @@ struct ingest_req {
 	struct buf cp_note;
 	int64_t t0;
 	bool packed;                 /* the arrays live in this allocation */
+	struct enrich en;            /* what each event gets from the request */
 };
 
 _Static_assert(sizeof(struct log_event) % 8 == 0 && sizeof(struct item) % 8 == 0 &&
@@ -457,7 +459,8 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 		return;
 	}
 	/* Compose: '{' [id] [tenant] rest-of-object. */
-	size_t need = q->scratch.len + UUID_STR_LEN + 16 + tlen + 16;
+	size_t need = q->scratch.len + UUID_STR_LEN + 16 + tlen + 16 + ENRICH_PREFIX_MAX +
+		      q->en.suffix_len;
 	if ((r = buf_reserve(&q->compact, need)) < 0) {
 		item_error(q, it, REJ_LIMIT, "the request's events exceed the server's buffer", NULL,
 			   bi->offset);
@@ -483,11 +486,17 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 		memcpy(o, tenant, tlen); o += tlen;
 		memcpy(o, "\",", 2); o += 2;
 	}
-	memcpy(o, q->scratch.data + 1, q->scratch.len - 1);
-	o += q->scratch.len - 1;
+	o += enrich_prefix(&q->en, &info, o);
+	/* the producer's members, then the server's, then the closing brace */
+	memcpy(o, q->scratch.data + 1, q->scratch.len - 2);
+	o += q->scratch.len - 2;
+	memcpy(o, q->en.suffix, q->en.suffix_len);
+	o += q->en.suffix_len;
+	*o++ = '}';
 	size_t len = (size_t)(o - (q->compact.data + start));
 	if (len > log_limits(s->log)->max_entry - EVENT_SERVER_RESERVE) {
-		item_error(q, it, REJ_LIMIT, "the event is too large once its id and tenant are added",
+		item_error(q, it, REJ_LIMIT,
+			   "the event is too large once its id, tenant and enrichment (client_ip, context, request_id, trace_id) are added",
 			   NULL, bi->offset);
 		return;
 	}
@@ -726,6 +735,21 @@ static void handle_ingest(struct ctx *c)
 	}
 	q->s = s;
 	q->r = r;
+	pthread_rwlock_rdlock(&s->cfg_lock);
+	unsigned lix = hreq_listener(r);
+	const struct config_context *ctx[2] = {
+		lix < s->cfg.nlisteners ? &s->cfg.listeners[lix].context : NULL, &s->cfg.context,
+	};
+	int er = enrich_prepare(&q->en, hreq_header(r, "X-Request-Id"), hreq_header(r, "traceparent"),
+				hreq_peer(r), ctx, 2, err, sizeof(err));
+	pthread_rwlock_unlock(&s->cfg_lock);
+	if (er < 0) {
+		ingest_req_free(q);
+		reply_error(s, r, 400, "bad_header", err, 0);
+		return;
+	}
+	if (q->en.traceparent_ignored)
+		stat_add(&s->st.traceparent_ignored, 1);
 	q->tok = token_get(c->tok);
 	q->t0 = now_monotonic_ns();
 	q->nitems = n;

@@ -20,9 +20,25 @@
 #define CONFIG_MAX_CRITICAL 32
 #define CONFIG_PREFIX_MAX 64
 
+/* Static context the server adds to every event it accepts, as the
+ * server-owned member "context" (docs/ENRICHMENT.md). "" = unset. A
+ * listener's value wins over the global one. */
+enum { CTX_REGION, CTX_ENVIRONMENT, CTX_CLUSTER, CTX_SERVICE, CTX_COUNT };
+#define CONFIG_CONTEXT_MAX 64
+struct config_context {
+	char v[CTX_COUNT][CONFIG_CONTEXT_MAX + 1];
+};
+/* "region", "environment", "cluster", "service". */
+const char *config_context_name(int k);
+/* The key's index, or -1. */
+int config_context_key(const char *name);
+/* Values: 1..CONFIG_CONTEXT_MAX bytes of [A-Za-z0-9_.:/@+-]. */
+bool config_context_valid(const char *v);
+
 struct config_listener {
 	char addr[CONFIG_ADDR_MAX];  /* host:port; [v6]:port */
 	bool tls;
+	struct config_context context;  /* `listen = ADDR key=value...` */
 };
 
 struct server_config {
@@ -62,6 +78,9 @@ struct server_config {
 	 * policy-set criticality.) */
 	char critical[CONFIG_MAX_CRITICAL][CONFIG_PREFIX_MAX];
 	size_t ncritical;
+
+	/* enrichment: the keys region, environment, cluster, service */
+	struct config_context context;
 };
 
 void config_defaults(struct server_config *c);

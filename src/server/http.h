@@ -37,9 +37,13 @@ const char *hreq_query(struct hreq *r);
 const char *hreq_header(struct hreq *r, const char *name);
 /* The whole request body (the glue enforces max_body). */
 void hreq_body(struct hreq *r, const uint8_t **p, size_t *n);
-/* The client's address as text ("127.0.0.1"). */
+/* The client's address as text ("127.0.0.1"; an IPv4-mapped IPv6
+ * address is given as IPv4); "unknown" when the library had none. */
 const char *hreq_peer(struct hreq *r);
 bool hreq_tls(struct hreq *r);
+/* Which listener took the request: its index in the configuration's
+ * listeners (server_config.listeners). */
+unsigned hreq_listener(struct hreq *r);
 
 /* Answers the request. body is copied. Must run on the request's thread. */
 void hreq_reply(struct hreq *r, int status, const char *content_type,

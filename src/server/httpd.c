@@ -51,6 +51,7 @@ struct listener {
 	struct httpd *h;
 	struct MHD_Daemon *d;
 	bool tls;
+	unsigned idx;                /* in the server's cfg.listeners */
 	char addr[CONFIG_ADDR_MAX];
 };
 
@@ -120,6 +121,8 @@ const char *hreq_peer(struct hreq *r)
 	if (r->addr.sin6_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)&r->addr)->sin_addr,
 			  r->peer, sizeof(r->peer));
+	else if (r->addr.sin6_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&r->addr.sin6_addr))
+		inet_ntop(AF_INET, &r->addr.sin6_addr.s6_addr[12], r->peer, sizeof(r->peer));
 	else if (r->addr.sin6_family == AF_INET6)
 		inet_ntop(AF_INET6, &r->addr.sin6_addr, r->peer, sizeof(r->peer));
 	if (!r->peer[0])
@@ -127,6 +130,7 @@ const char *hreq_peer(struct hreq *r)
 	return r->peer;
 }
 bool hreq_tls(struct hreq *r) { return r->li->tls; }
+unsigned hreq_listener(struct hreq *r) { return r->li->idx; }
 
 const char *hreq_header(struct hreq *r, const char *name)
 {
@@ -598,6 +602,7 @@ int httpd_start(struct httpd **ret, struct server *s, char *err, size_t errcap)
 
 		li->h = h;
 		li->tls = c->listeners[i].tls;
+		li->idx = (unsigned)i;
 		snprintf(li->addr, sizeof(li->addr), "%s", c->listeners[i].addr);
 		if ((r = resolve(li->addr, &ss, err, errcap)) < 0)
 			goto fail;

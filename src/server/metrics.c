@@ -142,6 +142,9 @@ int metrics_render(struct server *s, struct buf *b)
 	TRY(counter(b, "sealtrail_slow_clients_cut_total",
 		    "Connections closed because a request was not received within read_timeout.",
 		    stat_get(&s->st.slow_clients_cut)));
+	TRY(counter(b, "sealtrail_traceparent_ignored_total",
+		    "Ingest requests whose traceparent header was invalid and ignored (W3C Trace Context).",
+		    stat_get(&s->st.traceparent_ignored)));
 	TRY(counter(b, "sealtrail_connections_refused_total",
 		    "Connections refused at max_connections.", stat_get(&s->st.connections_refused)));
 	TRY(gauge(b, "sealtrail_connections", "Open client connections.",

@@ -55,6 +55,7 @@ struct server_stats {
 	struct stat_counter audit_refused;
 	struct stat_counter audit_lost;           /* queued, then refused by the log */
 	struct stat_counter slow_clients_cut;
+	struct stat_counter traceparent_ignored;  /* invalid traceparent headers on ingest */
 	struct stat_counter connections_refused;
 	struct stat_gauge connections;
 	struct stat_hist request_seconds;

@@ -111,6 +111,34 @@ int main(void)
 		CHECK(load(many, &c, err, sizeof(err)) == ST_EINVAL);
 		CHECK_MSG(strstr(err, "at most 8 listeners") != NULL, "%s", err);
 	}
+	/* enrichment context: global keys, and key=value words on a listener */
+	CHECK(load("region = us-east-1\nenvironment = prod\n"
+		   "listen = 127.0.0.1:9000 region=eu-west-1   service=pay.v2\n"
+		   "listen_tls = 127.0.0.1:9443\n", &c, err, sizeof(err)) == 0);
+	CHECK(!strcmp(c.context.v[CTX_REGION], "us-east-1") &&
+	      !strcmp(c.context.v[CTX_ENVIRONMENT], "prod") && !c.context.v[CTX_CLUSTER][0]);
+	CHECK(!strcmp(c.listeners[0].addr, "127.0.0.1:9000") &&
+	      !strcmp(c.listeners[0].context.v[CTX_REGION], "eu-west-1") &&
+	      !strcmp(c.listeners[0].context.v[CTX_SERVICE], "pay.v2") &&
+	      !c.listeners[0].context.v[CTX_ENVIRONMENT][0]);
+	CHECK(c.listeners[1].tls && !c.listeners[1].context.v[CTX_REGION][0]);
+	CHECK(load("listen = 127.0.0.1:9000 colour=red\n", &c, err, sizeof(err)) == ST_EINVAL);
+	CHECK_MSG(strstr(err, ":1: listen: expected key=value with key region, environment, cluster or service after the address, found \"colour\"") != NULL, "%s", err);
+	CHECK(load("listen = 127.0.0.1:9000 region\n", &c, err, sizeof(err)) == ST_EINVAL);
+	CHECK(load("listen = 127.0.0.1:9000 region=\n", &c, err, sizeof(err)) == ST_EINVAL);
+	CHECK_MSG(strstr(err, "listen: region: expected 1..64 bytes") != NULL, "%s", err);
+	CHECK(load("cluster = has\"quote\n", &c, err, sizeof(err)) == ST_EINVAL);
+	CHECK_MSG(strstr(err, ":1: cluster: expected 1..64 bytes of [A-Za-z0-9_.:/@+-]") != NULL, "%s", err);
+	{
+		char line[200] = "service = ";
+		memset(line + 10, 's', 65);
+		strcpy(line + 75, "\n");
+		CHECK(load(line, &c, err, sizeof(err)) == ST_EINVAL);
+		memset(line + 10, 's', 64);
+		strcpy(line + 74, "\n");
+		CHECK(load(line, &c, err, sizeof(err)) == 0 && strlen(c.context.v[CTX_SERVICE]) == 64);
+	}
+
 	config_defaults(&c);
 	CHECK(config_load(&c, "/nonexistent/sealtrail.conf", err, sizeof(err)) < 0);
 	CHECK_MSG(strstr(err, "/nonexistent/sealtrail.conf") != NULL, "%s", err);
