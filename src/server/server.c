@@ -79,6 +79,7 @@ static void reload(struct server *s, struct httpd *h)
 	s->cfg.admin_space_left = nc.admin_space_left;
 	s->cfg.disk_full = nc.disk_full;
 	memcpy(s->cfg.critical, nc.critical, sizeof(nc.critical));
+	s->cfg.context = nc.context;
 	s->cfg.ncritical = nc.ncritical;
 	snprintf(s->cfg.log_file, sizeof(s->cfg.log_file), "%s", nc.log_file);
 	pthread_rwlock_unlock(&s->cfg_lock);
@@ -381,9 +382,18 @@ int server_run(const struct serve_options *o)
 out:
 	if (s->ingest)
 		ingest_stop(s->ingest);
+	/* Each step of the teardown is timed: a shutdown that takes long
+	 * says where (a service manager's stop timeout is then easy to set). */
+	int64_t ts0 = now_monotonic_ns();
 	httpd_free(h);
+	int64_t ts1 = now_monotonic_ns();
 	index_close(s->index);
+	int64_t ts2 = now_monotonic_ns();
 	log_close(s->log);
+	if (r == 0)
+		server_logf(s, "stopped: http closed in %lld ms, index in %lld ms, log in %lld ms",
+			    (long long)((ts1 - ts0) / 1000000), (long long)((ts2 - ts1) / 1000000),
+			    (long long)((now_monotonic_ns() - ts2) / 1000000));
 	token_store_free(s->tokens);
 	ratelimit_free(s->rl);
 	if (s->logf)
