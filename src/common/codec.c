@@ -1,7 +1,11 @@
 /*
- * codec.c - strict base64 and hex.
+ * codec.c - strict base64 and hex, and the JSON string writer.
  */
 #include "common/codec.h"
+
+#include <string.h>
+
+#include "common/buf.h"
 
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -117,4 +121,104 @@ bool hex_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 		out[i] = (uint8_t)(a << 4 | b);
 	}
 	return true;
+}
+
+/* --- JSON strings ------------------------------------------------------- */
+
+/*
+ * Length of the UTF-8 sequence at p[0..n) when valid (1..4, *ok = true),
+ * else the length of its maximal invalid subpart (1..3, *ok = false).
+ */
+static size_t utf8_seq(const uint8_t *p, size_t n, bool *ok)
+{
+	uint8_t c = p[0], lo = 0x80, hi = 0xBF;
+	size_t need;
+
+	*ok = false;
+	if (c < 0x80) {
+		*ok = true;
+		return 1;
+	}
+	if (c >= 0xC2 && c <= 0xDF) {
+		need = 1;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		need = 2;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;   /* no surrogates */
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		need = 3;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;   /* nothing above U+10FFFF */
+	} else {
+		return 1;   /* continuation, C0, C1, F5..FF */
+	}
+	for (size_t j = 1; j <= need; j++) {
+		if (j >= n || p[j] < lo || p[j] > hi)
+			return j;
+		lo = 0x80;
+		hi = 0xBF;
+	}
+	*ok = true;
+	return need + 1;
+}
+
+int json_put_str(struct buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const uint8_t *p = (const uint8_t *)s;
+	size_t old = b->len, i = 0, run = 0;
+	int rc;
+
+	if ((rc = buf_putc(b, '"')) < 0)
+		goto restore;
+	while (i < n) {
+		uint8_t c = p[i];
+		char esc[6];
+		size_t elen;
+
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			i++;
+			continue;
+		}
+		if (c >= 0x80) {
+			bool ok;
+			size_t k = utf8_seq(p + i, n - i, &ok);
+			if (ok) {
+				i += k;
+				continue;
+			}
+			if ((rc = buf_append(b, p + run, i - run)) < 0 ||
+			    (rc = buf_append(b, "\\ufffd", 6)) < 0)
+				goto restore;
+			i += k;
+			run = i;
+			continue;
+		}
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			elen = 2;
+		} else {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			elen = 6;
+		}
+		if ((rc = buf_append(b, p + run, i - run)) < 0 ||
+		    (rc = buf_append(b, esc, elen)) < 0)
+			goto restore;
+		i++;
+		run = i;
+	}
+	if ((n && (rc = buf_append(b, p + run, n - run)) < 0) ||
+	    (rc = buf_putc(b, '"')) < 0)
+		goto restore;
+	return 0;
+restore:
+	b->len = old;
+	return rc;
 }

@@ -185,7 +185,7 @@ static bool is_num_byte(uint8_t c)
 	       c == 'e' || c == 'E';
 }
 
-int jwalk(const uint8_t *json, size_t len, jw_fn fn, void *ctx)
+static int walk(const uint8_t *json, size_t len, bool ends, jw_fn fn, void *ctx)
 {
 	char path[JW_PATH_MAX + 1];
 	char vbuf[JW_VALUE_MAX];
@@ -214,6 +214,21 @@ int jwalk(const uint8_t *json, size_t len, jw_fn fn, void *ctx)
 		if (p == end)
 			return ST_EINVAL;
 		if (*p == (f->arr ? ']' : '}')) {
+			if (ends && top > 0) {
+				leaf.path_cut = plen > JW_PATH_MAX;
+				leaf.path_len = leaf.path_cut ? JW_PATH_MAX : plen;
+				path[leaf.path_len] = 0;
+				leaf.depth = top;
+				leaf.type = JW_END;
+				leaf.val = "";
+				leaf.val_len = 0;
+				leaf.raw = (const char *)p;
+				leaf.raw_len = 1;
+				leaf.key = NULL;
+				leaf.key_len = 0;
+				if ((r = fn(ctx, &leaf)) != 0)
+					return r;
+			}
 			p++;
 			top--;
 			continue;
@@ -227,6 +242,8 @@ int jwalk(const uint8_t *json, size_t len, jw_fn fn, void *ctx)
 		}
 		f->first = false;
 
+		leaf.key = NULL;
+		leaf.key_len = 0;
 		if (!f->arr) {
 			const uint8_t *q;
 			bool esc;
@@ -234,6 +251,8 @@ int jwalk(const uint8_t *json, size_t len, jw_fn fn, void *ctx)
 
 			if (*p != '"' || !(q = scan_string(p + 1, end, &esc)))
 				return ST_EINVAL;
+			leaf.key = (const char *)p;
+			leaf.key_len = (size_t)(q + 1 - p);
 			if (plen && plen < sizeof(path))
 				path[plen] = '.';
 			size_t cap = off < sizeof(path) ? sizeof(path) - off : 0;
@@ -256,13 +275,17 @@ int jwalk(const uint8_t *json, size_t len, jw_fn fn, void *ctx)
 				return ST_EINVAL;
 		}
 
-		bool report = plen <= JW_PATH_MAX;
+		/* jwalk_ends reports a too-long path too, cut (a rewriter must
+		 * see every value); jwalk skips it. */
+		bool report = plen <= JW_PATH_MAX || ends;
+		leaf.path_cut = plen > JW_PATH_MAX;
+		leaf.path_len = leaf.path_cut ? JW_PATH_MAX : plen;
 		if (report)
-			path[plen] = 0;
-		leaf.path_len = plen;
+			path[leaf.path_len] = 0;
 		leaf.depth = top + 1;
 		leaf.val = "";
 		leaf.val_len = 0;
+		leaf.raw = (const char *)p;
 
 		switch (*p) {
 		case '"': {
@@ -331,11 +354,22 @@ int jwalk(const uint8_t *json, size_t len, jw_fn fn, void *ctx)
 			break;
 		}
 		}
+		leaf.raw_len = (size_t)(p - (const uint8_t *)leaf.raw);
 		if (report && (r = fn(ctx, &leaf)) != 0)
 			return r;
 	}
 	p = skip_ws(p, end);
 	return p == end ? 0 : ST_EINVAL;
+}
+
+int jwalk(const uint8_t *json, size_t len, jw_fn fn, void *ctx)
+{
+	return walk(json, len, false, fn, ctx);
+}
+
+int jwalk_ends(const uint8_t *json, size_t len, jw_fn fn, void *ctx)
+{
+	return walk(json, len, true, fn, ctx);
 }
 
 bool jw_text_path(const char *path, size_t len)

@@ -22,7 +22,8 @@
 #define JW_TOKEN_MAX 64      /* bytes of one full-text token */
 #define JW_DEPTH_MAX 64      /* nesting of objects/arrays jwalk follows */
 
-enum jw_type { JW_STRING, JW_NUMBER, JW_TRUE, JW_FALSE, JW_NULL, JW_OBJECT, JW_ARRAY };
+/* JW_END: the end of an object or array, reported only by jwalk_ends. */
+enum jw_type { JW_STRING, JW_NUMBER, JW_TRUE, JW_FALSE, JW_NULL, JW_OBJECT, JW_ARRAY, JW_END };
 
 /* One value, as reported to a jw_fn. Every pointer points into jwalk's
  * input or its stack and is valid only during the callback: copy what you
@@ -44,6 +45,18 @@ struct jw_leaf {
 	size_t val_len;
 	/* 1 for a member of the root object, +1 per enclosing object or array. */
 	int depth;
+	/* The bytes as written, for a rewriter (policy/rewrite.c): raw is the
+	 * value's text (a string with its quotes and escapes; an object or
+	 * array only its opening bracket; JW_END its closing one), key the
+	 * member's name with its quotes, NULL for an array element (and for
+	 * JW_END). */
+	const char *raw;
+	size_t raw_len;
+	const char *key;
+	size_t key_len;
+	/* jwalk_ends only: the path was longer than JW_PATH_MAX and is given
+	 * cut to its first JW_PATH_MAX bytes (jwalk skips such values). */
+	bool path_cut;
 };
 
 /* Non-zero return stops the walk; jwalk returns that value. */
@@ -66,6 +79,12 @@ typedef int (*jw_fn)(void *ctx, const struct jw_leaf *leaf);
  * then. Returns 0 after a complete walk.
  */
 int jwalk(const uint8_t *json, size_t len, jw_fn fn, void *ctx);
+
+/* jwalk for rewriters: every value is reported, one whose path is too
+ * long with the path cut (path_cut), and after the last member of each
+ * object or array a JW_END leaf with the container's path and depth (its
+ * members' depth less one). */
+int jwalk_ends(const uint8_t *json, size_t len, jw_fn fn, void *ctx);
 
 /* True when the string value at this path contributes words to full-text
  * search: every string value except the top-level server and identity

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/codec.h"
 
 /* Limits of query_check (a client controls the query string). */
 #define QUERY_MAX_PARAMS 32
@@ -83,13 +84,6 @@ int path_decode_value(const char *s, size_t n, char *out, size_t cap);
  * the token inside hdr, false otherwise (outputs untouched). */
 bool http_bearer(const char *hdr, size_t n, const char **tok, size_t *tok_len);
 
-/*
- * Appends s[0..n) to b as a quoted JSON string: '"' and '\' escaped with a
- * backslash, bytes below 0x20 and DEL as \u00XX, each maximal invalid
- * UTF-8 subpart (Unicode 15, 3.9) as \ufffd; valid UTF-8 copied as is. The
- * output is always valid JSON. Returns 0, or -ENOMEM/ST_ELIMIT from buf
- * with b unchanged (nothing partial is left).
- */
-int json_put_str(struct buf *b, const char *s, size_t n);
+/* json_put_str (the JSON string writer) lives in common/codec.h. */
 
 #endif
