@@ -21,6 +21,7 @@ const char *st_strerror(int err)
 	case ST_EEXIST: return "already exists";
 	case ST_ERANGE: return "out of range";
 	case ST_ETENANTS: return "too many tenants (the log's max_tenants is reached)";
+	case ST_EERASED: return "erased (its data subject was crypto-shredded)";
 	default: break;
 	}
 	if (err < 0 && err > -ST_EBASE)

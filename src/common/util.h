@@ -25,6 +25,7 @@ enum {
 	ST_EEXIST = -(ST_EBASE + 7),
 	ST_ERANGE = -(ST_EBASE + 8),   /* seq or size out of range */
 	ST_ETENANTS = -(ST_EBASE + 9), /* the log's max_tenants is reached */
+	ST_EERASED = -(ST_EBASE + 10), /* crypto-shredded: existed, never resolves again (HTTP 410) */
 };
 
 /* Text for an error code (ST_E* or -errno). Never NULL. */
