@@ -64,7 +64,7 @@ enum {
 
 /* Content rules for a value, checked after it has been read. */
 enum {
-	R_NONE, R_NONEMPTY, R_TIME, R_TENANT, R_ID, R_OUTCOME,
+	R_NONE, R_NONEMPTY, R_TIME, R_TENANT, R_ID, R_OUTCOME, R_ACTION, R_RES_TYPE,
 	R_U64, R_RTIME, R_B64_32, R_SID,
 };
 
@@ -131,6 +131,8 @@ struct parser {
 	uint8_t tprev[32];
 	const uint8_t *tenant;
 	size_t tenant_len;
+	const uint8_t *action, *outcome, *res_type;   /* as written */
+	size_t action_len, outcome_len, res_type_len;
 	const uint8_t *id;       /* the top-level "id" string as written */
 	size_t id_len;
 	bool table_ready;
@@ -803,7 +805,7 @@ static const struct field root_fields[] = {
 	[RF_TIME] = F("time", T_STR, R_TIME, 0, S_TIME),
 	[RF_TENANT] = F("tenant", T_STR, R_TENANT, 0, S_TENANT),
 	[RF_ACTOR] = F("actor", T_OBJ, R_NONE, C_ACTOR, S_ACTOR),
-	[RF_ACTION] = F("action", T_STR, R_NONEMPTY, 0, S_ACTION),
+	[RF_ACTION] = F("action", T_STR, R_ACTION, 0, S_ACTION),
 	[RF_RESOURCE] = F("resource", T_OBJ, R_NONE, C_RESOURCE, S_RESOURCE),
 	[RF_OUTCOME] = F("outcome", T_STR, R_OUTCOME, 0, 0),
 	[RF_REASON] = F("reason", T_STR, R_NONE, 0, 0),
@@ -843,7 +845,7 @@ static const struct field actor_fields[] = {
 enum { SF_TYPE, SF_ID, SF_NAME, SF_PARENT };
 
 static const struct field resource_fields[] = {
-	[SF_TYPE] = F("type", T_STR, R_NONEMPTY, 0, S_RES_TYPE),
+	[SF_TYPE] = F("type", T_STR, R_RES_TYPE, 0, S_RES_TYPE),
 	[SF_ID] = F("id", T_STR, R_NONE, 0, 0),
 	[SF_NAME] = F("name", T_STR, R_NONE, 0, 0),
 	[SF_PARENT] = F("parent", T_STR, R_NONE, 0, 0),
@@ -1066,8 +1068,17 @@ static int check_string(struct parser *ps, const struct want *w, const uint8_t *
 
 	switch (w->rule) {
 	case R_NONEMPTY:
+	case R_ACTION:
+	case R_RES_TYPE:
 		if (n == 0)
 			return fail(ps, ST_EINVAL, q, "expected non-empty string, found empty string");
+		if (w->rule == R_ACTION) {
+			ps->action = s;
+			ps->action_len = n;
+		} else if (w->rule == R_RES_TYPE) {
+			ps->res_type = s;
+			ps->res_type_len = n;
+		}
 		break;
 	case R_TIME:
 	case R_RTIME:
@@ -1114,6 +1125,10 @@ static int check_string(struct parser *ps, const struct want *w, const uint8_t *
 			return fail(ps, ST_EINVAL, q,
 				    "expected one of \"success\" \"failure\" \"denied\" \"unknown\", found %s", qs);
 		}
+		/* one of four: the canonical spelling, whatever the escapes */
+		ps->outcome = (const uint8_t *)(n == 6 ? "denied" : s[0] == 's' ? "success" :
+						s[0] == 'f' ? "failure" : "unknown");
+		ps->outcome_len = n;
 		break;
 	case R_SID:
 		ps->id = s;
@@ -1467,6 +1482,8 @@ static void parser_init(struct parser *ps, const uint8_t *in, size_t len,
 	ps->tenant_len = 0;
 	ps->id = NULL;
 	ps->id_len = 0;
+	ps->action = ps->outcome = ps->res_type = NULL;
+	ps->action_len = ps->outcome_len = ps->res_type_len = 0;
 	ps->table_ready = false;
 	if (err) {
 		err->code = 0;
@@ -1517,6 +1534,12 @@ int event_parse(const uint8_t *in, size_t len, const struct event_limits *lim,
 		ret_info->tenant = (const char *)ps.tenant;
 		ret_info->tenant_len = ps.tenant_len;
 		ret_info->has_id = (ps.seen & S_ID) != 0;
+		ret_info->action = (const char *)ps.action;
+		ret_info->action_len = ps.action_len;
+		ret_info->outcome = (const char *)ps.outcome;
+		ret_info->outcome_len = ps.outcome_len;
+		ret_info->resource_type = (const char *)ps.res_type;
+		ret_info->resource_type_len = ps.res_type_len;
 		ret_info->has_request_id = (ps.seen & S_REQUEST_ID) != 0;
 		ret_info->has_trace_id = (ps.seen & S_TRACE_ID) != 0;
 		ret_info->id = (const char *)ps.id;

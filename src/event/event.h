@@ -91,6 +91,10 @@ struct event_info {
 	/* Whether the producer set them (the server fills them from the
 	 * request's X-Request-Id and traceparent headers otherwise). */
 	bool has_request_id, has_trace_id;
+	/* Slices into the input, as written (escapes kept): `action`,
+	 * `outcome` (NULL when absent) and `resource.type`, for the policy. */
+	const char *action, *outcome, *resource_type;
+	size_t action_len, outcome_len, resource_type_len;
 };
 
 /* Most bytes of a decoded producer id. */

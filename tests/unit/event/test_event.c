@@ -46,6 +46,11 @@ static void test_compact(void)
 	CHECK(info.tenant && info.tenant_len == 4 && memcmp(info.tenant, "acme", 4) == 0);
 	CHECK(info.tenant == strstr(in, "acme"));   /* a slice of the input */
 	CHECK(!info.has_id);
+	/* the slices the policy reads */
+	CHECK(info.action == strstr(in, "iam.role.update") && info.action_len == 15);
+	CHECK(info.resource_type == strstr(in, "role\"}") && info.resource_type_len == 4);
+	CHECK(info.outcome == NULL && info.outcome_len == 0);
+	CHECK(!info.has_request_id && !info.has_trace_id);
 	/* 2026-11-27T22:10:17.5Z */
 	CHECK(info.time_ns == 1795817417500000000LL);
 
@@ -55,6 +60,12 @@ static void test_compact(void)
 	CHECK(parse(c, &out, &info, &err) == 0);
 	CHECK(out.len == strlen(c) && memcmp(out.data, c, out.len) == 0);
 	CHECK(info.has_id && info.tenant == NULL && info.tenant_len == 0);
+	/* outcome in its canonical spelling even when escaped; the ids seen */
+	buf_reset(&out);
+	CHECK(parse(EV(",\"outcome\":\"d\\u0065nied\",\"request_id\":\"r\",\"trace_id\":\"t\""),
+		    &out, &info, &err) == 0);
+	CHECK(info.outcome && info.outcome_len == 6 && !memcmp(info.outcome, "denied", 6));
+	CHECK(info.has_request_id && info.has_trace_id);
 	buf_release(&out);
 }
 
