@@ -202,6 +202,7 @@ struct parser {
 	uint32_t depth;
 	size_t scratch_len;
 	struct jdoc_error *err;
+	char fbuf[8];
 	struct frame frames[JDOC_DEPTH_HARD];
 };
 
@@ -234,21 +235,19 @@ static int fail(struct parser *p, int code, size_t offset, const char *fmt, ...)
 	return code;
 }
 
-static const char *found(const struct parser *p, size_t at)
+/* Names the byte at `at` for a message ("'x'", "a control byte", ...);
+ * the text lives in p->fbuf until the next call. */
+static const char *found(struct parser *p, size_t at)
 {
 	if (at >= p->n)
 		return "end of input";
 	unsigned char c = p->in[at];
-	if (c == '"') return "'\"'";
-	if (c == '{') return "'{'";
-	if (c == '[') return "'['";
-	if (c == '}') return "'}'";
-	if (c == ']') return "']'";
-	if (c == ',') return "','";
-	if (c == ':') return "':'";
-	if (c < 0x20) return "a control byte";
-	if (c >= 0x80) return "a non-ASCII byte";
-	return "another character";
+	if (c < 0x20)
+		return "a control byte";
+	if (c >= 0x80)
+		return "a non-ASCII byte";
+	snprintf(p->fbuf, sizeof(p->fbuf), "'%c'", c);
+	return p->fbuf;
 }
 
 static inline void skip_ws(struct parser *p)

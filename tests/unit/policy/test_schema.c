@@ -82,6 +82,7 @@ static void test_jdoc(void)
 
 	/* Decoding: escapes, surrogate pairs, keys. */
 	const struct jdoc_value *v;
+	struct jdoc_error e;
 	const char *j = "{\"k\\u00e9\":\"a\\n\\u00e9\\ud83d\\ude00\\/\"}";
 	CHECK(jdoc_parse(&a, j, strlen(j), NULL, JDOC_BORROW, &v, NULL) == 0);
 	const struct jdoc_value *x = jdoc_get(v, "k\xc3\xa9", 3);
@@ -90,9 +91,13 @@ static void test_jdoc(void)
 	CHECK(x && jdoc_utf8_count(x->u.s, x->len) == 5);
 	jdoc_arena_reset(&a);
 
+	/* Messages name what was found. */
+	CHECK(jdoc_parse(&a, "[1 x]", 5, NULL, 0, &v, &e) == ST_EINVAL && e.offset == 3 &&
+	      strcmp(e.msg, "expected ',' or ']', found 'x'") == 0);
+	jdoc_arena_reset(&a);
+
 	/* Limits: depth, values, string, input, arena. */
 	struct jdoc_limits lim;
-	struct jdoc_error e;
 	jdoc_limits_default(&lim);
 	lim.max_depth = 3;
 	CHECK(jdoc_parse(&a, "[[[1]]]", 7, &lim, 0, &v, &e) == 0);
