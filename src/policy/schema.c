@@ -26,6 +26,9 @@
  *      thread (struct vstate).
  *   2. Every pattern match runs under SCHEMA_MATCH_LIMIT / DEPTH / HEAP;
  *      a match that hits one is a "pattern-limit" violation, never a pass.
+ *      After SCHEMA_MAX_LIMIT_HITS such matches in one validation, the
+ *      remaining patterns are not run (and reported as pattern-limit), so
+ *      one event costs at most that many limit runs.
  *   3. The node tree is at most SCHEMA_MAX_DEPTH deep, which bounds the
  *      recursion of validate and compat; the instance tree is at most 64
  *      deep, which bounds jdoc_equal's recursion.
@@ -883,6 +886,7 @@ struct vctx {
 	size_t cap;
 	size_t count;
 	uint32_t depth;
+	uint32_t limit_hits;        /* matches that ended at a PCRE2 limit */
 	struct seg path[VDEPTH_MAX];
 };
 
@@ -936,20 +940,30 @@ static void vstring(struct vctx *c, const struct snode *n, const struct jdoc_val
 			violate(c, "maxLength", "string has %zu characters, maximum is %u", cp, n->max_len);
 	}
 	if (n->re) {
+		int plen = n->pattern_len > 80 ? 80 : (int)n->pattern_len;
+		const char *more = n->pattern_len > 80 ? "..." : "";
+		if (c->limit_hits >= SCHEMA_MAX_LIMIT_HITS) {
+			/* This event already cost SCHEMA_MAX_LIMIT_HITS full
+			 * limit runs; it is refused whatever this match says. */
+			violate(c, "pattern-limit", "pattern %.*s%s not run: the event already reached the match limits %d times",
+				plen, n->pattern, more, SCHEMA_MAX_LIMIT_HITS);
+			goto format;
+		}
 		int r = pcre2_match(n->re, (PCRE2_SPTR)v->u.s, v->len, 0, PCRE2_NO_UTF_CHECK,
 				    c->md, c->s->mctx);
-		int plen = n->pattern_len > 80 ? 80 : (int)n->pattern_len;
-		if (r == PCRE2_ERROR_NOMATCH)
-			violate(c, "pattern", "string does not match the pattern %.*s%s", plen, n->pattern,
-				n->pattern_len > 80 ? "..." : "");
-		else if (r < 0)
+		if (r == PCRE2_ERROR_NOMATCH) {
+			violate(c, "pattern", "string does not match the pattern %.*s%s", plen, n->pattern, more);
+		} else if (r < 0) {
+			c->limit_hits++;
 			violate(c, "pattern-limit", "pattern %.*s%s could not be decided within the match limits (%s): refused",
-				plen, n->pattern, n->pattern_len > 80 ? "..." : "",
+				plen, n->pattern, more,
 				r == PCRE2_ERROR_MATCHLIMIT ? "match limit" :
 				r == PCRE2_ERROR_DEPTHLIMIT ? "depth limit" :
 				r == PCRE2_ERROR_HEAPLIMIT ? "heap limit" :
 				r == PCRE2_ERROR_JIT_STACKLIMIT ? "JIT stack" : "match error");
+		}
 	}
+format:
 	if (n->format && !format_ok(n->format, v->u.s, v->len))
 		violate(c, "format", "string is not a valid %s", format_names[n->format]);
 }
@@ -1065,6 +1079,7 @@ static int validate_with(const struct schema *s, struct vstate *st, const struct
 	c.cap = cap;
 	c.count = 0;
 	c.depth = 0;
+	c.limit_hits = 0;
 	vnode(&c, s->root, root);
 	return c.count > INT32_MAX ? INT32_MAX : (int)c.count;
 }

@@ -48,6 +48,9 @@
 #define SCHEMA_MATCH_LIMIT 100000     /* pcre2_set_match_limit */
 #define SCHEMA_DEPTH_LIMIT 10000      /* pcre2_set_depth_limit (backtracking frames) */
 #define SCHEMA_HEAP_LIMIT_KIB 4096    /* pcre2_set_heap_limit */
+/* Matches of one validation that may end at a limit; the patterns after
+ * that are not run and are reported as pattern-limit violations. */
+#define SCHEMA_MAX_LIMIT_HITS 4
 
 /* Largest instance schema_validate reads (events are at most 64 KiB). */
 #define SCHEMA_INSTANCE_MAX (1u << 20)

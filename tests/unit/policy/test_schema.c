@@ -304,6 +304,15 @@ static void test_keywords(void)
 	CHECK(strcmp(v[0].pointer, "/b") == 0 && strcmp(v[0].rule, "maxLength") == 0);
 	CHECK(strcmp(v[1].pointer, "/a") == 0 && strcmp(v[1].rule, "type") == 0);
 	CHECK(schema_validate(s, inst, strlen(inst), NULL, 0) == 4);
+	/* The same over a tree the caller parsed. */
+	{
+		struct jdoc_arena a;
+		const struct jdoc_value *root;
+		jdoc_arena_init(&a, 1 << 20);
+		CHECK(jdoc_parse(&a, inst, strlen(inst), NULL, 0, &root, NULL) == 0);
+		CHECK(schema_validate_value(s, root, v, 2) == 4 && strcmp(v[0].pointer, "/b") == 0);
+		jdoc_arena_release(&a);
+	}
 	/* Malformed instance. */
 	CHECK(schema_validate(s, "{\"a\":", 5, v, 2) == ST_EINVAL && strcmp(v[0].rule, "json") == 0);
 	CHECK(schema_validate(s, "{\"a\":1,\"a\":2}", 13, v, 2) == ST_EINVAL);
@@ -616,6 +625,39 @@ static void test_pattern_limits(void)
 			schema_free(s);
 		}
 	}
+	/* One event pays for at most SCHEMA_MAX_LIMIT_HITS limit runs: 40
+	 * hostile values cost 4 runs, and all 40 are refused. */
+	{
+		struct schema *h = compile_str("{\"items\":{\"pattern\":\"^(a+)+$\"}}", SCHEMA_NO_JIT);
+		char arr[4096];
+		size_t k = 0;
+		arr[k++] = '[';
+		for (int i = 0; i < 40; i++) {
+			if (i)
+				arr[k++] = ',';
+			memcpy(arr + k, inst, n);
+			k += n;
+		}
+		arr[k++] = ']';
+		struct schema_violation hv[40];
+		double t0 = now_s();
+		int r = schema_validate(h, arr, k, hv, 40);
+		double dt = now_s() - t0;
+		CHECK_MSG(r == 40, "40 hostile values: %d violations", r);
+		int ran = 0, skipped = 0;
+		for (int i = 0; i < r && i < 40; i++) {
+			CHECK(strcmp(hv[i].rule, "pattern-limit") == 0);
+			ran += strstr(hv[i].msg, "could not be decided") != NULL;
+			skipped += strstr(hv[i].msg, "not run") != NULL;
+		}
+		CHECK_MSG(ran == SCHEMA_MAX_LIMIT_HITS && skipped == 40 - SCHEMA_MAX_LIMIT_HITS,
+			  "ran %d, skipped %d", ran, skipped);
+		CHECK_MSG(dt < 0.5, "40 hostile values took %.3f s", dt);
+		/* The budget is per validation, not per thread. */
+		CHECK(schema_validate(h, "[\"aaa\"]", 7, hv, 1) == 0);
+		schema_free(h);
+	}
+
 	/* A long but linear match is not a limit hit. */
 	struct schema *s = compile_str("{\"pattern\":\"^[a-z]*$\"}", SCHEMA_NO_JIT);
 	size_t big = 60000;
