@@ -108,8 +108,9 @@ void schema_free(struct schema *s);
  * ST_EINVAL when json is not one valid JSON text (v[0], when cap > 0, then
  * has rule "json", the byte offset in msg), ST_ELIMIT when it passes the
  * reader's limits (SCHEMA_INSTANCE_MAX bytes, depth 64, 65536 values), or
- * -ENOMEM. Thread-safe; allocates only on a thread's first call and for
- * instances larger than any the thread has seen.
+ * -ENOMEM. Thread-safe; allocates nothing after a thread's first call unless
+ * the instance's tree outgrows the thread arena's first 16 KiB chunk (a
+ * 600-byte event needs about 3 KiB).
  */
 int schema_validate(const struct schema *s, const char *json, size_t n,
 		    struct schema_violation *v, size_t cap);
