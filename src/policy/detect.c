@@ -986,11 +986,15 @@ static size_t punct(struct scan *s, size_t i)
 	const uint8_t *v = s->v;
 	size_t n = s->n, r = 0;
 
+	/* A byte can get here as the start of a long base64 run ('+', '-')
+	 * with its own detectors off: each case checks them. */
 	switch (v[i]) {
 	case '@': {
 		/* Email: the local part is looked for backwards from '@'. */
 		size_t ls = i, d, dend = 0, tld = 0;
 		int labels = 0;
+		if (!EN(s, DET_EMAIL))
+			break;
 		while (ls > s->last_end && i - ls <= 64 &&
 		       (is_alnum(v[ls - 1]) || v[ls - 1] == '.' || v[ls - 1] == '_' ||
 			v[ls - 1] == '%' || v[ls - 1] == '+' || v[ls - 1] == '-'))
@@ -1038,12 +1042,12 @@ static size_t punct(struct scan *s, size_t i)
 		r = try_pem(s, i);
 		break;
 	case '+':
-		if (i + 1 < n && is_digit(v[i + 1]) && !word_before(v, i) &&
+		if (EN(s, DET_PHONE) && i + 1 < n && is_digit(v[i + 1]) && !word_before(v, i) &&
 		    (i == 0 || v[i - 1] != '+'))
 			r = numeric(s, i);
 		break;
 	case '(':
-		if (i + 1 < n && is_digit(v[i + 1]) && !word_before(v, i))
+		if (EN(s, DET_PHONE) && i + 1 < n && is_digit(v[i + 1]) && !word_before(v, i))
 			r = numeric(s, i);
 		break;
 	default:

@@ -326,6 +326,24 @@ static void test_precedence(void)
 	CHECK(detect_scan(p, strlen(p), DET_BIT(DET_K8S_SECRET), h, 4) == 0);
 }
 
+/* Regression (found by fuzz_detect): a '+' near the end of a 64-byte
+ * block starts what the block step takes for a long base64 run; the
+ * walk stops there for the secret rule, and the phone matcher must not
+ * run while phone is off. */
+static void test_plus_at_block_end(void)
+{
+	char v[160];
+	struct det_hit h[4];
+	memset(v, ' ', sizeof(v));
+	memcpy(v + 126, "+14155552671", 12);
+	CHECK(detect_scan(v, 138, DET_ALL & ~DET_BIT(DET_PHONE), h, 4) == 0);
+	CHECK(detect_scan(v, 138, DET_ALL, h, 4) == 1 && h[0].off == 126 && h[0].len == 12 &&
+	      h[0].det == DET_PHONE);
+	memcpy(v + 126, "(555) 123-4567", 14);
+	CHECK(detect_scan(v, 140, DET_BIT(DET_SECRET), h, 4) == 0);
+	CHECK(detect_scan(v, 140, DET_BIT(DET_PHONE), h, 4) == 1 && h[0].off == 126 && h[0].len == 14);
+}
+
 static void test_cap(void)
 {
 	static const char v[] = "a@example.com b@example.com c@example.com d@example.com e@example.com";
@@ -463,6 +481,7 @@ int main(void)
 	test_table();
 	test_each_alone();
 	test_precedence();
+	test_plus_at_block_end();
 	test_cap();
 	test_names();
 	test_k8s();
