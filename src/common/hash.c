@@ -15,6 +15,8 @@
 #include <openssl/sha.h>
 #include <string.h>
 
+#include "common/util.h"
+
 void sha256_3(const void *a, size_t alen, const void *b, size_t blen,
 	      const void *c, size_t clen, uint8_t out[HASH_SIZE])
 {
@@ -54,4 +56,42 @@ void hash_node(const uint8_t left[HASH_SIZE], const uint8_t right[HASH_SIZE],
 void hash_empty(uint8_t out[HASH_SIZE])
 {
 	sha256_3(NULL, 0, NULL, 0, NULL, 0, out);
+}
+
+_Static_assert(sizeof(SHA256_CTX) <= sizeof(((struct hmac_sha256 *)0)->in),
+	       "struct hmac_sha256 holds an OpenSSL SHA256_CTX");
+
+int hmac_sha256_key(struct hmac_sha256 *k, const void *key, size_t len)
+{
+	uint8_t pad[64];
+	SHA256_CTX x;
+
+	if (len > sizeof(pad))
+		return ST_EINVAL;
+	for (int which = 0; which < 2; which++) {
+		memset(pad, which ? 0x5c : 0x36, sizeof(pad));
+		for (size_t i = 0; i < len; i++)
+			pad[i] ^= ((const uint8_t *)key)[i];
+		SHA256_Init(&x);
+		SHA256_Update(&x, pad, sizeof(pad));
+		memcpy(which ? k->out : k->in, &x, sizeof(x));
+	}
+	st_wipe(pad, sizeof(pad));
+	st_wipe(&x, sizeof(x));
+	return 0;
+}
+
+void hmac_sha256(const struct hmac_sha256 *k, const void *msg, size_t len,
+		 uint8_t out[HASH_SIZE])
+{
+	SHA256_CTX x;
+	uint8_t inner[HASH_SIZE];
+
+	memcpy(&x, k->in, sizeof(x));
+	SHA256_Update(&x, msg, len);
+	SHA256_Final(inner, &x);
+	memcpy(&x, k->out, sizeof(x));
+	SHA256_Update(&x, inner, sizeof(inner));
+	SHA256_Final(out, &x);
+	st_wipe(&x, sizeof(x));
 }

@@ -26,4 +26,17 @@ void hash_node(const uint8_t left[HASH_SIZE], const uint8_t right[HASH_SIZE],
 /* SHA-256 of the empty string: the root of the empty tree. */
 void hash_empty(uint8_t out[HASH_SIZE]);
 
+/* HMAC-SHA-256 (RFC 2104) with the key's inner and outer pad blocks
+ * absorbed once: a MAC of a short message then costs two compression
+ * functions (with SHA-NI when the CPU has it). The state is plain bytes
+ * (OpenSSL's context, opaque here); wipe it with st_wipe when done. */
+struct hmac_sha256 {
+	_Alignas(16) uint8_t in[128];
+	_Alignas(16) uint8_t out[128];
+};
+/* key: at most 64 bytes (longer keys are not needed here: ST_EINVAL). */
+int hmac_sha256_key(struct hmac_sha256 *k, const void *key, size_t len);
+void hmac_sha256(const struct hmac_sha256 *k, const void *msg, size_t len,
+		 uint8_t out[HASH_SIZE]);
+
 #endif
