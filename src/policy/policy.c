@@ -45,10 +45,6 @@
 #define MAX_TOKENS 64
 #define NONE ((size_t)-1)
 
-static const char *const det_names[POLICY_DET_COUNT] = {
-	"email", "card", "iban", "ssn", "phone", "jwt", "bearer",
-	"aws_key_id", "secret", "pem_key", "url_password", "k8s_secret",
-};
 static const char *const action_names[] = {
 	NULL, "drop", "mask", "hash", "tokenize", "keep",
 };
@@ -65,11 +61,6 @@ const char *policy_action_name(enum policy_action a)
 	return a >= POLICY_DROP && a <= POLICY_KEEP ? action_names[a] : "invalid";
 }
 
-const char *policy_detector_name(enum policy_detector d)
-{
-	return (unsigned)d < POLICY_DET_COUNT ? det_names[d] : "invalid";
-}
-
 const char *policy_crit_name(enum policy_crit c)
 {
 	return (unsigned)c <= POLICY_CRIT_CRITICAL ? crit_names[c] : "invalid";
@@ -78,14 +69,6 @@ const char *policy_crit_name(enum policy_crit c)
 static bool word_is(const char *s, size_t n, const char *w)
 {
 	return strlen(w) == n && !memcmp(s, w, n);
-}
-
-int policy_detector_parse(const char *s, size_t n)
-{
-	for (int d = 0; d < POLICY_DET_COUNT; d++)
-		if (word_is(s, n, det_names[d]))
-			return d;
-	return -1;
 }
 
 /* ---- glob matching: no allocation, no recursion ---- */
@@ -249,7 +232,7 @@ struct psection {
 	struct policy_rule star;
 	unsigned star_line;
 	uint16_t det_set, det_on;
-	struct policy_rule det[POLICY_DET_COUNT];
+	struct policy_rule det[DET_COUNT];
 
 	bool has_schema;
 	struct policy_schema schema;
@@ -878,11 +861,11 @@ static int parse_detector(struct pstate *st)
 	if ((r = expect_words(st, 3, "detector NAME on|off|ACTION [options]")) < 0)
 		return r;
 	star = word_is(st->t[1].s, st->t[1].n, "*");
-	if (!star && (d = policy_detector_parse(st->t[1].s, st->t[1].n)) < 0) {
+	if (!star && (d = detector_by_name(st->t[1].s, st->t[1].n)) < 0) {
 		char names[256] = "";
-		for (int i = 0; i < POLICY_DET_COUNT; i++)
+		for (int i = 0; i < DET_COUNT; i++)
 			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
-				 i ? ", " : "", det_names[i]);
+				 i ? ", " : "", detector_name((enum detector)(i)));
 		return fail(st, ST_EINVAL, st->t[1].col, "unknown detector \"%s\"; expected * or one of %s",
 			    st->t[1].s, names);
 	}
@@ -910,7 +893,7 @@ static int parse_detector(struct pstate *st)
 	uint16_t bit = (uint16_t)(1u << d);
 	if (s->named_set & bit)
 		return fail(st, ST_EINVAL, st->t[1].col, "detector %s is already set at line %u in this section",
-			    det_names[d], s->det[d].line);
+			    detector_name((enum detector)(d)), s->det[d].line);
 	s->named_set |= bit;
 	if (a)
 		s->named_on |= bit;
@@ -1217,7 +1200,7 @@ static int build_index(struct policy *p)
 		s->det_set = s->named_set;
 		s->det_on = s->named_on;
 		if (s->star_set)
-			for (int d = 0; d < POLICY_DET_COUNT; d++) {
+			for (int d = 0; d < DET_COUNT; d++) {
 				uint16_t bit = (uint16_t)(1u << d);
 				if (s->named_set & bit)
 					continue;
@@ -1473,9 +1456,9 @@ static int format_section(const struct psection *s, struct buf *b)
 	}
 	if (!e && s->star_set)
 		e = put_detector(b, "*", s->star_on, &s->star);
-	for (int d = 0; !e && d < POLICY_DET_COUNT; d++)
+	for (int d = 0; !e && d < DET_COUNT; d++)
 		if (s->named_set & (1u << d))
-			e = put_detector(b, det_names[d], s->named_on & (1u << d), &s->det[d]);
+			e = put_detector(b, detector_name((enum detector)(d)), s->named_on & (1u << d), &s->det[d]);
 	for (unsigned i = 0; !e && i < s->ncrit; i++) {
 		const struct pcrit *c = &s->crit[i];
 		e = buf_printf(b, "criticality %s", crit_names[c->level]);
@@ -1580,7 +1563,7 @@ void policy_view(const struct policy *p, const char *tenant, size_t tl,
 	/* Locals, written once at the end. Only the detectors' on/off mask
 	 * is resolved here (bit operations); policy_detector() finds a
 	 * setting when a detector hits, which is rare. */
-	uint16_t open = (uint16_t)((1u << POLICY_DET_COUNT) - 1), on = 0;
+	uint16_t open = (uint16_t)((1u << DET_COUNT) - 1), on = 0;
 	bool has_fields = false, has_crit_fields = false;
 	enum policy_crit crit = POLICY_CRIT_UNSET;
 	const struct policy_schema *schema = NULL;
@@ -1650,9 +1633,9 @@ static inline bool rule_match(const struct psection *s, unsigned k, uint32_t th,
 	return !f->has_value || (value && policy_glob_flat(q->pub.value, q->vlen, value, vl));
 }
 
-const struct policy_rule *policy_detector(const struct policy_view *v, enum policy_detector d)
+const struct policy_rule *policy_detector(const struct policy_view *v, enum detector d)
 {
-	if ((unsigned)d >= POLICY_DET_COUNT || !(v->det_on & (1u << d)))
+	if ((unsigned)d >= DET_COUNT || !(v->det_on & (1u << d)))
 		return NULL;
 	for (unsigned i = 0; i < v->nsec; i++)
 		if (v->sec[i]->det_set & (1u << d))

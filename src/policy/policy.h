@@ -37,6 +37,7 @@
 
 #include "common/buf.h"
 #include "common/hash.h"
+#include "policy/detect.h"
 
 /* Limits; a refusal names the limit. */
 #define POLICY_FILE_MAX (1u << 20)     /* bytes of a policy file */
@@ -61,23 +62,9 @@ enum policy_action {
 	POLICY_KEEP,
 };
 
-/* The detectors, in this order; the names are stable: they appear in
- * policy files and in stored events' `redacted` lists. */
-enum policy_detector {
-	POLICY_DET_EMAIL,
-	POLICY_DET_CARD,
-	POLICY_DET_IBAN,
-	POLICY_DET_SSN,
-	POLICY_DET_PHONE,
-	POLICY_DET_JWT,
-	POLICY_DET_BEARER,
-	POLICY_DET_AWS_KEY_ID,
-	POLICY_DET_SECRET,
-	POLICY_DET_PEM_KEY,
-	POLICY_DET_URL_PASSWORD,
-	POLICY_DET_K8S_SECRET,
-};
-#define POLICY_DET_COUNT 12
+/* The detectors are detect.h's (enum detector, detector_name,
+ * detector_by_name): one list, whose names appear in policy files and in
+ * stored events' `redacted` lists. */
 
 /* Ordered: a higher value is more critical. POLICY_CRIT_UNSET is what no
  * matching rule gives; policy_crit_final() turns it into NORMAL. */
@@ -92,10 +79,7 @@ enum policy_crit {
 /* "drop", "mask", ...; "email", "card", ...; "low", ... "critical"
  * ("unset" for POLICY_CRIT_UNSET). "invalid" outside the enums. Never NULL. */
 const char *policy_action_name(enum policy_action a);
-const char *policy_detector_name(enum policy_detector d);
 const char *policy_crit_name(enum policy_crit c);
-/* The detector named s[0..n) (exact, lower case), or -1. */
-int policy_detector_parse(const char *s, size_t n);
 
 /*
  * A field rule or a detector setting: the action and its options. Owned
@@ -227,7 +211,7 @@ const struct policy_rule *policy_field(const struct policy_view *v,
  * when it is off. v->det_on says which detectors run without a call; ask
  * this when one hits. The first scope in precedence order that names the
  * detector (or says `detector *`) decides; none: on, mask. */
-const struct policy_rule *policy_detector(const struct policy_view *v, enum policy_detector d);
+const struct policy_rule *policy_detector(const struct policy_view *v, enum detector d);
 
 /*
  * Criticality. The level is the highest that any matching criticality

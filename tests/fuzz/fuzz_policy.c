@@ -99,8 +99,8 @@ static void lookups(const struct policy *p, const uint8_t *data, size_t size)
 			}
 			if (c < v.crit || c > POLICY_CRIT_CRITICAL)
 				abort();
-			for (int d = 0; d < POLICY_DET_COUNT; d++) {
-				const struct policy_rule *r = policy_detector(&v, (enum policy_detector)d);
+			for (int d = 0; d < DET_COUNT; d++) {
+				const struct policy_rule *r = policy_detector(&v, (enum detector)d);
 				if (!r != !(v.det_on & (1u << d)))
 					abort();
 			}

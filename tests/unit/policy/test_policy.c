@@ -215,12 +215,12 @@ static void test_detectors(void)
 	if (p) {
 		/* nothing said: every detector on, masking */
 		policy_view(p, "a", 1, "b", 1, &v);
-		CHECK(v.det_on == (1u << POLICY_DET_COUNT) - 1);
-		for (int d = 0; d < POLICY_DET_COUNT; d++) {
-			const struct policy_rule *r = policy_detector(&v, (enum policy_detector)d);
+		CHECK(v.det_on == (1u << DET_COUNT) - 1);
+		for (int d = 0; d < DET_COUNT; d++) {
+			const struct policy_rule *r = policy_detector(&v, (enum detector)d);
 			CHECK(r && r->action == POLICY_MASK && r->line == 0);
 		}
-		CHECK(policy_detector(&v, (enum policy_detector)POLICY_DET_COUNT) == NULL);
+		CHECK(policy_detector(&v, (enum detector)DET_COUNT) == NULL);
 		policy_free(p);
 	}
 
@@ -237,43 +237,43 @@ static void test_detectors(void)
 		return;
 	const struct policy_rule *r;
 	policy_view(p, "other", 5, "iam.x", 5, &v);
-	r = policy_detector(&v, POLICY_DET_EMAIL);
+	r = policy_detector(&v, DET_EMAIL);
 	CHECK(r && r->action == POLICY_MASK && r->line == 2);
-	CHECK(!policy_detector(&v, POLICY_DET_CARD) && !policy_detector(&v, POLICY_DET_K8S_SECRET));
-	CHECK(v.det_on == 1u << POLICY_DET_EMAIL);
+	CHECK(!policy_detector(&v, DET_CARD) && !policy_detector(&v, DET_K8S_SECRET));
+	CHECK(v.det_on == 1u << DET_EMAIL);
 
 	policy_view(p, "other", 5, "k8s.secrets.get", 15, &v);
-	r = policy_detector(&v, POLICY_DET_K8S_SECRET);
+	r = policy_detector(&v, DET_K8S_SECRET);
 	CHECK(r && r->action == POLICY_DROP && r->line == 7);
-	CHECK(!policy_detector(&v, POLICY_DET_EMAIL));
-	r = policy_detector(&v, POLICY_DET_CARD);
+	CHECK(!policy_detector(&v, DET_EMAIL));
+	r = policy_detector(&v, DET_CARD);
 	CHECK(r && r->action == POLICY_MASK && r->keep_suffix == 4);
-	CHECK(!policy_detector(&v, POLICY_DET_PHONE));
+	CHECK(!policy_detector(&v, DET_PHONE));
 
 	policy_view(p, "acme", 4, "iam.x", 5, &v);
-	r = policy_detector(&v, POLICY_DET_EMAIL);
+	r = policy_detector(&v, DET_EMAIL);
 	CHECK(r && r->action == POLICY_HASH && r->line == 4);
-	r = policy_detector(&v, POLICY_DET_CARD);
+	r = policy_detector(&v, DET_CARD);
 	CHECK(r && r->action == POLICY_TOKENIZE && r->subject && !strcmp(r->subject, "actor.id"));
-	CHECK(!policy_detector(&v, POLICY_DET_PHONE));
+	CHECK(!policy_detector(&v, DET_PHONE));
 
 	policy_view(p, "acme", 4, "k8s.x", 5, &v);
-	r = policy_detector(&v, POLICY_DET_EMAIL);
+	r = policy_detector(&v, DET_EMAIL);
 	CHECK(r && r->action == POLICY_HASH);
-	r = policy_detector(&v, POLICY_DET_K8S_SECRET);
+	r = policy_detector(&v, DET_K8S_SECRET);
 	CHECK(r && r->action == POLICY_DROP);
 	policy_free(p);
 
 	/* names */
-	CHECK(POLICY_DET_COUNT == 12);
+	CHECK(DET_COUNT == 12);
 	static const char *const names[] = { "email", "card", "iban", "ssn", "phone", "jwt", "bearer",
 		"aws_key_id", "secret", "pem_key", "url_password", "k8s_secret" };
-	for (int d = 0; d < POLICY_DET_COUNT; d++) {
-		CHECK(!strcmp(policy_detector_name((enum policy_detector)d), names[d]));
-		CHECK(policy_detector_parse(names[d], strlen(names[d])) == d);
+	for (int d = 0; d < DET_COUNT; d++) {
+		CHECK(!strcmp(detector_name((enum detector)d), names[d]));
+		CHECK(detector_by_name(names[d], strlen(names[d])) == d);
 	}
-	CHECK(policy_detector_parse("Email", 5) == -1 && policy_detector_parse("emai", 4) == -1);
-	CHECK(!strcmp(policy_detector_name((enum policy_detector)99), "invalid"));
+	CHECK(detector_by_name("Email", 5) == -1 && detector_by_name("emai", 4) == -1);
+	CHECK(!strcmp(detector_name((enum detector)99), "invalid"));
 	CHECK(!strcmp(policy_action_name(POLICY_TOKENIZE), "tokenize"));
 	CHECK(!strcmp(policy_action_name((enum policy_action)0), "invalid"));
 }
@@ -730,11 +730,11 @@ static void test_example(void)
 	CHECK(r && r->action == POLICY_DROP && r->line == 44);
 	r = policy_field(&v, "actor.id", 8, "alice", 5);
 	CHECK(r && r->action == POLICY_TOKENIZE && r->line == 58);
-	r = policy_detector(&v, POLICY_DET_K8S_SECRET);
+	r = policy_detector(&v, DET_K8S_SECRET);
 	CHECK(r && r->action == POLICY_DROP);
-	r = policy_detector(&v, POLICY_DET_EMAIL);
+	r = policy_detector(&v, DET_EMAIL);
 	CHECK(r && r->action == POLICY_HASH);
-	CHECK(!policy_detector(&v, POLICY_DET_PHONE));
+	CHECK(!policy_detector(&v, DET_PHONE));
 	CHECK(policy_view_schema(&v) && !strcmp(policy_view_schema(&v)->name, "k8s-audit"));
 
 	policy_view(p, "globex", 6, "k8s.pods.get", 12, &v);
@@ -749,9 +749,9 @@ static void test_example(void)
 	r = policy_field(&v, "metadata.note", 13, "sk_live_abcdef", 14);
 	CHECK(r && r->action == POLICY_MASK && r->keep_prefix == 8);
 	CHECK(!policy_field(&v, "metadata.note", 13, "hello", 5));
-	r = policy_detector(&v, POLICY_DET_CARD);
+	r = policy_detector(&v, DET_CARD);
 	CHECK(r && r->action == POLICY_MASK && r->keep_suffix == 4);
-	r = policy_detector(&v, POLICY_DET_EMAIL);
+	r = policy_detector(&v, DET_EMAIL);
 	CHECK(r && r->action == POLICY_MASK && r->line == 24);
 
 	policy_view(p, "acme", 4, "payments.charge", 15, &v);
