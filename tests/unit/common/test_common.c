@@ -148,8 +148,37 @@ static void test_buf(void)
 	CHECK(st_fmt_u64(d, 1000) == 4 && !memcmp(d, "1000", 4));
 }
 
+/* RFC 4231 test cases 1, 2 and 6 (a key longer than 64 bytes is refused
+ * here), and agreement with libsodium's HMAC on a 32-byte key. */
+static void test_hmac(void)
+{
+	static const struct { const char *key_hex, *msg, *mac_hex; } t[] = {
+		{ "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "Hi There",
+		  "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7" },
+		{ "4a656665", "what do ya want for nothing?",
+		  "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		uint8_t key[64], mac[HASH_SIZE], want[HASH_SIZE];
+		size_t kl = strlen(t[i].key_hex) / 2;
+		struct hmac_sha256 k;
+		CHECK(hex_decode(t[i].key_hex, 2 * kl, key, kl));
+		CHECK(hex_decode(t[i].mac_hex, 64, want, HASH_SIZE));
+		CHECK(hmac_sha256_key(&k, key, kl) == 0);
+		hmac_sha256(&k, t[i].msg, strlen(t[i].msg), mac);
+		CHECK_MSG(!memcmp(mac, want, HASH_SIZE), "RFC 4231 case %zu", i);
+		/* the precomputed state is reusable */
+		hmac_sha256(&k, t[i].msg, strlen(t[i].msg), mac);
+		CHECK(!memcmp(mac, want, HASH_SIZE));
+	}
+	uint8_t big[65] = { 0 };
+	struct hmac_sha256 k;
+	CHECK(hmac_sha256_key(&k, big, sizeof(big)) == ST_EINVAL);
+}
+
 int main(void)
 {
+	test_hmac();
 	test_crc();
 	test_sha();
 	test_base64();
