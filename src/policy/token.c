@@ -94,6 +94,7 @@ static const unsigned perm_roles[PERM_COUNT] = {
 	[PERM_READ_ENTRIES] = R(ROLE_AUDITOR),
 	[PERM_ADMIN] = R(ROLE_ADMIN),
 	[PERM_METRICS] = R(ROLE_OPERATOR) | R(ROLE_ADMIN),
+	[PERM_VAULT] = R(ROLE_LEGAL) | R(ROLE_ADMIN),
 };
 #undef R
 

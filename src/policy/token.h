@@ -46,8 +46,9 @@ enum perm {
 	PERM_READ_ENTRIES,  /* /tile/entries/...: the raw log, all tenants' data: auditor only, and only with all-tenant scope */
 	PERM_ADMIN,         /* token management over the API, config reload: admin */
 	PERM_METRICS,       /* /metrics, /readyz: operator, admin */
+	PERM_VAULT,         /* detokenize one token, erase a data subject: legal, admin */
 };
-#define PERM_COUNT 7
+#define PERM_COUNT 8
 
 /* The role x permission matrix of docs/TOKENS.md. By role only: for
  * PERM_READ_ENTRIES the token must also have all-tenant scope, which

@@ -86,14 +86,14 @@ static enum auth_result auth(struct token_store *s, const char *secret, int64_t 
 static void test_roles(void)
 {
 	/* Rows: producer reader auditor legal admin operator.
-	 * Columns: ingest read_log read_events proof read_entries admin metrics. */
+	 * Columns: ingest read_log read_events proof read_entries admin metrics vault. */
 	static const bool want[ROLE_COUNT][PERM_COUNT] = {
-		[ROLE_PRODUCER] = { 1, 1, 0, 0, 0, 0, 0 },
-		[ROLE_READER]   = { 0, 1, 1, 0, 0, 0, 0 },
-		[ROLE_AUDITOR]  = { 0, 1, 1, 1, 1, 0, 0 },
-		[ROLE_LEGAL]    = { 0, 1, 1, 1, 0, 0, 0 },
-		[ROLE_ADMIN]    = { 0, 1, 0, 0, 0, 1, 1 },
-		[ROLE_OPERATOR] = { 0, 0, 0, 0, 0, 0, 1 },
+		[ROLE_PRODUCER] = { 1, 1, 0, 0, 0, 0, 0, 0 },
+		[ROLE_READER]   = { 0, 1, 1, 0, 0, 0, 0, 0 },
+		[ROLE_AUDITOR]  = { 0, 1, 1, 1, 1, 0, 0, 0 },
+		[ROLE_LEGAL]    = { 0, 1, 1, 1, 0, 0, 0, 1 },
+		[ROLE_ADMIN]    = { 0, 1, 0, 0, 0, 1, 1, 1 },
+		[ROLE_OPERATOR] = { 0, 0, 0, 0, 0, 0, 1, 0 },
 	};
 	static const char *const names[ROLE_COUNT] = {
 		"producer", "reader", "auditor", "legal", "admin", "operator",
