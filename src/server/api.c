@@ -23,6 +23,7 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,8 @@
 #include "common/uuid.h"
 #include "ingest/body.h"
 #include "log/proof.h"
+#include "policy/jdoc.h"
+#include "policy/vault.h"
 #include "server/enrich.h"
 #include "server/httputil.h"
 
@@ -276,6 +279,9 @@ struct ingest_req {
 	int64_t t0;
 	bool packed;                 /* the arrays live in this allocation */
 	struct enrich en;            /* what each event gets from the request */
+	const struct apply_env *penv;   /* the policy for this request (cfg_lock held) */
+	struct apply_scratch apply;  /* its buffers, set up on first use */
+	bool apply_ready;
 };
 
 _Static_assert(sizeof(struct log_event) % 8 == 0 && sizeof(struct item) % 8 == 0 &&
@@ -337,6 +343,8 @@ static void ingest_req_free(struct ingest_req *q)
 	}
 	buf_release(&q->compact);
 	buf_release(&q->scratch);
+	if (q->apply_ready)
+		apply_scratch_release(&q->apply);
 	buf_release(&q->errs);
 	buf_release(&q->cp_note);
 	free(q);
@@ -368,6 +376,7 @@ static const char *reason_code(enum reject_reason r)
 	case REJ_DISK: return "insufficient_storage";
 	case REJ_QUEUE: return "overloaded";
 	case REJ_LOG: return "log_failed";
+	case REJ_POLICY: return "policy_failed";
 	default: return "error";
 	}
 }
@@ -450,8 +459,29 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 		item_error(q, it, REJ_TENANT, msg, "tenant", bi->offset);
 		return;
 	}
-	if (disk >= DISK_FULL ||
-	    (disk == DISK_ADMIN_SPACE_LEFT && !event_critical(s, q->scratch.data, q->scratch.len))) {
+	/* The policy: redaction, criticality (docs/REDACTION.md). The event
+	 * from here on is body[0..blen). */
+	const uint8_t *body = q->scratch.data;
+	size_t blen = q->scratch.len;
+	struct apply_result ar;
+	ar.crit = POLICY_CRIT_NORMAL;
+	if (q->penv) {
+		if (!q->apply_ready) {
+			apply_scratch_init(&q->apply);
+			q->apply_ready = true;
+		}
+		r = apply_event(q->penv, tenant, tlen, &info, q->scratch.data, q->scratch.len,
+				&q->apply, &ar);
+		if (r < 0) {
+			item_error(q, it, REJ_POLICY, ar.err, NULL, bi->offset);
+			return;
+		}
+		body = q->apply.out.data;
+		blen = q->apply.out.len;
+		pipeline_count(s, &ar);
+	}
+	bool critical = ar.crit == POLICY_CRIT_CRITICAL || event_critical(s, body, blen);
+	if (disk >= DISK_FULL || (disk == DISK_ADMIN_SPACE_LEFT && !critical)) {
 		item_error(q, it, REJ_DISK, disk >= DISK_FULL ?
 			   "the log's disk is full (disk_full); retry later" :
 			   "the log's disk is below admin_space_left: only critical events are accepted; retry later",
@@ -459,8 +489,10 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 		return;
 	}
 	/* Compose: '{' [id] [tenant] rest-of-object. */
-	size_t need = q->scratch.len + UUID_STR_LEN + 16 + tlen + 16 + ENRICH_PREFIX_MAX +
-		      q->en.suffix_len;
+	size_t redacted_len = q->penv ? q->apply.redacted.len : 0;
+	const char *crit_name = ar.crit != POLICY_CRIT_NORMAL ? policy_crit_name(ar.crit) : NULL;
+	size_t need = blen + UUID_STR_LEN + 16 + tlen + 16 + ENRICH_PREFIX_MAX + q->en.suffix_len +
+		      redacted_len + (crit_name ? 32 : 0);
 	if ((r = buf_reserve(&q->compact, need)) < 0) {
 		item_error(q, it, REJ_LIMIT, "the request's events exceed the server's buffer", NULL,
 			   bi->offset);
@@ -488,10 +520,16 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 	}
 	o += enrich_prefix(&q->en, &info, o);
 	/* the producer's members, then the server's, then the closing brace */
-	memcpy(o, q->scratch.data + 1, q->scratch.len - 2);
-	o += q->scratch.len - 2;
+	memcpy(o, body + 1, blen - 2);
+	o += blen - 2;
 	memcpy(o, q->en.suffix, q->en.suffix_len);
 	o += q->en.suffix_len;
+	if (redacted_len) {
+		memcpy(o, q->apply.redacted.data, redacted_len);
+		o += redacted_len;
+	}
+	if (crit_name)
+		o += sprintf((char *)o, ",\"criticality\":\"%s\"", crit_name);
 	*o++ = '}';
 	size_t len = (size_t)(o - (q->compact.data + start));
 	if (len > log_limits(s->log)->max_entry - EVENT_SERVER_RESERVE) {
@@ -742,18 +780,23 @@ static void handle_ingest(struct ctx *c)
 	};
 	int er = enrich_prepare(&q->en, hreq_header(r, "X-Request-Id"), hreq_header(r, "traceparent"),
 				hreq_peer(r), ctx, 2, err, sizeof(err));
-	pthread_rwlock_unlock(&s->cfg_lock);
 	if (er < 0) {
+		pthread_rwlock_unlock(&s->cfg_lock);
 		ingest_req_free(q);
 		reply_error(s, r, 400, "bad_header", err, 0);
 		return;
 	}
+	/* Held through the events: one policy for the whole request, never
+	 * freed under it by a reload. */
+	q->penv = s->penv;
 	if (q->en.traceparent_ignored)
 		stat_add(&s->st.traceparent_ignored, 1);
 	q->tok = token_get(c->tok);
 	q->t0 = now_monotonic_ns();
 	q->nitems = n;
-	buf_init(&q->compact, blen + n * 128 + 4096);
+	/* A policy may lengthen an event (hashes, tokens, the redacted
+	 * list) up to max_entry; only what is used is allocated. */
+	buf_init(&q->compact, blen + n * (128 + (q->penv ? log_limits(s->log)->max_entry : 0)) + 4096);
 	buf_init(&q->scratch, log_limits(s->log)->max_entry);
 	buf_init(&q->errs, (size_t)1 << 24);
 	buf_init(&q->cp_note, NOTE_MAX_SIZE);
@@ -767,6 +810,8 @@ static void handle_ingest(struct ctx *c)
 		q->items[i].offset = bi.offset;
 		ingest_item(q, &q->items[i], &bi, disk);
 	}
+	q->penv = NULL;
+	pthread_rwlock_unlock(&s->cfg_lock);
 	size_t denied = 0;
 	for (size_t i = 0; i < n; i++)
 		denied += q->items[i].kind == RES_ERR && q->items[i].reason == REJ_TENANT;
@@ -1882,6 +1927,124 @@ out:
 
 /* ---- health ------------------------------------------------------------------ */
 
+/* ---- the token vault: detokenize and erase (docs/REDACTION.md) --------------- */
+
+static bool have_vault(struct ctx *c)
+{
+	if (c->s->vault)
+		return true;
+	reply_error(c->s, c->r, 404, "not_found",
+		    "this server has no token vault (it runs without a policy_file)", 0);
+	return false;
+}
+
+/* GET /v1/detokenize?tenant=T&token=tok_...: one token, never a list (a
+ * bulk export is its own, explicit request). legal or admin; audited
+ * with the token, never the value; 410 once its subject was erased. */
+static void handle_detokenize(struct ctx *c)
+{
+	static const char *const allowed[] = { "tenant", "token", NULL };
+	char tenant[TOKEN_TENANT_MAX + 1], tok[VAULT_TOKEN_LEN + 2];
+	uint8_t val[VAULT_VALUE_MAX];
+	size_t vlen = 0;
+	struct buf b = BUF_INIT(4 * VAULT_VALUE_MAX + 256);
+
+	c->action = "sealtrail.vault.detokenize";
+	c->resource_type = "token";
+	if (!check_query(c, allowed) || !have_vault(c) || !read_tenant(c, tenant, sizeof(tenant)))
+		goto out;
+	int n = query_get(hreq_query(c->r), "token", tok, sizeof(tok));
+	if (n <= 0 || n > VAULT_TOKEN_LEN) {
+		reply_error(c->s, c->r, 400, "bad_parameter",
+			    "parameter token: expected tok_ and 32 base32 characters", 0);
+		goto out;
+	}
+	snprintf(c->resource_id, sizeof(c->resource_id), "%s", tok);
+	int r = vault_detokenize(c->s->vault, tenant, tok, (size_t)n, val, sizeof(val), &vlen);
+	if (r == ST_EERASED || r == ST_ENOTFOUND || r == ST_EINVAL) {
+		int st = r == ST_EERASED ? 410 : r == ST_ENOTFOUND ? 404 : 400;
+		if (audit_ok(c, st))
+			reply_error(c->s, c->r, st, r == ST_EERASED ? "erased" : r == ST_ENOTFOUND ? "not_found" : "bad_parameter",
+				    r == ST_EERASED ? "this token's data subject was erased: it never resolves again" :
+				    r == ST_ENOTFOUND ? "no such token in this tenant" :
+				    "parameter token: expected tok_ and 32 base32 characters", 0);
+		goto out;
+	}
+	if (r < 0) {
+		reply_error(c->s, c->r, 500, "internal", st_strerror(r), 0);
+		goto out;
+	}
+	static const struct http_hdr nostore[] = { { "Cache-Control", "no-store" } };
+	buf_puts(&b, "{\"tenant\":");
+	json_put_str(&b, tenant, strlen(tenant));
+	buf_puts(&b, ",\"token\":");
+	json_put_str(&b, tok, (size_t)n);
+	buf_puts(&b, ",\"value\":");
+	json_put_str(&b, (const char *)val, vlen);
+	buf_puts(&b, "}\n");
+	reply_audited(c, 200, "application/json", nostore, 1, b.data, b.len);
+out:
+	sodium_memzero(val, sizeof(val));
+	if (b.data)
+		sodium_memzero(b.data, b.cap);
+	buf_release(&b);
+}
+
+/* POST /v1/erase {"tenant":T,"subject":S}: crypto-shreds the subject's
+ * vault entries. The subject travels in the body so it is never in the
+ * audit event (which records the request's query); the event names it by
+ * its keyed hash, the same the hash action would give, so an erasure can
+ * be shown to have happened without keeping what was erased. */
+static void handle_erase(struct ctx *c)
+{
+	static const char *const none[] = { NULL };
+	const uint8_t *body;
+	size_t blen;
+	struct jdoc_arena a;
+	const struct jdoc_value *root = NULL, *t, *sub;
+	struct jdoc_error je;
+	char err[ERR_MAX], tenant[TOKEN_TENANT_MAX + 1];
+	struct buf h = BUF_INIT(64), b = BUF_INIT(256);
+
+	c->action = "sealtrail.vault.erase";
+	c->resource_type = "data_subject";
+	jdoc_arena_init(&a, 1 << 16);
+	if (!check_query(c, none) || !have_vault(c))
+		goto out;
+	hreq_body(c->r, &body, &blen);
+	if (jdoc_parse(&a, (const char *)body, blen, NULL, 0, &root, &je) < 0 ||
+	    root->type != JDOC_OBJECT || !(t = jdoc_get(root, "tenant", 6)) ||
+	    t->type != JDOC_STRING || t->len == 0 || t->len > TOKEN_TENANT_MAX ||
+	    !(sub = jdoc_get(root, "subject", 7)) || sub->type != JDOC_STRING || sub->len == 0 ||
+	    sub->len > VAULT_SUBJECT_MAX || root->len != 2) {
+		reply_error(c->s, c->r, 400, "bad_body",
+			    "expected {\"tenant\":\"T\",\"subject\":\"S\"} (subject 1..1024 bytes), nothing else", 0);
+		goto out;
+	}
+	memcpy(tenant, t->u.s, t->len);
+	tenant[t->len] = 0;
+	if (!tenant_ok(c, tenant))
+		goto out;
+	apply_hash(c->s->policy_key, tenant, t->len, sub->u.s, sub->len, &h);
+	snprintf(c->resource_id, sizeof(c->resource_id), "%.*s", (int)h.len, (const char *)h.data);
+	long n = vault_erase_subject(c->s->vault, tenant, sub->u.s, sub->len, err, sizeof(err));
+	if (n < 0) {
+		reply_error(c->s, c->r, n == ST_EINVAL || n == ST_ELIMIT ? 400 : 500,
+			    n == ST_EINVAL || n == ST_ELIMIT ? "bad_body" : "internal", err, 0);
+		goto out;
+	}
+	buf_printf(&b, "{\"tenant\":\"%s\",\"subject_hash\":\"%.*s\",\"tokens_erased\":%ld}\n",
+		   tenant, (int)h.len, (const char *)h.data, n);
+	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+out:
+	if (root && root->type == JDOC_OBJECT && (sub = jdoc_get(root, "subject", 7)) &&
+	    sub->type == JDOC_STRING)
+		sodium_memzero((void *)(uintptr_t)sub->u.s, sub->len);
+	jdoc_arena_release(&a);
+	buf_release(&h);
+	buf_release(&b);
+}
+
 static void handle_readyz(struct ctx *c)
 {
 	struct server *s = c->s;
@@ -1993,6 +2156,12 @@ static void route(struct server *s, struct hreq *r)
 	} else if (path_match(path, plen, "/v1/tokens/{}", &pm)) {
 		if (authorize(&c, PERM_ADMIN))
 			handle_tokens(&c, &pm);
+	} else if (get && !strcmp(path, "/v1/detokenize")) {
+		if (authorize(&c, PERM_VAULT))
+			handle_detokenize(&c);
+	} else if (m == HTTP_POST && !strcmp(path, "/v1/erase")) {
+		if (authorize(&c, PERM_VAULT))
+			handle_erase(&c);
 	} else if (get && !strcmp(path, "/readyz")) {
 		if (authorize(&c, PERM_METRICS))
 			handle_readyz(&c);

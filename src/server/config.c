@@ -268,9 +268,12 @@ static int set_key(struct server_config *c, const char *k, char *v, char *why, s
 		c->listeners[c->nlisteners++] = li;
 		return 0;
 	}
-	if (!strcmp(k, "tls_cert") || !strcmp(k, "tls_key") || !strcmp(k, "log_file")) {
+	if (!strcmp(k, "tls_cert") || !strcmp(k, "tls_key") || !strcmp(k, "log_file") ||
+	    !strcmp(k, "policy_file") || !strcmp(k, "vault_key")) {
 		char *dst = !strcmp(k, "tls_cert") ? c->tls_cert :
-			    !strcmp(k, "tls_key") ? c->tls_key : c->log_file;
+			    !strcmp(k, "tls_key") ? c->tls_key :
+			    !strcmp(k, "policy_file") ? c->policy_file :
+			    !strcmp(k, "vault_key") ? c->vault_key : c->log_file;
 		if (strlen(v) >= PATH_MAX || !*v) {
 			snprintf(why, cap, "%s: expected a path", k);
 			return ST_EINVAL;

@@ -81,6 +81,10 @@ struct server_config {
 
 	/* enrichment: the keys region, environment, cluster, service */
 	struct config_context context;
+
+	/* the policy pipeline (docs/REDACTION.md) */
+	char policy_file[PATH_MAX];  /* "" = no policy: events are stored as sent */
+	char vault_key[PATH_MAX];    /* "" = DIR/vault/vault.key */
 };
 
 void config_defaults(struct server_config *c);

@@ -15,7 +15,7 @@
 const char *reject_reason_name(enum reject_reason r)
 {
 	static const char *const names[REJ_COUNT] = {
-		"invalid", "limit", "tenant", "disk", "queue", "log",
+		"invalid", "limit", "tenant", "disk", "queue", "log", "policy",
 	};
 	return r < REJ_COUNT ? names[r] : "?";
 }
@@ -115,6 +115,34 @@ int metrics_render(struct server *s, struct buf *b)
 		TRY(buf_printf(b, "sealtrail_event_bytes_rejected_total{reason=\"%s\"} %llu\n",
 			       reject_reason_name((enum reject_reason)i),
 			       (unsigned long long)stat_get(&s->st.bytes_rejected[i])));
+	/* The policy pipeline (docs/REDACTION.md): only the series that
+	 * happened, so a quiet server does not list 72 zeros. */
+	TRY(head(b, "sealtrail_redactions_total", "counter",
+		 "Values changed by the policy: by an explicit rule (detector=\"rule\") or a detector hit, by action."));
+	for (int a = POLICY_DROP; a <= POLICY_KEEP; a++)
+		if (stat_get(&s->st.redact_rule[a]))
+			TRY(buf_printf(b, "sealtrail_redactions_total{detector=\"rule\",action=\"%s\"} %llu\n",
+				       policy_action_name((enum policy_action)a),
+				       (unsigned long long)stat_get(&s->st.redact_rule[a])));
+	for (int d = 0; d < DET_COUNT; d++)
+		for (int a = POLICY_DROP; a <= POLICY_KEEP; a++)
+			if (stat_get(&s->st.redact_det[d][a]))
+				TRY(buf_printf(b, "sealtrail_redactions_total{detector=\"%s\",action=\"%s\"} %llu\n",
+					       detector_name((enum detector)d),
+					       policy_action_name((enum policy_action)a),
+					       (unsigned long long)stat_get(&s->st.redact_det[d][a])));
+	TRY(head(b, "sealtrail_redaction_misses_total", "counter",
+		 "Detector hits in values whose policy says keep (the value is never reported)."));
+	for (int d = 0; d < DET_COUNT; d++)
+		TRY(buf_printf(b, "sealtrail_redaction_misses_total{detector=\"%s\"} %llu\n",
+			       detector_name((enum detector)d),
+			       (unsigned long long)stat_get(&s->st.redact_miss[d])));
+	TRY(head(b, "sealtrail_events_by_criticality_total", "counter",
+		 "Events the policy classified, by criticality."));
+	for (int c = POLICY_CRIT_LOW; c <= POLICY_CRIT_CRITICAL; c++)
+		TRY(buf_printf(b, "sealtrail_events_by_criticality_total{criticality=\"%s\"} %llu\n",
+			       policy_crit_name((enum policy_crit)c),
+			       (unsigned long long)stat_get(&s->st.events_by_crit[c])));
 	TRY(head(b, "sealtrail_http_requests_total", "counter", "HTTP responses, by status class."));
 	for (int i = 0; i < 6; i++)
 		TRY(buf_printf(b, "sealtrail_http_requests_total{code=\"%s\"} %llu\n", classes[i],

@@ -88,6 +88,10 @@ static void reload(struct server *s, struct httpd *h)
 		server_logf(s, "reload: cannot open log file %s", nc.log_file);
 	int r = token_store_reload(s->tokens);
 	httpd_reload(h, err, sizeof(err));
+	pipeline_reload(s, nc.policy_file);
+	pthread_rwlock_wrlock(&s->cfg_lock);
+	snprintf(s->cfg.policy_file, sizeof(s->cfg.policy_file), "%s", nc.policy_file);
+	pthread_rwlock_unlock(&s->cfg_lock);
 	server_logf(s, "reloaded settings%s", r > 0 ? " and tokens" : "");
 }
 
@@ -318,6 +322,10 @@ int server_run(const struct serve_options *o)
 	}
 	if ((r = start_index(s)) < 0)
 		goto out;
+	if ((r = pipeline_open(s, err, sizeof(err))) < 0) {
+		server_logf(s, "policy: %s", err);
+		goto out;
+	}
 	if ((r = httpd_start(&h, s, err, sizeof(err))) < 0) {
 		server_logf(s, "%s", err);
 		goto out;
@@ -387,6 +395,7 @@ out:
 	int64_t ts0 = now_monotonic_ns();
 	httpd_free(h);
 	int64_t ts1 = now_monotonic_ns();
+	pipeline_close(s);
 	index_close(s->index);
 	int64_t ts2 = now_monotonic_ns();
 	log_close(s->log);

@@ -23,6 +23,7 @@
 #include "index/index.h"
 #include "ingest/ingest.h"
 #include "log/log.h"
+#include "policy/apply.h"
 #include "policy/token.h"
 #include "server/config.h"
 #include "server/http.h"
@@ -37,6 +38,7 @@ enum reject_reason {
 	REJ_DISK,           /* admin_space_left or disk_full */
 	REJ_QUEUE,          /* ingest queue full (whole request) */
 	REJ_LOG,            /* the log refused or failed */
+	REJ_POLICY,         /* the policy could not be applied (e.g. the vault failed) */
 	REJ_COUNT
 };
 const char *reject_reason_name(enum reject_reason r);
@@ -56,6 +58,13 @@ struct server_stats {
 	struct stat_counter audit_lost;           /* queued, then refused by the log */
 	struct stat_counter slow_clients_cut;
 	struct stat_counter traceparent_ignored;  /* invalid traceparent headers on ingest */
+	/* the policy pipeline: values changed by explicit rules (by action),
+	 * detector hits (by detector and action), redaction misses (a hit
+	 * under `keep`), events by criticality */
+	struct stat_counter redact_rule[POLICY_KEEP + 1];
+	struct stat_counter redact_det[DET_COUNT][POLICY_KEEP + 1];
+	struct stat_counter redact_miss[DET_COUNT];
+	struct stat_counter events_by_crit[POLICY_CRIT_CRITICAL + 1];
 	struct stat_counter connections_refused;
 	struct stat_gauge connections;
 	struct stat_hist request_seconds;
@@ -84,7 +93,21 @@ struct server {
 	atomic_int last_disk_level;    /* for the space_left warning event */
 	pthread_mutex_t logf_mu;
 	FILE *logf;
+	/* The policy pipeline (pipeline.c): the policy in force (NULL: none;
+	 * swapped under cfg_lock), the token vault and the policy key. */
+	struct apply_env *penv;
+	struct vault *vault;
+	uint8_t policy_key[APPLY_KEY_BYTES];
 };
+
+/* pipeline.c: opens the policy, its key and the vault when policy_file
+ * is set (errors name the file and line); swaps in the policy of path on
+ * SIGHUP ("" removes it), auditing each load; closes them; adds one
+ * event's redaction counts to the metrics. */
+int pipeline_open(struct server *s, char *err, size_t cap);
+void pipeline_reload(struct server *s, const char *path);
+void pipeline_close(struct server *s);
+void pipeline_count(struct server *s, const struct apply_result *res);
 
 /* Answers one complete request (called by the glue on an I/O thread). */
 void api_handle(struct server *s, struct hreq *r);
