@@ -415,6 +415,14 @@ step_server() {
 	fi
 	bounded_long bash "$SRC/bench/server.sh" "$BUILD" "$RESULTS" "$RUNS" "${BENCH_SOAK_SECONDS:-600}"
 }
+# The policy pipeline's cost on ingest, off and on alternating (bench/policy.sh).
+step_policy() {
+	if [ ! -x "$BUILD/bench/loadgen" ]; then
+		log "policy: skipped: $BUILD/bench/loadgen not built"
+		return 0
+	fi
+	bounded bash "$SRC/bench/policy.sh" "$BUILD" "$RESULTS" "$RUNS"
+}
 bounded_long() { timeout --kill-after=10 $((RUN_TIMEOUT + ${BENCH_SOAK_SECONDS:-600} + 600)) "$@"; }
 
 # Search, the PostgreSQL side (issue 4): BENCH_SEARCH_EVENTS events
@@ -539,7 +547,7 @@ search_ratio() {
 }
 
 # Order matters: verify and proof use the log the batch=10000 step leaves.
-STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss server search_pg search)
+STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss server policy search_pg search)
 if [ -n "${BENCH_STEPS:-}" ]; then
 	read -r -a STEPS <<<"$BENCH_STEPS"
 fi

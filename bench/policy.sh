@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The cost of the policy pipeline on ingest (issue 5: "ingest throughput
+# with a realistic policy (20 rules, all detectors on) against policy off;
+# the goal is <= 25% cost, the ratio measured in one run"):
+#
+#   bash bench/policy.sh BUILD_DIR OUTFILE [RUNS]
+#
+# For each of RUNS rounds, alternating off and on, each on a fresh data
+# directory: `sealtrail serve` (policy_file = docs/examples/policy.conf for
+# "on": 20 field rules, every detector on) and bench/loadgen -c 8 -b 1000
+# --mode ndjson -d 10. loadgen's events carry emails in actor.id (3 of 4),
+# an IP in actor.ip (a hash rule) and free text: the detectors hit and the
+# rules fire on most events. Prints and appends the per-run results, the
+# medians, the ratio on/off and the cost (1 - ratio). Every process is
+# stopped by PID.
+set -euo pipefail
+
+if [ $# -lt 2 ]; then
+	echo "usage: bash bench/policy.sh BUILD_DIR OUTFILE [RUNS]" >&2
+	exit 2
+fi
+BUILD=$(cd "$1" && pwd)
+OUTFILE=$2
+RUNS=${3:-3}
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ST=$BUILD/sealtrail
+LG=$BUILD/bench/loadgen
+POLICY=$SRC/docs/examples/policy.conf
+WORK=$(mktemp -d "${BENCH_TMPDIR:-$SRC/bench/out}/policy.XXXXXX")
+SERVER_PID=
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$SRC/bench/lib.sh"
+
+cleanup() {
+	stop_pid "$SERVER_PID"
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+say() { printf '%s\n' "$*"; printf '%s\n' "$*" >>"$OUTFILE"; }
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# one_run off|on DIR: prints loadgen's JSON line.
+one_run() {
+	local mode=$1 dir=$2 i out
+	"$ST" init --data "$dir" >/dev/null 2>&1
+	"$ST" token create --data "$dir" --role producer --tenant bench --name loadgen 2>/dev/null |
+		head -n 1 >"$dir.tok"
+	: >"$dir.conf"
+	[ "$mode" = on ] && printf 'policy_file = %s\n' "$POLICY" >"$dir.conf"
+	PORT=$(free_port)
+	"$ST" serve --data "$dir" --config "$dir.conf" --listen "127.0.0.1:$PORT" >"$dir.out" 2>"$dir.err" &
+	SERVER_PID=$!
+	for i in $(seq 1 100); do
+		curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	out=$("$LG" --url "http://127.0.0.1:$PORT/v1/events" -c 8 -b 1000 --mode ndjson -d 10 \
+		--token-file "$dir.tok" --json | tail -n 1)
+	stop_pid "$SERVER_PID"
+	SERVER_PID=
+	if [ "$mode" = on ] && ! grep -q "policy .* loaded" "$dir.err"; then
+		echo "the policy was not loaded: $(head -n 3 "$dir.err")" >&2
+		return 1
+	fi
+	rm -rf "$dir" "$dir".*
+	printf '%s\n' "$out"
+}
+
+say ""
+say "== policy cost on ingest, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo none), $RUNS runs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+say "command: bash bench/policy.sh $BUILD OUTFILE $RUNS (loadgen -c 8 -b 1000 --mode ndjson -d 10; policy $POLICY)"
+declare -A EPS P99
+EPS[off]="" EPS[on]="" P99[off]="" P99[on]=""
+for ((i = 1; i <= RUNS; i++)); do
+	for mode in off on; do
+		j=$(one_run "$mode" "$WORK/$mode-$i")
+		say "run $i policy $mode: $j"
+		EPS[$mode]+="$(field "$j" events_per_s) "
+		P99[$mode]+="$(field "$j" p99_ms) "
+	done
+done
+off=$(printf '%s\n' ${EPS[off]} | median)
+on=$(printf '%s\n' ${EPS[on]} | median)
+say "policy off: median $(printf '%.0f' "$off") events/s, p99 $(printf '%s\n' ${P99[off]} | median) ms"
+say "policy on:  median $(printf '%.0f' "$on") events/s, p99 $(printf '%s\n' ${P99[on]} | median) ms"
+say "ratio on/off $(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }'), cost $(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.1f", 100 * (1 - a / b) }')% (goal <= 25%)"
