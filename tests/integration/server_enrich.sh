@@ -25,15 +25,7 @@ ST=${SEALTRAIL:?}
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/../lib/server.sh
 . "$HERE/../lib/server.sh"
-T=$(mktemp -d "${TMPDIR:-/tmp}/sealtrail-enrich.XXXXXX")
-PIDS=()
-cleanup() {
-	st_kill_all
-	rm -rf "$T"
-}
-trap cleanup EXIT
-st_loopback_only
-pass=0 fail=0
+st_test_setup enrich
 
 D=$T/data
 CFG=$T/server.conf

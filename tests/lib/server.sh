@@ -49,6 +49,22 @@ st_loopback_only() {
 	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
 }
 
+# st_test_setup NAME: the usual start of a server test: T (a fresh temp
+# dir, removed at exit after every process in PIDS is stopped), PIDS,
+# the pass/fail counters, loopback only. Sets the EXIT trap.
+# shellcheck disable=SC2034  # PIDS, pass, fail are for the caller
+st_test_setup() {
+	T=$(mktemp -d "${TMPDIR:-/tmp}/sealtrail-$1.XXXXXX")
+	PIDS=()
+	pass=0 fail=0
+	trap '_st_test_cleanup' EXIT
+	st_loopback_only
+}
+_st_test_cleanup() {
+	st_kill_all
+	rm -rf "$T"
+}
+
 ok() { pass=$((pass+1)); echo "ok - $1"; }
 no() {
 	fail=$((fail+1))
