@@ -249,10 +249,10 @@ static bool read_tenant(struct ctx *c, char *out, size_t cap)
 
 /* ---- ingest ----------------------------------------------------------------- */
 
-enum { RES_OK, RES_ERR };
+enum { RES_OK, RES_ERR, RES_SAMPLED };
 
 struct item {
-	uint8_t kind;                /* RES_OK or RES_ERR */
+	uint8_t kind;                /* RES_OK, RES_ERR, RES_SAMPLED (class name in errs) */
 	uint8_t reason;              /* enum reject_reason */
 	uint32_t ev;                 /* index into ev[] when RES_OK */
 	size_t line, offset;         /* where the event starts in the body */
@@ -480,6 +480,24 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 		blen = q->apply.out.len;
 		pipeline_count(s, &ar);
 	}
+	/* Sampling (docs/SAMPLING.md): a sampled-out event is counted for
+	 * its class's summary and not written; a kept one says so. */
+	bool sampled = false;
+	if (q->penv && ar.sample && ar.sample->rate < 1.0 && s->sampler) {
+		bool keep = sampler_keep(s->sampler, tenant, tlen, info.has_id ? info.id : NULL,
+					 info.has_id ? info.id_len : 0, ar.sample->rate);
+		sampler_count(s, s->sampler, tenant, tlen, ar.sample, q->tok->name, keep);
+		if (!keep) {
+			it->kind = RES_SAMPLED;
+			it->err_off = q->errs.len;
+			it->err_len = strlen(ar.sample->cls);
+			if (buf_append(&q->errs, ar.sample->cls, it->err_len) < 0)
+				it->err_len = 0;
+			stat_add(&s->st.events_sampled_out, 1);
+			return;
+		}
+		sampled = true;
+	}
 	bool critical = ar.crit == POLICY_CRIT_CRITICAL || event_critical(s, body, blen);
 	if (disk >= DISK_FULL || (disk == DISK_ADMIN_SPACE_LEFT && !critical)) {
 		item_error(q, it, REJ_DISK, disk >= DISK_FULL ?
@@ -492,7 +510,7 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 	size_t redacted_len = q->penv ? q->apply.redacted.len : 0;
 	const char *crit_name = ar.crit != POLICY_CRIT_NORMAL ? policy_crit_name(ar.crit) : NULL;
 	size_t need = blen + UUID_STR_LEN + 16 + tlen + 16 + ENRICH_PREFIX_MAX + q->en.suffix_len +
-		      redacted_len + (crit_name ? 32 : 0);
+		      redacted_len + (crit_name ? 32 : 0) + (sampled ? 128 : 0);
 	if ((r = buf_reserve(&q->compact, need)) < 0) {
 		item_error(q, it, REJ_LIMIT, "the request's events exceed the server's buffer", NULL,
 			   bi->offset);
@@ -530,6 +548,9 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 	}
 	if (crit_name)
 		o += sprintf((char *)o, ",\"criticality\":\"%s\"", crit_name);
+	if (sampled)
+		o += sprintf((char *)o, ",\"sampled\":{\"class\":\"%s\",\"rate\":%.6g}",
+			     ar.sample->cls, ar.sample->rate);
 	*o++ = '}';
 	size_t len = (size_t)(o - (q->compact.data + start));
 	if (len > log_limits(s->log)->max_entry - EVENT_SERVER_RESERVE) {
@@ -600,7 +621,7 @@ static void ingest_finish(struct hreq *r, void *arg)
 	struct ingest_req *q = arg;
 	struct server *s = q->s;
 	struct buf b = BUF_INIT(RESPONSE_MAX + (64u << 20));
-	size_t ok = 0, dup = 0, bad = 0;
+	size_t ok = 0, dup = 0, bad = 0, out_n = 0;
 	int jr = q->nev ? q->job.result : 0;
 
 	if (jr < 0) {
@@ -661,6 +682,10 @@ static void ingest_finish(struct hreq *r, void *arg)
 				buf_release(&pf);
 			}
 			ok++;
+		} else if (it->kind == RES_SAMPLED) {
+			buf_puts(&b, "\"sampled_out\":true,\"class\":");
+			json_put_str(&b, (const char *)q->errs.data + it->err_off, it->err_len);
+			out_n++;
 		} else {
 			buf_printf(&b, "\"error\":{\"code\":\"%s\",\"message\":",
 				   reason_code((enum reject_reason)it->reason));
@@ -677,6 +702,8 @@ static void ingest_finish(struct hreq *r, void *arg)
 	put_lit_u64(&b, "],\"accepted\":", 13, ok - dup);
 	put_lit_u64(&b, ",\"duplicates\":", 14, dup);
 	put_lit_u64(&b, ",\"rejected\":", 12, bad);
+	if (out_n)
+		put_lit_u64(&b, ",\"sampled_out\":", 15, out_n);
 	if (q->job.wait_checkpoint && q->cp_note.len) {
 		buf_printf(&b, ",\"checkpoint_size\":%llu,\"checkpoint\":",
 			   (unsigned long long)q->job.cp_size);
@@ -687,7 +714,7 @@ static void ingest_finish(struct hreq *r, void *arg)
 		goto out;
 	}
 	{
-		int status = ingest_status(q, ok, bad);
+		int status = ingest_status(q, ok + out_n, bad);
 		char ra[16];
 		struct http_hdr h = { "Retry-After", ra };
 		if (status == 507)

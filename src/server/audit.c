@@ -33,6 +33,7 @@ struct audit_job {
 	struct log_event ev;
 	struct log_ack ack;
 	struct buf compact;
+	char tenant[TENANT_NAME_MAX + 1];   /* the event's, outliving the text it came from */
 };
 
 static void audit_done(struct ingest_job *j)
@@ -69,9 +70,6 @@ int audit_record(struct server *s, const struct audit_rec *a)
 {
 	struct buf ev = BUF_INIT(AUDIT_EVENT_MAX);
 	char now[RFC3339_US_LEN + 1], status[16];
-	struct event_info info;
-	struct event_error perr;
-	struct audit_job *aj = NULL;
 	int r;
 
 	rfc3339_format_us(now_realtime_ns(), now);
@@ -100,20 +98,34 @@ int audit_record(struct server *s, const struct audit_rec *a)
 	    (a->tenant && (r = put_kv(&ev, "tenant", a->tenant, true)) < 0) ||
 	    (r = buf_puts(&ev, "}}")) < 0)
 		goto out;
-	if (!(aj = calloc(1, sizeof(*aj)))) {
-		r = -ENOMEM;
-		goto out;
-	}
+	r = server_event_submit(s, ev.data, ev.len, META_TENANT);
+out:
+	stat_add(r < 0 ? &s->st.audit_refused : &s->st.audit_events, 1);
+	buf_release(&ev);
+	return r;
+}
+
+int server_event_submit(struct server *s, const uint8_t *json, size_t n, const char *tenant)
+{
+	struct audit_job *aj = calloc(1, sizeof(*aj));
+	struct event_info info;
+	struct event_error perr;
+	int r;
+
+	if (!aj)
+		return -ENOMEM;
 	aj->server = s;
 	buf_init(&aj->compact, AUDIT_EVENT_MAX);
-	if ((r = event_parse(ev.data, ev.len, log_limits(s->log), &aj->compact, &info, &perr)) < 0)
+	snprintf(aj->tenant, sizeof(aj->tenant), "%s", tenant);
+	if ((r = event_parse(json, n, log_limits(s->log), &aj->compact, &info, &perr)) < 0)
 		goto out;
-	/* The info's slices point into ev, which is released below: the
-	 * tenant is a constant, so point at that instead. */
-	info.tenant = META_TENANT;
-	info.tenant_len = strlen(META_TENANT);
+	/* The info's slices point into json, which the caller releases:
+	 * point the tenant at our copy; the server makes the id. */
+	info.tenant = aj->tenant;
+	info.tenant_len = strlen(aj->tenant);
 	info.id = NULL;
 	info.id_len = 0;
+	info.action = info.outcome = info.resource_type = NULL;
 	aj->ev.compact = aj->compact.data;
 	aj->ev.len = aj->compact.len;
 	aj->ev.info = info;
@@ -133,15 +145,11 @@ int audit_record(struct server *s, const struct audit_rec *a)
 	}
 	if ((r = ingest_submit(s->ingest, &aj->job)) < 0)
 		goto out;
-	stat_add(&s->st.audit_events, 1);
 	aj = NULL;
 out:
-	if (r < 0)
-		stat_add(&s->st.audit_refused, 1);
 	if (aj) {
 		buf_release(&aj->compact);
 		free(aj);
 	}
-	buf_release(&ev);
 	return r;
 }

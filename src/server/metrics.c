@@ -137,6 +137,15 @@ int metrics_render(struct server *s, struct buf *b)
 		TRY(buf_printf(b, "sealtrail_redaction_misses_total{detector=\"%s\"} %llu\n",
 			       detector_name((enum detector)d),
 			       (unsigned long long)stat_get(&s->st.redact_miss[d])));
+	TRY(counter(b, "sealtrail_events_sampled_out_total",
+		    "Events not written because their class is sampled (each counted in a summary event).",
+		    stat_get(&s->st.events_sampled_out)));
+	TRY(counter(b, "sealtrail_sample_summaries_total",
+		    "Sampling summary events written (sealtrail.sampling.summary).",
+		    stat_get(&s->st.sample_summaries)));
+	TRY(counter(b, "sealtrail_sample_summaries_lost_total",
+		    "Sampling summary events the log refused (their counts are lost; an alert).",
+		    stat_get(&s->st.sample_summaries_lost)));
 	TRY(head(b, "sealtrail_events_by_criticality_total", "counter",
 		 "Events the policy classified, by criticality."));
 	for (int c = POLICY_CRIT_LOW; c <= POLICY_CRIT_CRITICAL; c++)

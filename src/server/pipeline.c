@@ -131,6 +131,8 @@ int pipeline_open(struct server *s, char *err, size_t cap)
 			    (unsigned long long)rep.truncated_at, rep.truncated_why);
 	if ((r = env_new(s, s->cfg.policy_file, &s->penv, err, cap)) < 0)
 		return r;
+	if ((r = sampler_new(&s->sampler, s->policy_key)) < 0)
+		return r;
 	policy_describe(s->penv->policy, why, sizeof(why));
 	server_logf(s, "policy %s loaded: %s", s->cfg.policy_file, why);
 	audit_policy(s, "sealtrail.policy.load", "success", why);
@@ -177,6 +179,8 @@ void pipeline_reload(struct server *s, const char *path)
 
 void pipeline_close(struct server *s)
 {
+	sampler_free(s->sampler);
+	s->sampler = NULL;
 	env_free(s->penv);
 	s->penv = NULL;
 	vault_free(s->vault);

@@ -80,6 +80,7 @@ static void reload(struct server *s, struct httpd *h)
 	s->cfg.disk_full = nc.disk_full;
 	memcpy(s->cfg.critical, nc.critical, sizeof(nc.critical));
 	s->cfg.context = nc.context;
+	s->cfg.sample_summary_ms = nc.sample_summary_ms;
 	s->cfg.ncritical = nc.ncritical;
 	snprintf(s->cfg.log_file, sizeof(s->cfg.log_file), "%s", nc.log_file);
 	pthread_rwlock_unlock(&s->cfg_lock);
@@ -371,12 +372,21 @@ int server_run(const struct serve_options *o)
 		}
 		if (s->ingest)
 			watch_disk(s);
+		if (s->sampler && s->ingest) {
+			pthread_rwlock_rdlock(&s->cfg_lock);
+			int64_t every = (int64_t)s->cfg.sample_summary_ms;
+			pthread_rwlock_unlock(&s->cfg_lock);
+			sampler_tick(s, s->sampler, every, false);
+		}
 	}
 	server_logf(s, "draining");
 	atomic_store(&s->draining, true);
 	int64_t t0 = now_monotonic_ns();
 	httpd_drain(h, 30000);
 	int64_t t1 = now_monotonic_ns();
+	/* the last window's counts, before the queue is committed */
+	if (s->sampler && s->ingest)
+		sampler_tick(s, s->sampler, 0, true);
 	pthread_rwlock_wrlock(&s->log_lock);
 	ingest_stop(s->ingest);
 	s->ingest = NULL;

@@ -65,6 +65,9 @@ struct server_stats {
 	struct stat_counter redact_det[DET_COUNT][POLICY_KEEP + 1];
 	struct stat_counter redact_miss[DET_COUNT];
 	struct stat_counter events_by_crit[POLICY_CRIT_CRITICAL + 1];
+	struct stat_counter events_sampled_out;   /* not written: counted in summaries */
+	struct stat_counter sample_summaries;     /* summary events written */
+	struct stat_counter sample_summaries_lost; /* summaries the log refused */
 	struct stat_counter connections_refused;
 	struct stat_gauge connections;
 	struct stat_hist request_seconds;
@@ -98,6 +101,7 @@ struct server {
 	struct apply_env *penv;
 	struct vault *vault;
 	uint8_t policy_key[APPLY_KEY_BYTES];
+	struct sampler *sampler;       /* with a policy: counts for the summaries */
 };
 
 /* pipeline.c: opens the policy, its key and the vault when policy_file
@@ -108,6 +112,20 @@ int pipeline_open(struct server *s, char *err, size_t cap);
 void pipeline_reload(struct server *s, const char *path);
 void pipeline_close(struct server *s);
 void pipeline_count(struct server *s, const struct apply_result *res);
+
+/* sampling.c (docs/SAMPLING.md): the keyed decision for (tenant, id) at
+ * rate (a fair coin without an id), the count of each decision per
+ * (tenant, class, producer), and the summary events: written when the
+ * interval has passed since the last (or always with final, at the
+ * drain). */
+struct sampler;
+int sampler_new(struct sampler **ret, const uint8_t policy_key[APPLY_KEY_BYTES]);
+void sampler_free(struct sampler *sm);
+bool sampler_keep(const struct sampler *sm, const char *tenant, size_t tl, const char *id,
+		  size_t idl, double rate);
+void sampler_count(struct server *s, struct sampler *sm, const char *tenant, size_t tl,
+		   const struct policy_sample *cls, const char *producer, bool kept);
+void sampler_tick(struct server *s, struct sampler *sm, int64_t interval_ms, bool final);
 
 /* Answers one complete request (called by the glue on an I/O thread). */
 void api_handle(struct server *s, struct hreq *r);
@@ -131,6 +149,11 @@ struct audit_rec {
  * 0, or the ingest refusal (the caller then answers 503: no read is
  * served unaudited). */
 int audit_record(struct server *s, const struct audit_rec *a);
+/* Queues one event the server writes itself (a meta-audit event, a
+ * sampling summary): json is a producer-form event of that tenant,
+ * validated like any; "producer" is "sealtrail". Uses the ingest reserve
+ * (still written under admin_space_left). 0 or a negative error. */
+int server_event_submit(struct server *s, const uint8_t *json, size_t n, const char *tenant);
 
 /* Renders /metrics. */
 int metrics_render(struct server *s, struct buf *out);
