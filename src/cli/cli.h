@@ -33,6 +33,8 @@ int cmd_stats(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
 int cmd_tail(int argc, char **argv);
 int cmd_reindex(int argc, char **argv);
+int cmd_erase(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
 
 /* The HTTP client (http.c) of verify --url and the search commands. */
 #define CLI_TOKEN_MAX 4096
@@ -56,6 +58,16 @@ bool cli_http_setup(struct cli_http *h, const char *cacert, long timeout,
  * *ret_code, or a negative error after a message. */
 int cli_http_get(struct cli_http *h, const char *path, struct buf *out, long *ret_code);
 void cli_http_release(struct cli_http *h);
+/* --url URL with a token (--token-file or SEALTRAIL_TOKEN) and an
+ * optional CA file: checks the URL, reads the token into token (which
+ * must have room for CLI_TOKEN_MAX), sets up libcurl and h. False after a
+ * message. cli_http_close undoes it and wipes the token. */
+bool cli_http_open(struct cli_http *h, struct buf *token, const char *url,
+		   const char *token_file, const char *cacert, const char *agent);
+void cli_http_close(struct cli_http *h, struct buf *token);
+/* POST body[0..n) with Content-Type ctype to base/path; as cli_http_get. */
+int cli_http_post(struct cli_http *h, const char *path, const char *ctype, const void *body,
+		  size_t n, struct buf *out, long *ret_code);
 
 /* Prints "sealtrail: <msg>\n" to stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -103,37 +103,18 @@ static bool src_open(struct src *s, struct opts *o)
 		}
 		return true;
 	}
-	size_t n = strlen(o->url);
-	if (strncasecmp(o->url, "http://", 7) != 0 && strncasecmp(o->url, "https://", 8) != 0) {
-		cli_err("--url: expected an http:// or https:// URL, found \"%s\"", o->url);
-		return false;
-	}
-	while (n > 8 && o->url[n - 1] == '/')
-		n--;
-	if (cli_read_token(o->token_file, &s->token) <= 0) {
-		if (s->token.len == 0)
-			cli_err("no token: pass --token-file FILE or set SEALTRAIL_TOKEN");
-		return false;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		cli_err("cannot initialise libcurl");
-		return false;
-	}
-	s->h.base = o->url;
-	s->h.base_len = n;
 	s->http = true;
-	return cli_http_setup(&s->h, o->cacert, 30, &s->token, "sealtrail-query");
+	return cli_http_open(&s->h, &s->token, o->url, o->token_file, o->cacert, "sealtrail-query");
 }
 
 static void src_close(struct src *s)
 {
-	if (s->http) {
-		cli_http_release(&s->h);
-		curl_global_cleanup();
-	}
+	if (s->http)
+		cli_http_close(&s->h, &s->token);
 	index_close(s->ix);
 	log_close(s->log);
-	st_wipe(s->token.data, s->token.cap);
+	if (s->token.data)
+		st_wipe(s->token.data, s->token.cap);
 	buf_release(&s->token);
 }
 

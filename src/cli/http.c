@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 _Static_assert(sizeof(((struct cli_http *)0)->errbuf) >= CURL_ERROR_SIZE, "errbuf holds a libcurl error");
 
@@ -138,6 +139,70 @@ bool cli_http_setup(struct cli_http *h, const char *cacert, long timeout,
 	return true;
 }
 
+
+bool cli_http_open(struct cli_http *h, struct buf *token, const char *url,
+		   const char *token_file, const char *cacert, const char *agent)
+{
+	size_t n = strlen(url);
+	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+		cli_err("--url: expected an http:// or https:// URL, found \"%s\"", url);
+		return false;
+	}
+	while (n > 8 && url[n - 1] == '/')
+		n--;
+	if (cli_read_token(token_file, token) <= 0) {
+		if (token->len == 0)
+			cli_err("no token: pass --token-file FILE or set SEALTRAIL_TOKEN");
+		return false;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		cli_err("cannot initialise libcurl");
+		return false;
+	}
+	h->base = url;
+	h->base_len = n;
+	return cli_http_setup(h, cacert, 30, token, agent);
+}
+
+void cli_http_close(struct cli_http *h, struct buf *token)
+{
+	cli_http_release(h);
+	curl_global_cleanup();
+	if (token->data)
+		st_wipe(token->data, token->cap);
+	buf_release(token);
+}
+
+int cli_http_post(struct cli_http *h, const char *path, const char *ctype, const void *body,
+		  size_t n, struct buf *out, long *ret_code)
+{
+	struct curl_slist *hdrs = NULL, *l;
+	char ct[128];
+	int r;
+
+	snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+	for (l = h->hdrs; l; l = l->next)
+		if (!(hdrs = curl_slist_append(hdrs, l->data)))
+			break;
+	if ((h->hdrs && !hdrs) || !(l = curl_slist_append(hdrs, ct))) {
+		curl_slist_free_all(hdrs);
+		cli_err("out of memory");
+		return -ENOMEM;
+	}
+	hdrs = l;
+	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h->h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+	r = cli_http_get(h, path, out, ret_code);
+	/* back to GET with the handle's own headers */
+	curl_easy_setopt(h->h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, h->hdrs);
+	for (struct curl_slist *x = hdrs; x; x = x->next)
+		if (x->data)
+			st_wipe(x->data, strlen(x->data));
+	curl_slist_free_all(hdrs);
+	return r;
+}
 
 int cli_http_get(struct cli_http *h, const char *path, struct buf *out, long *ret_code)
 {

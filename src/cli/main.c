@@ -25,6 +25,8 @@ static const char usage[] =
 	"  tail (--url URL | --data DIR) [-f] [-n N] ['QUERY']\n"
 	"                                      the newest events; -f follows new ones (--url)\n"
 	"  reindex --data DIR                  rebuild the search index from the log\n"
+	"  erase --url URL --tenant T --subject S|-   crypto-shred a data subject's vault entries (legal, admin)\n"
+	"  detokenize --url URL --tenant T TOKEN     the value behind one vault token (legal, admin)\n"
 	"  init --data DIR [--origin NAME] [--segment-size BYTES] [--max-entry BYTES]\n"
 	"       [--max-depth N] [--max-members N] [--max-string BYTES] [--max-tenants N]\n"
 	"                                      create a log; print its verifier key\n"
@@ -116,6 +118,7 @@ int main(int argc, char **argv)
 		{ "token", cmd_token }, { "serve", cmd_serve },
 		{ "query", cmd_query }, { "stats", cmd_stats }, { "timeline", cmd_timeline },
 		{ "tail", cmd_tail }, { "reindex", cmd_reindex },
+		{ "erase", cmd_erase }, { "detokenize", cmd_detokenize },
 	};
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||

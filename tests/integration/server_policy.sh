@@ -90,7 +90,7 @@ URLPW=Url-Pa55-6e0a
 PEMBODY=MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7x9f3e0
 K8SDATA=c3VwZXItc2VjcmV0LTJmOWE=
 UAEMAIL=ua.miss.5a5@example.com
-SECRETS=("$PASSWORD" "$CARD" "$EMAIL" "$CUSTOMER" "$FREE_EMAIL" "$AWS" "$JWT" "$URLPW" "$PEMBODY" "$K8SDATA" "$UAEMAIL")
+SECRETS=("cust2.e55a@example.org" "$PASSWORD" "$CARD" "$EMAIL" "$CUSTOMER" "$FREE_EMAIL" "$AWS" "$JWT" "$URLPW" "$PEMBODY" "$K8SDATA" "$UAEMAIL")
 
 EV='{"time":"2026-11-28T10:00:00Z","action":"auth.login","tenant":"acme",
  "actor":{"id":"subj-4f1c","email":"'$EMAIL'","user_agent":"curl/8 ('$UAEMAIL')"},
@@ -193,6 +193,9 @@ ADMIN_OTHER=$(mk legal --tenant globex)
 sleep 2.2
 detok() { curl -s --max-time 10 -o "$T/dt" -w '%{http_code}' -H "Authorization: Bearer $1" \
 	"$BASE/v1/detokenize?tenant=$2&token=$3"; echo " $(cat "$T/dt")"; }
+printf '%s\n' "$LEGAL" >"$T/legal.tok"
+cli_val=$("$ST" detokenize --url "$BASE" --token-file "$T/legal.tok" --tenant acme "$tok" 2>&1) && crc=0 || crc=$?
+expect "sealtrail detokenize prints the value (exit 0)" '[ $crc = 0 ] && [[ $cli_val == *"\"value\":\"$CUSTOMER\""* ]]' "$crc $cli_val"
 r=$(detok "$LEGAL" acme "$tok")
 expect "detokenize (legal): the token resolves to the original value" \
 	'[[ $r == 200* ]] && [ "$(python3 -c "import json,sys; print(json.loads(sys.argv[1].split(\" \",1)[1])[\"value\"])" "$r")" = "$CUSTOMER" ]' "$r"
@@ -226,6 +229,20 @@ for _ in $(seq 1 25); do
 done
 expect "detokenize and erase are meta-audited; the erase names the subject by hash only" \
 	'audit_check "$audit"' "$(printf '%s' "$audit" | head -c 1500)"
+
+# the commands: erase with the subject on standard input, then detokenize exits 3
+cli_out=$("$ST" detokenize --url "$BASE" --token-file "$T/legal.tok" --tenant acme "$tok" 2>&1) && crc=0 || crc=$?
+expect "sealtrail detokenize of an erased token exits 3 naming 410" '[ $crc = 3 ] && [[ $cli_out == *410* ]]' "$crc $cli_out"
+CUST2=cust2.e55a@example.org
+r=$(post '{"time":"2026-11-28T10:00:07Z","action":"x.y","tenant":"acme","actor":{"id":"subj-cli-9a"},"resource":{"type":"t"},"metadata":{"customer":{"email":"'$CUST2'"}}}')
+tok2=$(field "$(entry "$(seq_of "$r")")" metadata.customer.email)
+cli_out=$(printf 'subj-cli-9a\n' | "$ST" erase --url "$BASE" --token-file "$T/legal.tok" --tenant acme --subject - 2>&1) && crc=0 || crc=$?
+expect "sealtrail erase --subject - (from standard input) erases the subject's token" \
+	'[ $crc = 0 ] && [[ $cli_out == *"\"tokens_erased\":1"* ]]' "$crc $cli_out"
+cli_out=$("$ST" detokenize --url "$BASE" --token-file "$T/legal.tok" --tenant acme "$tok2" 2>&1) && crc=0 || crc=$?
+expect "and its token no longer resolves (exit 3)" '[ $crc = 3 ]' "$crc $cli_out"
+cli_out=$("$ST" erase --url "$BASE" --tenant acme 2>&1) && crc=0 || crc=$?
+expect "sealtrail erase without a subject is a usage error (exit 2)" '[ $crc = 2 ]' "$crc $cli_out"
 
 # a full index build and a clean stop, then: not one original byte anywhere
 curl -s --max-time 30 -G -H "Authorization: Bearer $AUD" --data-urlencode 'q=action:auth.login' \
