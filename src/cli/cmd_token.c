@@ -22,6 +22,7 @@
 static const char usage_text[] =
 	"usage: sealtrail token create --data DIR --role ROLE [--tenant T]... [--all-tenants]\n"
 	"                              [--name NAME] [--expires 90d|12h|30m|45s|RFC3339]\n"
+	"                              [--context region=R,environment=E,cluster=C,service=S]\n"
 	"       sealtrail token list --data DIR [--json]\n"
 	"       sealtrail token revoke --data DIR ID|NAME\n"
 	"roles: producer reader auditor legal admin operator; producer, reader, auditor\n"
@@ -102,8 +103,11 @@ static int do_create(int argc, char **argv)
 		{ "all-tenants", no_argument, NULL, 'a' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "expires", required_argument, NULL, 'e' },
+		{ "context", required_argument, NULL, 'x' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct ev_context ctx = { 0 };
+	char cbuf[CTX_COUNT * (CONTEXT_VALUE_MAX + 16)];
 	const char *dir = NULL, *role = NULL, *expires = NULL;
 	const char *tenants[TOKEN_TENANTS_MAX];
 	struct token_spec spec = { 0 };
@@ -121,6 +125,18 @@ static int do_create(int argc, char **argv)
 		case 'a': spec.all_tenants = true; break;
 		case 'n': spec.name = optarg; break;
 		case 'e': expires = optarg; break;
+		case 'x':
+			if (strlen(optarg) >= sizeof(cbuf)) {
+				cli_err("--context: longer than %zu bytes", sizeof(cbuf) - 1);
+				return EXIT_USAGE;
+			}
+			strcpy(cbuf, optarg);
+			if (context_parse(&ctx, cbuf, ",", "--context", "", err, sizeof(err)) < 0) {
+				cli_err("%s", err);
+				return EXIT_USAGE;
+			}
+			spec.context = &ctx;
+			break;
 		case 't':
 			if (spec.ntenants == TOKEN_TENANTS_MAX) {
 				cli_err("--tenant: at most %d per token", TOKEN_TENANTS_MAX);

@@ -43,7 +43,7 @@
 #include <unistd.h>
 
 #define FORMAT_VERSION "1"
-#define NFIELDS 9
+#define NFIELDS 10          /* version 1 records have the first 9 */
 #define RAW_LEN 32
 /* The largest DIR/tokens read: every record at the line limit. */
 #define FILE_MAX ((size_t)TOKEN_RECORDS_MAX * TOKEN_LINE_MAX)
@@ -53,7 +53,7 @@
 
 static const char file_header[] =
 	"# sealtrail tokens " FORMAT_VERSION " (docs/TOKENS.md): version sha256 id role "
-	"tenants created_ns expires_ns revoked_ns name\n";
+	"tenants created_ns expires_ns revoked_ns name [context, version 2]\n";
 
 bool (*token_ct_equal)(const void *a, const void *b, size_t n) = st_ct_equal;
 
@@ -338,7 +338,7 @@ static int parse_tenants(struct token *t, const char *s, size_t n, const char **
 
 static const char *const field_names[NFIELDS] = {
 	"version", "sha256", "id", "role", "tenants", "created_ns", "expires_ns",
-	"revoked_ns", "name",
+	"revoked_ns", "name", "context",
 };
 
 /* Parses one record line (without its newline) into t. On failure *fi is
@@ -356,7 +356,7 @@ static int parse_line(struct token *t, const char *s, size_t n, int *fi, const c
 		while (j < n && s[j] != ' ')
 			j++;
 		if (nf == NFIELDS) {
-			*why = "expected 9 fields separated by single spaces, found more";
+			*why = "expected 9 fields (version 1) or 10 (version 2) separated by single spaces, found more";
 			*fs = s + i;
 			*fn = n - i;
 			return ST_EINVAL;
@@ -365,20 +365,25 @@ static int parse_line(struct token *t, const char *s, size_t n, int *fi, const c
 		fl[nf++] = j - i;
 		i = j + 1;
 	}
-	if (nf != NFIELDS) {
-		*why = "expected 9 fields separated by single spaces, found fewer";
+	/* version 1: 9 fields; version 2 adds the context */
+	bool v_ok = nf && fl[0] == 1 && (f[0][0] == '1' || f[0][0] == '2');
+	size_t nwant = !v_ok ? nf : f[0][0] == '2' ? NFIELDS : NFIELDS - 1;   /* a bad version: field 1 says so */
+	if (nf != nwant) {
+		*why = nwant == NFIELDS ? "expected 10 fields (version 2) separated by single spaces" :
+					 "expected 9 fields (version 1) separated by single spaces";
 		*fs = s;
 		*fn = n;
 		return ST_EINVAL;
 	}
-	for (int k = 0; k < NFIELDS; k++) {
+	memset(&t->context, 0, sizeof(t->context));
+	for (int k = 0; k < (int)nwant; k++) {
 		*fi = k;
 		*fs = f[k];
 		*fn = fl[k];
 		switch (k) {
 		case 0:
-			if (fl[k] != 1 || f[k][0] != FORMAT_VERSION[0]) {
-				*why = "expected format version " FORMAT_VERSION;
+			if (fl[k] != 1 || (f[k][0] != '1' && f[k][0] != '2')) {
+				*why = "expected record version 1 or 2";
 				return ST_EINVAL;
 			}
 			break;
@@ -439,6 +444,22 @@ static int parse_line(struct token *t, const char *s, size_t n, int *fi, const c
 			memcpy(t->name, f[k], fl[k]);
 			t->name[fl[k]] = 0;
 			break;
+		case 9: {
+			/* k=v[,k=v]... (at most the four keys) */
+			char copy[CTX_COUNT * (CONTEXT_VALUE_MAX + 16)], msg[200];
+			if (fl[k] == 0 || fl[k] >= sizeof(copy)) {
+				*why = "expected key=value[,key=value] with keys region, environment, cluster, service";
+				return ST_EINVAL;
+			}
+			memcpy(copy, f[k], fl[k]);
+			copy[fl[k]] = 0;
+			if (context_parse(&t->context, copy, ",", "context", "", msg, sizeof(msg)) < 0 ||
+			    context_empty(&t->context)) {
+				*why = "expected key=value[,key=value] with keys region, environment, cluster, service and values of 1..64 [A-Za-z0-9_.:/@+-]";
+				return ST_EINVAL;
+			}
+			break;
+		}
 		}
 	}
 	return 0;
@@ -537,7 +558,8 @@ static void format_record(struct buf *b, const struct token *t, int *r)
 	if (*r < 0)
 		return;
 	hex_encode(t->tk_hash, HASH_SIZE, hex);
-	*r = buf_printf(b, FORMAT_VERSION " %s %s %s ", hex, t->id, role_name(t->role));
+	*r = buf_printf(b, "%s %s %s %s ", context_empty(&t->context) ? "1" : "2", hex, t->id,
+			role_name(t->role));
 	if (*r < 0)
 		return;
 	if (t->all_tenants)
@@ -545,8 +567,18 @@ static void format_record(struct buf *b, const struct token *t, int *r)
 	for (size_t i = 0; *r >= 0 && i < t->ntenants; i++)
 		*r = buf_printf(b, "%s%s", i ? "," : "", t->tenants[i]);
 	if (*r >= 0)
-		*r = buf_printf(b, " %lld %lld %lld %s\n", (long long)t->created_ns,
+		*r = buf_printf(b, " %lld %lld %lld %s", (long long)t->created_ns,
 				(long long)t->expires_ns, (long long)t->revoked_ns, t->name);
+	/* a context makes the record version 2; without one it stays 1, so
+	 * older readers keep reading files that use none */
+	bool sep = false;
+	for (int k = 0; *r >= 0 && k < CTX_COUNT; k++)
+		if (t->context.v[k][0]) {
+			*r = buf_printf(b, "%s%s=%s", sep ? "," : " ", context_name(k), t->context.v[k]);
+			sep = true;
+		}
+	if (*r >= 0)
+		*r = buf_putc(b, '\n');
 }
 
 /* Reads path into a malloc'd buffer. -ENOENT when missing. */
@@ -734,6 +766,16 @@ static int check_spec(const struct token_spec *spec, int64_t now, struct token *
 		return ST_EINVAL;
 	}
 	t->expires_ns = spec->expires_ns;
+	memset(&t->context, 0, sizeof(t->context));
+	if (spec->context) {
+		for (int k = 0; k < CTX_COUNT; k++)
+			if (spec->context->v[k][0] && !context_valid(spec->context->v[k])) {
+				st_fail(err, errcap, "context: %s: expected 1..%d bytes of [A-Za-z0-9_.:/@+-]",
+					context_name(k), CONTEXT_VALUE_MAX);
+				return ST_EINVAL;
+			}
+		t->context = *spec->context;
+	}
 	t->created_ns = now;
 	return 0;
 }

@@ -28,6 +28,7 @@
 
 #include "common/hash.h"
 #include "log/tenants.h"
+#include "policy/context.h"
 
 enum role { ROLE_PRODUCER, ROLE_READER, ROLE_AUDITOR, ROLE_LEGAL, ROLE_ADMIN, ROLE_OPERATOR };
 #define ROLE_COUNT 6
@@ -84,6 +85,7 @@ struct token {
 	int64_t created_ns;
 	int64_t expires_ns;         /* 0 = never */
 	int64_t revoked_ns;         /* 0 = not revoked */
+	struct ev_context context;  /* static context stamped on its events ("" = unset) */
 	uint8_t tk_hash[HASH_SIZE]; /* SHA-256 of the secret string */
 	atomic_uint tk_refs;        /* references held; the store holds one */
 };
@@ -108,6 +110,7 @@ struct token_spec {
 	size_t ntenants;
 	const char *name;
 	int64_t expires_ns;
+	const struct ev_context *context;   /* NULL: none */
 };
 
 /* Creates a token in DIR/tokens (DIR must exist; the file is created mode

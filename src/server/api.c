@@ -802,11 +802,13 @@ static void handle_ingest(struct ctx *c)
 	q->r = r;
 	pthread_rwlock_rdlock(&s->cfg_lock);
 	unsigned lix = hreq_listener(r);
-	const struct config_context *ctx[2] = {
+	/* the token's context, then the listener's, then the defaults */
+	const struct ev_context *ctx[3] = {
+		&c->tok->context,
 		lix < s->cfg.nlisteners ? &s->cfg.listeners[lix].context : NULL, &s->cfg.context,
 	};
 	int er = enrich_prepare(&q->en, hreq_header(r, "X-Request-Id"), hreq_header(r, "traceparent"),
-				hreq_peer(r), ctx, 2, err, sizeof(err));
+				hreq_peer(r), ctx, 3, err, sizeof(err));
 	if (er < 0) {
 		pthread_rwlock_unlock(&s->cfg_lock);
 		ingest_req_free(q);
@@ -1841,6 +1843,12 @@ static int list_one(const struct token *t, void *arg)
 		rfc3339_format_us(t->expires_ns, ts);
 		buf_printf(b, ",\"expires\":\"%s\"", ts);
 	}
+	for (int k = 0, n = 0; k < CTX_COUNT; k++)
+		if (t->context.v[k][0])
+			buf_printf(b, "%s\"%s\":\"%s\"", n++ ? "," : ",\"context\":{", context_name(k),
+				   t->context.v[k]);
+	if (!context_empty(&t->context))
+		buf_putc(b, '}');
 	buf_printf(b, ",\"status\":\"%s\"}", t->revoked_ns ? "revoked" :
 		   t->expires_ns && t->expires_ns <= now ? "expired" : "active");
 	return 0;
@@ -1889,7 +1897,9 @@ static void handle_tokens(struct ctx *c, const struct path_match *m)
 		buf_puts(&b, "}\n");
 		reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
 	} else if (meth == HTTP_POST && !m) {
-		static const char *const allowed[] = { "role", "tenants", "name", "expires_in", NULL };
+		static const char *const allowed[] = { "role", "tenants", "name", "expires_in", "context", NULL };
+		struct ev_context tctx = { 0 };
+		char cbuf[CTX_COUNT * (CONTEXT_VALUE_MAX + 16)];
 		char role[32], tenants[TOKEN_TENANTS_MAX * (TOKEN_TENANT_MAX + 1)], name[TOKEN_NAME_MAX + 1];
 		char secret[TOKEN_SECRET_LEN + 1];
 		const char *tl[TOKEN_TENANTS_MAX];
@@ -1928,6 +1938,16 @@ static void handle_tokens(struct ctx *c, const struct path_match *m)
 		}
 		if (query_get(hreq_query(c->r), "name", name, sizeof(name)) > 0)
 			spec.name = name;
+		int cl = query_get(hreq_query(c->r), "context", cbuf, sizeof(cbuf));
+		if (cl == ST_ELIMIT || cl == 0 ||
+		    (cl > 0 && context_parse(&tctx, cbuf, ",", "parameter context", "", err, sizeof(err)) < 0)) {
+			if (cl <= 0)
+				snprintf(err, sizeof(err), "parameter context: expected key=value[,key=value]");
+			reply_error(c->s, c->r, 400, "bad_parameter", err, 0);
+			goto out;
+		}
+		if (cl > 0)
+			spec.context = &tctx;
 		if (exp_s)
 			spec.expires_ns = now_realtime_ns() + (int64_t)exp_s * 1000000000;
 		if (token_create(c->s->dir, &spec, secret, sizeof(secret), &made, err, sizeof(err)) < 0) {

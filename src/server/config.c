@@ -5,7 +5,6 @@
  */
 #include "server/config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,61 +131,6 @@ bool config_is_critical(const struct server_config *c, const char *action, size_
 	return false;
 }
 
-static const char *const context_names[CTX_COUNT] = {
-	"region", "environment", "cluster", "service",
-};
-
-const char *config_context_name(int k)
-{
-	return k >= 0 && k < CTX_COUNT ? context_names[k] : "invalid";
-}
-
-int config_context_key(const char *name)
-{
-	for (int k = 0; k < CTX_COUNT; k++)
-		if (!strcmp(name, context_names[k]))
-			return k;
-	return -1;
-}
-
-bool config_context_valid(const char *v)
-{
-	size_t n = strlen(v);
-	if (n == 0 || n > CONFIG_CONTEXT_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)v[i];
-		if (!isalnum(ch) && !strchr("_.:/@+-", ch))
-			return false;
-	}
-	return true;
-}
-
-/* `key=value` words after a listener's address. */
-static int listener_context(struct config_context *ctx, char *words, const char *k,
-			    char *why, size_t cap)
-{
-	for (char *save = NULL, *w = strtok_r(words, " \t", &save); w;
-	     w = strtok_r(NULL, " \t", &save)) {
-		char *eq = strchr(w, '=');
-		int key;
-		if (eq)
-			*eq = 0;
-		if (!eq || (key = config_context_key(w)) < 0) {
-			snprintf(why, cap, "%s: expected key=value with key region, environment, cluster or service after the address, found \"%s\"",
-				 k, w);
-			return ST_EINVAL;
-		}
-		if (!config_context_valid(eq + 1)) {
-			snprintf(why, cap, "%s: %s: expected 1..%d bytes of [A-Za-z0-9_.:/@+-], found \"%s\"",
-				 k, w, CONFIG_CONTEXT_MAX, eq + 1);
-			return ST_EINVAL;
-		}
-		snprintf(ctx->v[key], sizeof(ctx->v[key]), "%s", eq + 1);
-	}
-	return 0;
-}
-
 static char *trim(char *s)
 {
 	while (*s == ' ' || *s == '\t')
@@ -265,7 +209,7 @@ static int set_key(struct server_config *c, const char *k, char *v, char *why, s
 		}
 		struct config_listener li = { .tls = !strcmp(k, "listen_tls") };
 		snprintf(li.addr, sizeof(li.addr), "%s", v);
-		if (listener_context(&li.context, words, k, why, cap) < 0)
+		if (context_parse(&li.context, words, " \t", k, " after the address", why, cap) < 0)
 			return ST_EINVAL;
 		c->listeners[c->nlisteners++] = li;
 		return 0;
@@ -296,13 +240,13 @@ static int set_key(struct server_config *c, const char *k, char *v, char *why, s
 			c->rate_burst = d;
 		return 0;
 	}
-	if (config_context_key(k) >= 0) {
-		if (!config_context_valid(v)) {
+	if (context_key(k) >= 0) {
+		if (!context_valid(v)) {
 			snprintf(why, cap, "%s: expected 1..%d bytes of [A-Za-z0-9_.:/@+-], found \"%s\"",
-				 k, CONFIG_CONTEXT_MAX, v);
+				 k, CONTEXT_VALUE_MAX, v);
 			return ST_EINVAL;
 		}
-		snprintf(c->context.v[config_context_key(k)], CONFIG_CONTEXT_MAX + 1, "%s", v);
+		snprintf(c->context.v[context_key(k)], CONTEXT_VALUE_MAX + 1, "%s", v);
 		return 0;
 	}
 	if (!strcmp(k, "critical_actions")) {

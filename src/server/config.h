@@ -15,30 +15,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy/context.h"
+
 #define CONFIG_MAX_LISTENERS 8
 #define CONFIG_ADDR_MAX 128
 #define CONFIG_MAX_CRITICAL 32
 #define CONFIG_PREFIX_MAX 64
 
-/* Static context the server adds to every event it accepts, as the
- * server-owned member "context" (docs/ENRICHMENT.md). "" = unset. A
- * listener's value wins over the global one. */
-enum { CTX_REGION, CTX_ENVIRONMENT, CTX_CLUSTER, CTX_SERVICE, CTX_COUNT };
-#define CONFIG_CONTEXT_MAX 64
-struct config_context {
-	char v[CTX_COUNT][CONFIG_CONTEXT_MAX + 1];
-};
-/* "region", "environment", "cluster", "service". */
-const char *config_context_name(int k);
-/* The key's index, or -1. */
-int config_context_key(const char *name);
-/* Values: 1..CONFIG_CONTEXT_MAX bytes of [A-Za-z0-9_.:/@+-]. */
-bool config_context_valid(const char *v);
+/* Static context (policy/context.h): the file's defaults and each
+ * listener's; a listener's value wins over the global one. */
 
 struct config_listener {
 	char addr[CONFIG_ADDR_MAX];  /* host:port; [v6]:port */
 	bool tls;
-	struct config_context context;  /* `listen = ADDR key=value...` */
+	struct ev_context context;  /* `listen = ADDR key=value...` */
 };
 
 struct server_config {
@@ -80,7 +70,7 @@ struct server_config {
 	size_t ncritical;
 
 	/* enrichment: the keys region, environment, cluster, service */
-	struct config_context context;
+	struct ev_context context;
 
 	/* the policy pipeline (docs/REDACTION.md) */
 	char policy_file[PATH_MAX];  /* "" = no policy: events are stored as sent */

@@ -62,7 +62,7 @@ static size_t put(uint8_t *o, size_t at, const char *s)
 }
 
 int enrich_prepare(struct enrich *e, const char *xrid, const char *traceparent,
-		   const char *client_ip, const struct config_context *const *ctx,
+		   const char *client_ip, const struct ev_context *const *ctx,
 		   size_t nctx, char *err, size_t errcap)
 {
 	memset(e, 0, offsetof(struct enrich, suffix));
@@ -96,7 +96,7 @@ int enrich_prepare(struct enrich *e, const char *xrid, const char *traceparent,
 		if (!v)
 			continue;
 		at = put(e->suffix, at, any ? ",\"" : ",\"context\":{\"");
-		at = put(e->suffix, at, config_context_name(k));
+		at = put(e->suffix, at, context_name(k));
 		at = put(e->suffix, at, "\":\"");
 		at = put(e->suffix, at, v);
 		at = put(e->suffix, at, "\"");

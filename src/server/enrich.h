@@ -56,7 +56,7 @@ bool enrich_request_id_valid(const char *v);
  * X-Request-Id is malformed (an invalid traceparent is ignored, as the
  * W3C specification asks, and flagged in traceparent_ignored). */
 int enrich_prepare(struct enrich *e, const char *xrid, const char *traceparent,
-		   const char *client_ip, const struct config_context *const *ctx,
+		   const char *client_ip, const struct ev_context *const *ctx,
 		   size_t nctx, char *err, size_t errcap);
 
 /* Writes the members the event lacks ("request_id":"...", and

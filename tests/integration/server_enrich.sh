@@ -158,6 +158,17 @@ expect "context.region:eu-west-1 finds the listener's events" '[ "$(q "context.r
 expect "context.region:us-east-1 finds the plain listener's one" '[ "$(q "context.region:us-east-1")" = 1 ]' "$(q "context.region:us-east-1")"
 expect "client_ip:127.0.0.1 finds them all" '[ "$(q "client_ip:127.0.0.1")" -ge 7 ]' "$(q "client_ip:127.0.0.1")"
 
+# 7b. a token's own context wins over the listener's and the defaults
+TCTX=$("$ST" token create --data "$D" --role producer --tenant acme --context service=billing,cluster=c9 2>/dev/null | head -1)
+bad=$("$ST" token create --data "$D" --role producer --tenant acme --context colour=red 2>&1 >/dev/null) && brc=0 || brc=$?
+sleep 2.2
+BODY=$EV
+r=$(PROD=$TCTX post "$P1")
+e=$(entry "$(seq_of "$r")")
+expect "a token's context wins key by key (service, cluster), the listener's and the defaults fill the rest" \
+	'[ "$(field "$e" context)" = "{\"region\": \"eu-west-1\", \"environment\": \"prod\", \"cluster\": \"c9\", \"service\": \"billing\"}" ]' "$e"
+expect "token create --context refuses an unknown key, naming it" '[ $brc = 2 ] && [[ $bad == *colour* ]]' "$brc $bad"
+
 # 8. SIGHUP: new defaults for the next events
 sed -i 's/^environment = prod/environment = staging/' "$CFG"
 kill -HUP "$SPID"

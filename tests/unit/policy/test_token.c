@@ -67,7 +67,7 @@ static int create(const char *dir, enum role role, const char *tenant, bool all,
 		  const char *name, int64_t expires, char *secret, struct token *ret)
 {
 	const char *ts[1] = { tenant };
-	struct token_spec spec = { role, all, ts, tenant ? 1 : 0, name, expires };
+	struct token_spec spec = { role, all, ts, tenant ? 1 : 0, name, expires, NULL };
 	char err[512] = "";
 	return token_create(dir, &spec, secret, TOKEN_SECRET_LEN + 1, ret, err, sizeof(err));
 }
@@ -282,7 +282,7 @@ static void test_create_list_revoke(void)
 	}
 	{
 		const char *dup[2] = { "acme", "acme" };
-		struct token_spec spec = { ROLE_READER, false, dup, 2, "r2", 0 };
+		struct token_spec spec = { ROLE_READER, false, dup, 2, "r2", 0, NULL };
 		CHECK(token_create(dir, &spec, s3, sizeof(s3), NULL, err, sizeof(err)) == ST_EINVAL);
 		CHECK(token_create(dir, &spec, s3, TOKEN_SECRET_LEN, NULL, err, sizeof(err)) == ST_EINVAL);
 	}
@@ -521,7 +521,9 @@ static void test_parser(void)
 		const char *line;
 		const char *want;   /* in the error text */
 	} cases[] = {
-		{ "2 " H64 " " ID " reader acme 1 0 0 n\n", "line 2: field 1 (version)" },
+		{ "3 " H64 " " ID " reader acme 1 0 0 n\n", "line 2: field 1 (version)" },
+		{ "2 " H64 " " ID " reader acme 1 0 0 n\n", "line 2: expected 10 fields (version 2)" },
+		{ "2 " H64 " " ID " reader acme 1 0 0 n service=x,region\n", "line 2: field 10 (context)" },
 		{ "1 " H64 "0 " ID " reader acme 1 0 0 n\n", "line 2: field 2 (sha256)" },
 		{ "1 9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08 " ID
 		  " reader acme 1 0 0 n\n", "line 2: field 2 (sha256)" },
@@ -685,8 +687,73 @@ static void test_concurrent(void)
 	remove_dir(dir);
 }
 
+/* A token with a context: written as a version 2 record, read back, and
+ * a version 1 file with a hand-written version 2 line is read too; bad
+ * contexts are refused naming field 10. */
+static void test_context(void)
+{
+	char dir[] = "/tmp/sealtrail-tokctx.XXXXXX", path[256], err[512] = "";
+	char secret[TOKEN_SECRET_LEN + 1];
+	struct ev_context ctx = { 0 };
+	struct token made;
+	const char *ts[1] = { "acme" };
+	CHECK(mkdtemp(dir) != NULL);
+	strcpy(ctx.v[CTX_REGION], "eu-west-1");
+	strcpy(ctx.v[CTX_SERVICE], "payments");
+	struct token_spec spec = { ROLE_PRODUCER, false, ts, 1, "pay", 0, &ctx };
+	CHECK(token_create(dir, &spec, secret, sizeof(secret), &made, err, sizeof(err)) == 0);
+	struct token_spec plain = { ROLE_PRODUCER, false, ts, 1, "plain", 0, NULL };
+	CHECK(token_create(dir, &plain, secret, sizeof(secret), NULL, err, sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "%s/tokens", dir);
+	struct buf b = BUF_INIT(1 << 20);
+	CHECK(read_file(path, 1 << 20, &b) == 0);
+	CHECK(buf_cstr(&b) == 0);
+	CHECK_MSG(strstr((char *)b.data, " pay region=eu-west-1,service=payments\n") != NULL, "%s", (char *)b.data);
+	CHECK(strstr((char *)b.data, "\n2 ") != NULL && strstr((char *)b.data, "\n1 ") != NULL);
+	/* read back through the store */
+	struct token_store *st = NULL;
+	CHECK(token_store_open(&st, dir, err, sizeof(err)) == 0);
+	const struct token *t = NULL;
+	/* authenticate needs the secret of "pay": recreate and look it up */
+	char s2[TOKEN_SECRET_LEN + 1];
+	struct token_spec spec2 = { ROLE_PRODUCER, false, ts, 1, "pay2", 0, &ctx };
+	CHECK(token_create(dir, &spec2, s2, sizeof(s2), NULL, err, sizeof(err)) == 0);
+	token_store_reload(st);
+	CHECK(token_authenticate(st, s2, strlen(s2), now_realtime_ns(), &t) == AUTH_OK);
+	CHECK(t && !strcmp(t->context.v[CTX_REGION], "eu-west-1") &&
+	      !strcmp(t->context.v[CTX_SERVICE], "payments") && !t->context.v[CTX_CLUSTER][0]);
+	token_put(t);
+	token_store_free(st);
+	/* refusals */
+	static const char *const bad[] = { "colour=red", "region=", "region=a\"b", "region" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char line[512];
+		snprintf(line, sizeof(line),
+			 "2 9f83c4132019750f8010bf7cc971d7f7d0c64996888fea02a7b582fbb12d08de 9f83c4132019 reader acme 1 0 0 r %s\n",
+			 bad[i]);
+		CHECK(write_file_atomic(path, line, strlen(line), 0600) == 0);
+		st = NULL;
+		CHECK(token_store_open(&st, dir, err, sizeof(err)) == ST_ECORRUPT);
+		CHECK_MSG(strstr(err, "field 10 (context)") != NULL, "%s", err);
+		token_store_free(st);
+	}
+	/* a version 1 line with 10 fields, a version 2 line with 9 */
+	const char *v1x = "1 9f83c4132019750f8010bf7cc971d7f7d0c64996888fea02a7b582fbb12d08de 9f83c4132019 reader acme 1 0 0 r region=x\n";
+	CHECK(write_file_atomic(path, v1x, strlen(v1x), 0600) == 0);
+	st = NULL;
+	CHECK(token_store_open(&st, dir, err, sizeof(err)) == ST_ECORRUPT);
+	token_store_free(st);
+	buf_release(&b);
+	unlink(path);
+	char lock[256];
+	snprintf(lock, sizeof(lock), "%s/tokens.lock", dir);
+	unlink(lock);
+	rmdir(dir);
+}
+
 int main(void)
 {
+	test_context();
 	if (!mkdtemp(tmproot)) {
 		perror("mkdtemp");
 		return 1;

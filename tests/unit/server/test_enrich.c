@@ -102,12 +102,12 @@ static bool has(const struct buf *b, const char *s)
 
 static void test_prepare(void)
 {
-	struct config_context listener = { 0 }, global = { 0 };
+	struct ev_context listener = { 0 }, global = { 0 };
 	strcpy(listener.v[CTX_REGION], "eu-west-1");
 	strcpy(listener.v[CTX_SERVICE], "payments");
 	strcpy(global.v[CTX_REGION], "us-east-1");
 	strcpy(global.v[CTX_ENVIRONMENT], "prod");
-	const struct config_context *layers[2] = { &listener, &global };
+	const struct ev_context *layers[2] = { &listener, &global };
 	struct enrich e;
 	char err[256] = "";
 	struct buf out = BUF_INIT(4096);
@@ -142,7 +142,7 @@ static void test_prepare(void)
 	CHECK(has(&out, "\"request_id\":\"mine\"") && has(&out, "\"trace_id\":\"t1\""));
 
 	/* No listener layer: the defaults. No layers, no address: no suffix. */
-	const struct config_context *only_global[2] = { NULL, &global };
+	const struct ev_context *only_global[2] = { NULL, &global };
 	CHECK(enrich_prepare(&e, NULL, NULL, "::1", only_global, 2, err, sizeof(err)) == 0);
 	want = ",\"client_ip\":\"::1\",\"context\":{\"region\":\"us-east-1\",\"environment\":\"prod\"}";
 	CHECK(e.suffix_len == strlen(want) && !memcmp(e.suffix, want, e.suffix_len));
@@ -159,12 +159,12 @@ static void test_prepare(void)
 	CHECK(strstr(err, "X-Request-Id") != NULL);
 
 	/* The largest suffix fits its bound. */
-	struct config_context big;
+	struct ev_context big;
 	for (int k = 0; k < CTX_COUNT; k++) {
-		memset(big.v[k], 'x', CONFIG_CONTEXT_MAX);
-		big.v[k][CONFIG_CONTEXT_MAX] = 0;
+		memset(big.v[k], 'x', CONTEXT_VALUE_MAX);
+		big.v[k][CONTEXT_VALUE_MAX] = 0;
 	}
-	const struct config_context *bl[1] = { &big };
+	const struct ev_context *bl[1] = { &big };
 	CHECK(enrich_prepare(&e, NULL, NULL, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", bl, 1,
 			     err, sizeof(err)) == 0);
 	CHECK(e.suffix_len > 300 && e.suffix_len <= ENRICH_SUFFIX_MAX);
