@@ -1,6 +1,15 @@
 # Helpers shared by the benchmark drivers (sourced, not run).
 
 now() { date +%s.%N; }
+# say LINE: to stdout and appended to $OUTFILE
+say() { printf '%s\n' "$*"; printf '%s\n' "$*" >>"$OUTFILE"; }
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+# field JSON KEY: a top-level member's value
+field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+# median: of the numbers on stdin, one a line
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # secs A B: B - A in seconds, two decimals
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 lines_of() { wc -l <"$1" | tr -d ' '; }

@@ -27,6 +27,8 @@ OUTFILE=$2
 RUNS=${3:-3}
 SOAK=${4:-600}
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$SRC/bench/lib.sh"
 ST=$BUILD/sealtrail
 LG=$BUILD/bench/loadgen
 WORK=$(mktemp -d "${BENCH_TMPDIR:-$SRC/bench/out}/server.XXXXXX")
@@ -41,11 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say() { printf '%s\n' "$*"; printf '%s\n' "$*" >>"$OUTFILE"; }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 # start_server DIR: a fresh log with a producer token; sets PORT, SERVER_PID.
 start_server() {
@@ -70,8 +68,6 @@ stop_server() {
 	SERVER_PID=
 }
 
-# field JSON KEY
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
 # one_run KIND DIR: prints loadgen's JSON line.
 one_run() {
@@ -92,7 +88,6 @@ one_run() {
 	printf '%s\n' "${out%\}},\"server_cpu_s\":$(awk -v a="$cpu0" -v b="$cpu1" -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / t }')}"
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 say ""
 say "== server bench, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo none), $RUNS runs"
