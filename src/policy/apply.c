@@ -152,17 +152,25 @@ int apply_mask(const char *value, size_t n, unsigned keep_prefix, unsigned keep_
 	/* Never more kept than masked: a short value is masked whole. */
 	if ((size_t)keep_prefix + keep_suffix >= cps)
 		keep_prefix = keep_suffix = 0;
+	/* at most n bytes out (a '*' is never longer than what it hides) */
+	if ((r = buf_reserve(out, n)) < 0)
+		return r;
+	uint8_t *o = out->data + out->len;
 	size_t cp = 0;
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
 		while (j < n && is_cont(v[j]))
 			j++;
-		bool keep = cp < keep_prefix || cp >= cps - keep_suffix;
-		if ((r = keep ? buf_append(out, v + i, j - i) : buf_putc(out, '*')) < 0)
-			return r;
+		if (cp < keep_prefix || cp >= cps - keep_suffix) {
+			memcpy(o, v + i, j - i);
+			o += j - i;
+		} else {
+			*o++ = '*';
+		}
 		cp++;
 		i = j;
 	}
+	out->len = (size_t)(o - out->data);
 	return 0;
 }
 
