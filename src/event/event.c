@@ -64,7 +64,7 @@ enum {
 
 /* Content rules for a value, checked after it has been read. */
 enum {
-	R_NONE, R_NONEMPTY, R_TIME, R_TENANT, R_ID, R_OUTCOME, R_ACTION, R_RES_TYPE,
+	R_NONE, R_NONEMPTY, R_TIME, R_TENANT, R_ID, R_OUTCOME, R_ACTION, R_RES_TYPE, R_SCHEMA,
 	R_U64, R_RTIME, R_B64_32, R_SID,
 };
 
@@ -131,8 +131,8 @@ struct parser {
 	uint8_t tprev[32];
 	const uint8_t *tenant;
 	size_t tenant_len;
-	const uint8_t *action, *outcome, *res_type;   /* as written */
-	size_t action_len, outcome_len, res_type_len;
+	const uint8_t *action, *outcome, *res_type, *schema;   /* as written */
+	size_t action_len, outcome_len, res_type_len, schema_len;
 	const uint8_t *id;       /* the top-level "id" string as written */
 	size_t id_len;
 	bool table_ready;
@@ -816,7 +816,7 @@ static const struct field root_fields[] = {
 	[RF_BEFORE] = F("before", T_ANY, R_NONE, 0, 0),
 	[RF_AFTER] = F("after", T_ANY, R_NONE, 0, 0),
 	[RF_METADATA] = F("metadata", T_OBJ, R_NONE, 0, 0),
-	[RF_SCHEMA] = F("schema", T_STR, R_NONE, 0, 0),
+	[RF_SCHEMA] = F("schema", T_STR, R_SCHEMA, 0, 0),
 	[RF_SEQ] = F("seq", SERVER, 0, 0, 0),
 	[RF_RECEIVED_AT] = F("received_at", SERVER, 0, 0, 0),
 	[RF_TSEQ] = F("tseq", SERVER, 0, 0, 0),
@@ -1067,6 +1067,10 @@ static int check_string(struct parser *ps, const struct want *w, const uint8_t *
 	char qs[64];
 
 	switch (w->rule) {
+	case R_SCHEMA:
+		ps->schema = s;
+		ps->schema_len = n;
+		break;
 	case R_NONEMPTY:
 	case R_ACTION:
 	case R_RES_TYPE:
@@ -1482,8 +1486,8 @@ static void parser_init(struct parser *ps, const uint8_t *in, size_t len,
 	ps->tenant_len = 0;
 	ps->id = NULL;
 	ps->id_len = 0;
-	ps->action = ps->outcome = ps->res_type = NULL;
-	ps->action_len = ps->outcome_len = ps->res_type_len = 0;
+	ps->action = ps->outcome = ps->res_type = ps->schema = NULL;
+	ps->action_len = ps->outcome_len = ps->res_type_len = ps->schema_len = 0;
 	ps->table_ready = false;
 	if (err) {
 		err->code = 0;
@@ -1540,6 +1544,8 @@ int event_parse(const uint8_t *in, size_t len, const struct event_limits *lim,
 		ret_info->outcome_len = ps.outcome_len;
 		ret_info->resource_type = (const char *)ps.res_type;
 		ret_info->resource_type_len = ps.res_type_len;
+		ret_info->schema = (const char *)ps.schema;
+		ret_info->schema_len = ps.schema_len;
 		ret_info->has_request_id = (ps.seen & S_REQUEST_ID) != 0;
 		ret_info->has_trace_id = (ps.seen & S_TRACE_ID) != 0;
 		ret_info->id = (const char *)ps.id;

@@ -92,9 +92,10 @@ struct event_info {
 	 * request's X-Request-Id and traceparent headers otherwise). */
 	bool has_request_id, has_trace_id;
 	/* Slices into the input, as written (escapes kept): `action`,
-	 * `outcome` (NULL when absent) and `resource.type`, for the policy. */
-	const char *action, *outcome, *resource_type;
-	size_t action_len, outcome_len, resource_type_len;
+	 * `outcome` and `schema` (NULL when absent) and `resource.type`, for
+	 * the policy pipeline. */
+	const char *action, *outcome, *resource_type, *schema;
+	size_t action_len, outcome_len, resource_type_len, schema_len;
 };
 
 /* Most bytes of a decoded producer id. */

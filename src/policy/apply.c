@@ -472,7 +472,9 @@ int apply_event(const struct apply_env *env, const char *tenant, size_t tl,
 		snprintf(res->err, sizeof(res->err), "the event could not be rewritten: %s",
 			 st_strerror(r));
 	res->crit = policy_crit_final(res->crit);
-	if (r == 0)
+	if (r == 0) {
 		res->sample = policy_sample(&a->view, info->outcome, info->outcome_len, res->crit);
+		res->schema = policy_view_schema(&a->view);
+	}
 	return r;
 }

@@ -71,6 +71,7 @@ struct apply_counts {
 struct apply_result {
 	enum policy_crit crit;           /* final (never UNSET) */
 	const struct policy_sample *sample;  /* the sample class, or NULL */
+	const struct policy_schema *schema;  /* the policy's default schema binding, or NULL */
 	size_t changed;                  /* values dropped or replaced */
 	struct apply_counts counts;
 	char err[200];                   /* when apply_event fails: why, naming the path */

@@ -35,6 +35,7 @@
 #include "ingest/body.h"
 #include "log/proof.h"
 #include "policy/jdoc.h"
+#include "policy/registry.h"
 #include "policy/vault.h"
 #include "server/enrich.h"
 #include "server/httputil.h"
@@ -377,6 +378,7 @@ static const char *reason_code(enum reject_reason r)
 	case REJ_QUEUE: return "overloaded";
 	case REJ_LOG: return "log_failed";
 	case REJ_POLICY: return "policy_failed";
+	case REJ_SCHEMA: return "schema_violation";
 	default: return "error";
 	}
 }
@@ -413,6 +415,58 @@ static bool event_critical(const struct server *s, const uint8_t *p, size_t n)
 			in_str = true;
 		}
 	}
+	return false;
+}
+
+#define SCHEMA_VIOLATIONS_SHOWN 8
+
+/* Validates the parsed event in q->scratch against the schema it names or
+ * the policy binds; on failure the item is refused naming each violation
+ * (JSON pointer, rule) and false is returned. Values never appear: the
+ * validator's messages do not quote them. */
+static bool schema_check(struct ingest_req *q, struct item *it, const struct event_info *info,
+			 const struct policy_schema *bound, const struct body_item *bi)
+{
+	struct server *s = q->s;
+	char name[REGISTRY_NAME_MAX + 1], ref[REGISTRY_NAME_MAX + 24], msg[ERR_MAX];
+	uint32_t ver;
+
+	if (info->schema) {
+		size_t n = info->schema_len < sizeof(ref) - 1 ? info->schema_len : sizeof(ref) - 1;
+		memcpy(ref, info->schema, n);
+		ref[n] = 0;
+	} else if (bound) {
+		snprintf(ref, sizeof(ref), "%s/%s", bound->name, bound->version);
+	} else {
+		return true;
+	}
+	if (!registry_parse_ref(ref, strlen(ref), name, &ver)) {
+		stat_add(&s->st.schema_checks[2], 1);
+		snprintf(msg, sizeof(msg), "schema: expected name/version (name [a-z0-9][a-z0-9._-]{0,63}, version 1..999999)");
+		item_error(q, it, REJ_SCHEMA, msg, "schema", bi->offset);
+		return false;
+	}
+	const struct schema *sc = registry_get(s->registry, name, strlen(name), ver);
+	if (!sc) {
+		stat_add(&s->st.schema_checks[2], 1);
+		snprintf(msg, sizeof(msg), "schema %s/%u is not registered (PUT /v1/schemas/%s/%u)", name,
+			 ver, name, ver);
+		item_error(q, it, REJ_SCHEMA, msg, info->schema ? "schema" : NULL, bi->offset);
+		return false;
+	}
+	struct schema_violation v[SCHEMA_VIOLATIONS_SHOWN];
+	int k = schema_validate(sc, (const char *)q->scratch.data, q->scratch.len, v, ARRAY_SIZE(v));
+	if (k == 0) {
+		stat_add(&s->st.schema_checks[0], 1);
+		return true;
+	}
+	stat_add(&s->st.schema_checks[1], 1);
+	size_t at = (size_t)snprintf(msg, sizeof(msg), "%d violation(s) of schema %s/%u:", k < 0 ? 1 : k,
+				     name, ver);
+	for (int i = 0; i < k && i < (int)ARRAY_SIZE(v) && at < sizeof(msg); i++)
+		at += (size_t)snprintf(msg + at, sizeof(msg) - at, "%s %s (%s): %s", i ? ";" : "",
+				       v[i].pointer[0] ? v[i].pointer : "/", v[i].rule, v[i].msg);
+	item_error(q, it, REJ_SCHEMA, msg, k > 0 ? v[0].pointer : NULL, bi->offset);
 	return false;
 }
 
@@ -480,6 +534,11 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 		blen = q->apply.out.len;
 		pipeline_count(s, &ar);
 	}
+	/* Schemas (docs/SCHEMAS.md): the event's own "schema", else the
+	 * policy's binding for its action; the producer's event (before
+	 * redaction) is what is checked. */
+	if (!schema_check(q, it, &info, q->penv ? ar.schema : NULL, bi))
+		return;
 	/* Sampling (docs/SAMPLING.md): a sampled-out event is counted for
 	 * its class's summary and not written; a kept one says so. */
 	bool sampled = false;
@@ -1974,6 +2033,131 @@ out:
 
 /* ---- health ------------------------------------------------------------------ */
 
+/* ---- the schema registry (docs/SCHEMAS.md) ------------------------------------- */
+
+static int list_schema(void *arg, const char *name, uint32_t version, bool breaking,
+		       const uint8_t digest[HASH_SIZE])
+{
+	struct buf *b = arg;
+	char hex[2 * HASH_SIZE + 1];
+	hex_encode(digest, HASH_SIZE, hex);
+	if (b->len && b->data[b->len - 1] == '}')
+		buf_putc(b, ',');
+	return buf_printf(b, "{\"name\":\"%s\",\"version\":%u,\"ref\":\"%s/%u\",\"sha256\":\"%s\"%s}",
+			  name, version, name, version, hex, breaking ? ",\"breaking\":true" : "");
+}
+
+/* GET /v1/schemas; GET and PUT /v1/schemas/{name}/{version}. */
+static void handle_schemas(struct ctx *c, const struct path_match *m)
+{
+	struct server *s = c->s;
+	struct buf b = BUF_INIT(SCHEMA_MAX_BYTES + 65536);
+	char name[REGISTRY_NAME_MAX + 2], vs[16], err[ERR_MAX];
+	uint32_t ver = 0;
+	enum http_method meth = hreq_method(c->r);
+
+	c->resource_type = "schema";
+	if (!m) {
+		static const char *const none[] = { NULL };
+		if (!check_query(c, none))
+			goto out;
+		buf_puts(&b, "{\"schemas\":[");
+		registry_list(s->registry, list_schema, &b);
+		buf_puts(&b, "]}\n");
+		reply(s, c->r, 200, "application/json", NULL, 0, b.data, b.len);
+		goto out;
+	}
+	/* the same rule as an event's "schema":"name/version" */
+	char ref[REGISTRY_NAME_MAX + 20];
+	if (path_decode(m->seg[0], m->len[0], name, sizeof(name)) <= 0 ||
+	    path_decode(m->seg[1], m->len[1], vs, sizeof(vs)) <= 0 ||
+	    snprintf(ref, sizeof(ref), "%s/%s", name, vs) >= (int)sizeof(ref) ||
+	    !registry_parse_ref(ref, strlen(ref), name, &ver)) {
+		reply_error(s, c->r, 400, "bad_parameter",
+			    "expected /v1/schemas/{name}/{version}: name [a-z0-9][a-z0-9._-]{0,63}, version 1..999999", 0);
+		goto out;
+	}
+	snprintf(c->resource_id, sizeof(c->resource_id), "%s/%u", name, ver);
+	if (meth == HTTP_GET || meth == HTTP_HEAD) {
+		static const char *const none[] = { NULL };
+		if (!check_query(c, none))
+			goto out;
+		if (registry_text(s->registry, name, ver, &b) < 0) {
+			reply_error(s, c->r, 404, "not_found", "no such schema version", 0);
+			goto out;
+		}
+		reply(s, c->r, 200, "application/schema+json", NULL, 0, b.data, b.len);
+		goto out;
+	}
+	if (meth != HTTP_PUT) {
+		reply_error(s, c->r, 405, "method_not_allowed", "GET or PUT", 0);
+		goto out;
+	}
+	static const char *const allowed[] = { "breaking", NULL };
+	char bv[8];
+	if (!check_query(c, allowed))
+		goto out;
+	bool breaking = query_get(hreq_query(c->r), "breaking", bv, sizeof(bv)) > 0 && !strcmp(bv, "true");
+	const uint8_t *body;
+	size_t blen;
+	hreq_body(c->r, &body, &blen);
+	struct schema_error se;
+	struct schema_violation v[32];
+	size_t nv = 0;
+	uint8_t digest[HASH_SIZE];
+	char hex[2 * HASH_SIZE + 1];
+	int rc = registry_put(s->registry, name, ver, (const char *)body, blen, breaking, &se, v,
+			      ARRAY_SIZE(v), &nv, digest);
+	hex_encode(digest, HASH_SIZE, hex);
+	if (rc == REGISTRY_BREAKING) {
+		buf_printf(&b, "{\"error\":{\"code\":\"breaking_change\",\"message\":"
+			   "\"%zu change(s) could refuse events the previous version accepts; "
+			   "publish with ?breaking=true to mean it\",\"changes\":[", nv);
+		for (size_t i = 0; i < nv && i < ARRAY_SIZE(v); i++) {
+			buf_puts(&b, i ? ",{\"pointer\":" : "{\"pointer\":");
+			json_put_str(&b, v[i].pointer, strlen(v[i].pointer));
+			buf_puts(&b, ",\"rule\":");
+			json_put_str(&b, v[i].rule, strlen(v[i].rule));
+			buf_puts(&b, ",\"message\":");
+			json_put_str(&b, v[i].msg, strlen(v[i].msg));
+			buf_putc(&b, '}');
+		}
+		buf_puts(&b, "]}}\n");
+		reply(s, c->r, 409, "application/json", NULL, 0, b.data, b.len);
+		goto out;
+	}
+	if (rc == ST_EINVAL && se.msg[0]) {
+		snprintf(err, sizeof(err), "the schema does not compile: byte %zu, %s: %s", se.offset,
+			 se.pointer[0] ? se.pointer : "(root)", se.msg);
+		reply_error(s, c->r, 400, "bad_schema", err, 0);
+		goto out;
+	}
+	if (rc == ST_EEXIST || rc == ST_ERANGE) {
+		reply_error(s, c->r, 409, "conflict", rc == ST_EEXIST ?
+			    "this version is published with other content; versions never change" :
+			    "a higher version of this schema is published; versions only go up", 0);
+		goto out;
+	}
+	if (rc == ST_ELIMIT) {
+		reply_error(s, c->r, 413, "limit", "over the registry's limits (256 KiB a schema, 1024 schemas)", 0);
+		goto out;
+	}
+	if (rc < 0) {
+		reply_error(s, c->r, 500, "internal", st_strerror(rc), 0);
+		goto out;
+	}
+	c->action = breaking && nv ? "sealtrail.schemas.publish_breaking" : "sealtrail.schemas.publish";
+	buf_printf(&b, "{\"name\":\"%s\",\"version\":%u,\"sha256\":\"%s\",\"created\":%s%s}\n", name,
+		   ver, hex, rc == REG_CREATED ? "true" : "false",
+		   breaking && nv ? ",\"breaking\":true" : "");
+	if (rc == REG_CREATED)
+		reply_audited(c, 201, "application/json", NULL, 0, b.data, b.len);
+	else
+		reply(s, c->r, 200, "application/json", NULL, 0, b.data, b.len);
+out:
+	buf_release(&b);
+}
+
 /* ---- the token vault: detokenize and erase (docs/REDACTION.md) --------------- */
 
 static bool have_vault(struct ctx *c)
@@ -2203,6 +2387,13 @@ static void route(struct server *s, struct hreq *r)
 	} else if (path_match(path, plen, "/v1/tokens/{}", &pm)) {
 		if (authorize(&c, PERM_ADMIN))
 			handle_tokens(&c, &pm);
+	} else if (get && !strcmp(path, "/v1/schemas")) {
+		if (authorize(&c, PERM_READ_LOG))
+			handle_schemas(&c, NULL);
+	} else if (path_match(path, plen, "/v1/schemas/{}/{}", &pm)) {
+		/* reads for any role that reads the log; a publish needs admin */
+		if (authorize(&c, m == HTTP_PUT ? PERM_ADMIN : PERM_READ_LOG))
+			handle_schemas(&c, &pm);
 	} else if (get && !strcmp(path, "/v1/detokenize")) {
 		if (authorize(&c, PERM_VAULT))
 			handle_detokenize(&c);

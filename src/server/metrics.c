@@ -15,7 +15,7 @@
 const char *reject_reason_name(enum reject_reason r)
 {
 	static const char *const names[REJ_COUNT] = {
-		"invalid", "limit", "tenant", "disk", "queue", "log", "policy",
+		"invalid", "limit", "tenant", "disk", "queue", "log", "policy", "schema",
 	};
 	return r < REJ_COUNT ? names[r] : "?";
 }
@@ -137,6 +137,12 @@ int metrics_render(struct server *s, struct buf *b)
 		TRY(buf_printf(b, "sealtrail_redaction_misses_total{detector=\"%s\"} %llu\n",
 			       detector_name((enum detector)d),
 			       (unsigned long long)stat_get(&s->st.redact_miss[d])));
+	TRY(head(b, "sealtrail_schema_validations_total", "counter",
+		 "Events checked against a schema, by result (pass, fail, unknown: the schema named is not registered)."));
+	for (int i = 0; i < 3; i++)
+		TRY(buf_printf(b, "sealtrail_schema_validations_total{result=\"%s\"} %llu\n",
+			       i == 0 ? "pass" : i == 1 ? "fail" : "unknown",
+			       (unsigned long long)stat_get(&s->st.schema_checks[i])));
 	TRY(counter(b, "sealtrail_events_sampled_out_total",
 		    "Events not written because their class is sampled (each counted in a summary event).",
 		    stat_get(&s->st.events_sampled_out)));

@@ -21,6 +21,7 @@
 
 #include "common/timeutil.h"
 #include "common/util.h"
+#include "policy/registry.h"
 
 void server_logf(struct server *s, const char *fmt, ...)
 {
@@ -323,6 +324,10 @@ int server_run(const struct serve_options *o)
 	}
 	if ((r = start_index(s)) < 0)
 		goto out;
+	if ((r = registry_open(&s->registry, o->dir, err, sizeof(err))) < 0) {
+		server_logf(s, "schemas: %s", err);
+		goto out;
+	}
 	if ((r = pipeline_open(s, err, sizeof(err))) < 0) {
 		server_logf(s, "policy: %s", err);
 		goto out;
@@ -406,6 +411,7 @@ out:
 	httpd_free(h);
 	int64_t ts1 = now_monotonic_ns();
 	pipeline_close(s);
+	registry_free(s->registry);
 	index_close(s->index);
 	int64_t ts2 = now_monotonic_ns();
 	log_close(s->log);

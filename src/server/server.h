@@ -39,6 +39,7 @@ enum reject_reason {
 	REJ_QUEUE,          /* ingest queue full (whole request) */
 	REJ_LOG,            /* the log refused or failed */
 	REJ_POLICY,         /* the policy could not be applied (e.g. the vault failed) */
+	REJ_SCHEMA,         /* the event fails its schema, or names an unknown one */
 	REJ_COUNT
 };
 const char *reject_reason_name(enum reject_reason r);
@@ -66,6 +67,7 @@ struct server_stats {
 	struct stat_counter redact_miss[DET_COUNT];
 	struct stat_counter events_by_crit[POLICY_CRIT_CRITICAL + 1];
 	struct stat_counter events_sampled_out;   /* not written: counted in summaries */
+	struct stat_counter schema_checks[3];     /* pass, fail, unknown schema */
 	struct stat_counter sample_summaries;     /* summary events written */
 	struct stat_counter sample_summaries_lost; /* summaries the log refused */
 	struct stat_counter connections_refused;
@@ -102,6 +104,7 @@ struct server {
 	struct vault *vault;
 	uint8_t policy_key[APPLY_KEY_BYTES];
 	struct sampler *sampler;       /* with a policy: counts for the summaries */
+	struct registry *registry;     /* the schema registry (DIR/schemas) */
 };
 
 /* pipeline.c: opens the policy, its key and the vault when policy_file

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# server_schemas.sh - the schema registry and validation on ingest, end to
+# end through `sealtrail serve` (docs/SCHEMAS.md):
+#
+# - PUT /v1/schemas/NAME/VERSION (admin): 201 and audited; the same bytes
+#   again 200 created:false; other bytes 409; a lower version 409; a
+#   producer 403; a schema that does not compile 400 naming byte/pointer;
+# - a backward-incompatible next version is 409 breaking_change listing
+#   each change, and is accepted with ?breaking=true, audited as
+#   sealtrail.schemas.publish_breaking;
+# - GET /v1/schemas lists, GET one returns the bytes published;
+# - an event naming "schema":"name/version" is validated: a valid one is
+#   committed, an invalid one refused with schema_violation naming the
+#   JSON pointer and rule, an unknown schema refused; nothing refused is
+#   in the log;
+# - the policy's `schema` binding validates events of an action that name
+#   none;
+# - sealtrail_schema_validations_total counts pass/fail/unknown;
+# - a restart finds the registry as it was.
+set -euo pipefail
+ST=${SEALTRAIL:?}
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/../lib/server.sh
+. "$HERE/../lib/server.sh"
+st_test_setup schemas
+
+D=$T/data
+cat >"$T/policy.conf" <<'EOF'
+detector * off
+[action deploy.**]
+schema deploy/1
+EOF
+printf 'policy_file = %s\ncheckpoint_interval = 100ms\n' "$T/policy.conf" >"$T/server.conf"
+st_start_server s --data "$D" --config "$T/server.conf" --init
+mk() { "$ST" token create --data "$D" --role "$1" "${@:2}" 2>/dev/null | head -1; }
+ADMIN=$(mk admin)
+PROD=$(mk producer --tenant acme)
+AUD=$(mk auditor --all-tenants)
+OPS=$(mk operator)
+sleep 2.2
+BASE=http://127.0.0.1:$PORT
+
+putschema() { # putschema TOKEN PATH BODY: status and body
+	curl -s --max-time 10 -o "$T/r" -w '%{http_code}' -X PUT -H "Authorization: Bearer $1" \
+		-H 'Content-Type: application/schema+json' --data-binary "$3" "$BASE/v1/schemas/$2"
+	echo " $(cat "$T/r")"
+}
+V1='{"type":"object","properties":{"metadata":{"type":"object","properties":{"ticket":{"type":"string","pattern":"^SEC-[0-9]+$"}}}},"required":["metadata"]}'
+V2='{"type":"object","properties":{"metadata":{"type":"object","properties":{"ticket":{"type":["string","null"]}}}},"required":["metadata"]}'
+V3='{"type":"object","properties":{"metadata":{"type":"object","properties":{"ticket":{"type":"string"}},"required":["ticket","owner"]}},"required":["metadata"]}'
+DEP='{"type":"object","properties":{"metadata":{"type":"object","properties":{"sha":{"type":"string","minLength":7}},"required":["sha"]}},"required":["metadata"]}'
+
+r=$(putschema "$ADMIN" change/1 "$V1")
+expect "PUT change/1 (admin): 201 created" '[[ $r == 201* && $r == *"\"created\":true"* ]]' "$r"
+r=$(putschema "$ADMIN" change/1 "$V1")
+expect "the same bytes again: 200 created:false" '[[ $r == 200* && $r == *"\"created\":false"* ]]' "$r"
+r=$(putschema "$ADMIN" change/1 "$V2")
+expect "other bytes for a published version: 409" '[[ $r == 409* && $r == *conflict* ]]' "$r"
+r=$(putschema "$PROD" change/9 "$V1")
+expect "a producer may not publish: 403" '[[ $r == 403* ]]' "$r"
+r=$(putschema "$ADMIN" change/2 '{"type":"object","properties":{"a":{"maxLenght":3}}}')
+expect "a schema that does not compile: 400 naming the pointer" '[[ $r == 400* && $r == *bad_schema* && $r == */properties/a* ]]' "$r"
+r=$(putschema "$ADMIN" change/2 "$V2")
+expect "a compatible next version: 201" '[[ $r == 201* ]]' "$r"
+r=$(putschema "$ADMIN" change/3 "$V3")
+expect "a breaking next version: 409 breaking_change listing the changes" \
+	'[[ $r == 409* && $r == *breaking_change* && $r == *"\"rule\":\"required\""* ]]' "$r"
+r=$(putschema "$ADMIN" "change/3?breaking=true" "$V3")
+expect "with ?breaking=true: 201, marked breaking" '[[ $r == 201* && $r == *"\"breaking\":true"* ]]' "$r"
+r=$(putschema "$ADMIN" change/1 "$V1")
+expect "a version below the highest stays as it was (same bytes: 200)" '[[ $r == 200* ]]' "$r"
+r=$(putschema "$ADMIN" deploy/1 "$DEP")
+list=$(curl -s --max-time 10 -H "Authorization: Bearer $PROD" "$BASE/v1/schemas")
+expect "GET /v1/schemas lists every version (any role that reads the log)" \
+	'[[ $list == *"\"ref\":\"change/1\""* && $list == *"\"ref\":\"change/3\""*"\"breaking\":true"* && $list == *"\"ref\":\"deploy/1\""* ]]' "$list"
+got=$(curl -s --max-time 10 -H "Authorization: Bearer $PROD" "$BASE/v1/schemas/change/2")
+expect "GET one returns the bytes published" '[ "$got" = "$V2" ]' "$got"
+
+post() {
+	curl -s --max-time 10 -X POST -H "Authorization: Bearer $PROD" -H 'Content-Type: application/x-ndjson' \
+		--data-binary "$1" "$BASE/v1/events"
+}
+ev() { # ev ACTION EXTRA
+	printf '{"time":"2026-11-28T10:00:00Z","action":"%s","tenant":"acme","actor":{"id":"u"},"resource":{"type":"t"}%s}\n' "$1" "$2"
+}
+r=$(post "$(ev change.apply ',"schema":"change/1","metadata":{"ticket":"SEC-12"}')
+$(ev change.apply ',"schema":"change/1","metadata":{"ticket":"nope"}')
+$(ev change.apply ',"schema":"change/7","metadata":{}')
+$(ev change.apply ',"schema":"Change","metadata":{}')
+$(ev deploy.run ',"metadata":{"sha":"abc"}')
+$(ev deploy.run ',"metadata":{"sha":"abcdef0123"}')")
+check_results() {
+	python3 -c '
+import json,sys
+r=json.loads(sys.argv[1])["results"]
+codes=[x.get("error",{}).get("code","ok") for x in r]
+want=["ok","schema_violation","schema_violation","schema_violation","schema_violation","ok"]
+assert codes==want, codes
+e=r[1]["error"]; assert e["field"]=="/metadata/ticket" and "pattern" in e["message"] and "nope" not in e["message"], e
+assert "not registered" in r[2]["error"]["message"], r[2]
+assert r[4]["error"]["field"]=="/metadata/sha" and "minLength" in r[4]["error"]["message"], r[4]
+' "$1"
+}
+expect "per event: valid committed, the pattern failure named by pointer and rule (no value), unknown and malformed refs refused, the policy binding applied" \
+	'check_results "$r"' "$r"
+sleep 0.3
+acme=$(curl -s --max-time 10 -H "Authorization: Bearer $AUD" "$BASE/v1/events?tenant=acme&limit=100" |
+	python3 -c 'import json,sys; print(len(json.load(sys.stdin)["events"]))')
+expect "only the 2 valid events reached the log" '[ "$acme" = 2 ]' "$acme"
+m=$(curl -s --max-time 10 -H "Authorization: Bearer $OPS" "$BASE/metrics")
+mp=$(printf '%s\n' "$m" | awk '$1=="sealtrail_schema_validations_total{result=\"pass\"}" {print $2}')
+mf=$(printf '%s\n' "$m" | awk '$1=="sealtrail_schema_validations_total{result=\"fail\"}" {print $2}')
+mu=$(printf '%s\n' "$m" | awk '$1=="sealtrail_schema_validations_total{result=\"unknown\"}" {print $2}')
+expect "metrics: 2 pass, 2 fail, 2 unknown" '[ "$mp" = 2 ] && [ "$mf" = 2 ] && [ "$mu" = 2 ]' "$mp $mf $mu"
+audit=""
+for _ in $(seq 1 25); do
+	audit=$(curl -s --max-time 10 -H "Authorization: Bearer $AUD" "$BASE/v1/events?tenant=_sealtrail&limit=1000")
+	[[ $audit == *sealtrail.schemas.publish_breaking* ]] && break
+	sleep 0.2
+done
+expect "publishes are audited, the breaking one as its own action" \
+	'[[ $audit == *"\"sealtrail.schemas.publish\""* && $audit == *sealtrail.schemas.publish_breaking* ]]' "$(printf '%s' "$audit" | head -c 600)"
+
+st_stop "$SPID" 20
+st_start_server s2 --data "$D" --config "$T/server.conf"
+BASE=http://127.0.0.1:$PORT
+list2=$(curl -s --max-time 10 -H "Authorization: Bearer $PROD" "$BASE/v1/schemas")
+expect "a restart finds the registry as it was" '[ "$list2" = "$list" ]' "$list2"
+st_stop "$SPID" 20
+
+echo "# $pass passed, $fail failed"
+[ "$fail" = 0 ]
