@@ -35,6 +35,7 @@ int cmd_tail(int argc, char **argv);
 int cmd_reindex(int argc, char **argv);
 int cmd_erase(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+int cmd_schema(int argc, char **argv);
 
 /* The HTTP client (http.c) of verify --url and the search commands. */
 #define CLI_TOKEN_MAX 4096
@@ -65,7 +66,10 @@ void cli_http_release(struct cli_http *h);
 bool cli_http_open(struct cli_http *h, struct buf *token, const char *url,
 		   const char *token_file, const char *cacert, const char *agent);
 void cli_http_close(struct cli_http *h, struct buf *token);
-/* POST body[0..n) with Content-Type ctype to base/path; as cli_http_get. */
+/* POST (or, with cli_http_send, another method) body[0..n) with
+ * Content-Type ctype to base/path; as cli_http_get. */
+int cli_http_send(struct cli_http *h, const char *method, const char *path, const char *ctype,
+		  const void *body, size_t n, struct buf *out, long *ret_code);
 int cli_http_post(struct cli_http *h, const char *path, const char *ctype, const void *body,
 		  size_t n, struct buf *out, long *ret_code);
 

@@ -176,6 +176,12 @@ void cli_http_close(struct cli_http *h, struct buf *token)
 int cli_http_post(struct cli_http *h, const char *path, const char *ctype, const void *body,
 		  size_t n, struct buf *out, long *ret_code)
 {
+	return cli_http_send(h, "POST", path, ctype, body, n, out, ret_code);
+}
+
+int cli_http_send(struct cli_http *h, const char *method, const char *path, const char *ctype,
+		  const void *body, size_t n, struct buf *out, long *ret_code)
+{
 	struct curl_slist *hdrs = NULL, *l;
 	char ct[128];
 	int r;
@@ -193,8 +199,11 @@ int cli_http_post(struct cli_http *h, const char *path, const char *ctype, const
 	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h->h, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(h->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+	if (strcmp(method, "POST"))
+		curl_easy_setopt(h->h, CURLOPT_CUSTOMREQUEST, method);
 	r = cli_http_get(h, path, out, ret_code);
 	/* back to GET with the handle's own headers */
+	curl_easy_setopt(h->h, CURLOPT_CUSTOMREQUEST, NULL);
 	curl_easy_setopt(h->h, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, h->hdrs);
 	for (struct curl_slist *x = hdrs; x; x = x->next)

@@ -76,6 +76,24 @@ expect "GET /v1/schemas lists every version (any role that reads the log)" \
 got=$(curl -s --max-time 10 -H "Authorization: Bearer $PROD" "$BASE/v1/schemas/change/2")
 expect "GET one returns the bytes published" '[ "$got" = "$V2" ]' "$got"
 
+# the command
+printf '%s\n' "$ADMIN" >"$T/admin.tok"
+printf '{"type":"object"}' >"$T/ci.json"
+o=$("$ST" schema put --url "$BASE" --token-file "$T/admin.tok" ci-event/1 "$T/ci.json" 2>&1) && crc=0 || crc=$?
+expect "sealtrail schema put publishes (exit 0)" '[ $crc = 0 ] && [[ $o == *"\"created\":true"* ]]' "$crc $o"
+o=$("$ST" schema get --url "$BASE" --token-file "$T/admin.tok" ci-event/1 2>&1) && crc=0 || crc=$?
+expect "sealtrail schema get prints the bytes" '[ $crc = 0 ] && [ "$o" = "{\"type\":\"object\"}" ]' "$crc $o"
+printf '{"type":"object","required":["x"]}' >"$T/ci2.json"
+o=$("$ST" schema put --url "$BASE" --token-file "$T/admin.tok" ci-event/2 "$T/ci2.json" 2>&1) && crc=0 || crc=$?
+expect "sealtrail schema put of a breaking version exits 1 with the changes" '[ $crc = 1 ] && [[ $o == *409*breaking_change* ]]' "$crc $o"
+o=$("$ST" schema put --url "$BASE" --token-file "$T/admin.tok" --breaking ci-event/2 "$T/ci2.json" 2>&1) && crc=0 || crc=$?
+expect "and with --breaking it is published" '[ $crc = 0 ] && [[ $o == *"\"breaking\":true"* ]]' "$crc $o"
+o=$("$ST" schema list --url "$BASE" --token-file "$T/admin.tok" 2>&1) && crc=0 || crc=$?
+expect "sealtrail schema list shows them" '[ $crc = 0 ] && [[ $o == *"ci-event/2"* ]]' "$crc $o"
+o=$("$ST" schema put --url "$BASE" ci-event 2>&1) && crc=0 || crc=$?
+expect "a malformed reference is a usage error (exit 2)" '[ $crc = 2 ]' "$crc $o"
+list=$(curl -s --max-time 10 -H "Authorization: Bearer $PROD" "$BASE/v1/schemas")
+
 post() {
 	curl -s --max-time 10 -X POST -H "Authorization: Bearer $PROD" -H 'Content-Type: application/x-ndjson' \
 		--data-binary "$1" "$BASE/v1/events"
