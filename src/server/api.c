@@ -35,6 +35,7 @@
 #include "ingest/body.h"
 #include "log/proof.h"
 #include "policy/jdoc.h"
+#include "policy/quarantine.h"
 #include "policy/registry.h"
 #include "policy/vault.h"
 #include "server/enrich.h"
@@ -250,16 +251,18 @@ static bool read_tenant(struct ctx *c, char *out, size_t cap)
 
 /* ---- ingest ----------------------------------------------------------------- */
 
-enum { RES_OK, RES_ERR, RES_SAMPLED };
+enum { RES_OK, RES_ERR, RES_SAMPLED, RES_QUARANTINED };
 
 struct item {
-	uint8_t kind;                /* RES_OK, RES_ERR, RES_SAMPLED (class name in errs) */
+	uint8_t kind;                /* RES_OK, RES_ERR, RES_SAMPLED (class name in errs),
+				      * RES_QUARANTINED (qid; violations in errs) */
 	uint8_t reason;              /* enum reject_reason */
 	uint32_t ev;                 /* index into ev[] when RES_OK */
 	size_t line, offset;         /* where the event starts in the body */
 	size_t err_off, err_len;     /* message in errs */
 	size_t path_off, path_len;   /* field path in errs */
 	size_t at;                   /* byte offset of the error in the body */
+	uint64_t qid;                /* RES_QUARANTINED: the quarantine entry */
 };
 
 struct ingest_req {
@@ -283,6 +286,7 @@ struct ingest_req {
 	const struct apply_env *penv;   /* the policy for this request (cfg_lock held) */
 	struct apply_scratch apply;  /* its buffers, set up on first use */
 	bool apply_ready;
+	size_t nquarantined;         /* appended to the quarantine, to sync */
 };
 
 _Static_assert(sizeof(struct log_event) % 8 == 0 && sizeof(struct item) % 8 == 0 &&
@@ -351,11 +355,10 @@ static void ingest_req_free(struct ingest_req *q)
 	free(q);
 }
 
-static void item_error(struct ingest_req *q, struct item *it, enum reject_reason why,
-		       const char *msg, const char *path, size_t at)
+/* Records an item's message and field in q->errs. */
+static void item_note(struct ingest_req *q, struct item *it, const char *msg, const char *path,
+		      size_t at)
 {
-	it->kind = RES_ERR;
-	it->reason = (uint8_t)why;
 	it->err_off = q->errs.len;
 	it->err_len = strlen(msg);
 	if (buf_append(&q->errs, msg, it->err_len) < 0)
@@ -365,6 +368,14 @@ static void item_error(struct ingest_req *q, struct item *it, enum reject_reason
 	if (it->path_len && buf_append(&q->errs, path, it->path_len) < 0)
 		it->path_len = 0;
 	it->at = at;
+}
+
+static void item_error(struct ingest_req *q, struct item *it, enum reject_reason why,
+		       const char *msg, const char *path, size_t at)
+{
+	it->kind = RES_ERR;
+	it->reason = (uint8_t)why;
+	item_note(q, it, msg, path, at);
 	stat_add(&q->s->st.events_rejected[why], 1);
 }
 
@@ -424,8 +435,45 @@ static bool event_critical(const struct server *s, const uint8_t *p, size_t n)
  * the policy binds; on failure the item is refused naming each violation
  * (JSON pointer, rule) and false is returned. Values never appear: the
  * validator's messages do not quote them. */
+/* The quarantine entry of one event (quarantine_add's payload). */
+struct qctx {
+	struct ingest_req *q;
+	const char *tenant, *ref;
+	const struct schema_violation *v;
+	int nv;
+	const uint8_t *body;
+	size_t blen;
+};
+
+static int q_payload(void *arg, uint64_t id, struct buf *b)
+{
+	const struct qctx *c = arg;
+	char now[RFC3339_US_LEN + 1];
+	int r;
+
+	rfc3339_format_us(now_realtime_ns(), now);
+	if ((r = buf_printf(b, "{\"k\":\"e\",\"id\":%llu,\"tenant\":\"%s\",\"producer\":\"%s\","
+			       "\"received_at\":\"%s\",\"schema\":\"%s\",\"violations\":[",
+			    (unsigned long long)id, c->tenant, c->q->tok->name, now, c->ref)) < 0)
+		return r;
+	for (int i = 0; i < c->nv && i < SCHEMA_VIOLATIONS_SHOWN; i++) {
+		if ((r = buf_puts(b, i ? ",{\"pointer\":" : "{\"pointer\":")) < 0 ||
+		    (r = json_put_str(b, c->v[i].pointer, strlen(c->v[i].pointer))) < 0 ||
+		    (r = buf_puts(b, ",\"rule\":")) < 0 ||
+		    (r = json_put_str(b, c->v[i].rule, strlen(c->v[i].rule))) < 0 ||
+		    (r = buf_puts(b, ",\"message\":")) < 0 ||
+		    (r = json_put_str(b, c->v[i].msg, strlen(c->v[i].msg))) < 0 || (r = buf_putc(b, '}')) < 0)
+			return r;
+	}
+	if ((r = buf_printf(b, "],\"violation_count\":%d,\"event\":", c->nv)) < 0 ||
+	    (r = buf_append(b, c->body, c->blen)) < 0)
+		return r;
+	return buf_putc(b, '}');
+}
+
 static bool schema_check(struct ingest_req *q, struct item *it, const struct event_info *info,
-			 const struct policy_schema *bound, const struct body_item *bi)
+			 const struct policy_schema *bound, const struct body_item *bi,
+			 const char *tenant, size_t tl, const uint8_t *body, size_t blen)
 {
 	struct server *s = q->s;
 	char name[REGISTRY_NAME_MAX + 1], ref[REGISTRY_NAME_MAX + 24], msg[ERR_MAX];
@@ -466,7 +514,26 @@ static bool schema_check(struct ingest_req *q, struct item *it, const struct eve
 	for (int i = 0; i < k && i < (int)ARRAY_SIZE(v) && at < sizeof(msg); i++)
 		at += (size_t)snprintf(msg + at, sizeof(msg) - at, "%s %s (%s): %s", i ? ";" : "",
 				       v[i].pointer[0] ? v[i].pointer : "/", v[i].rule, v[i].msg);
-	item_error(q, it, REJ_SCHEMA, msg, k > 0 ? v[0].pointer : NULL, bi->offset);
+	/* Into the quarantine (docs/QUARANTINE.md), as it would have been
+	 * stored (redacted): not the log, and not lost. */
+	char tn[TOKEN_TENANT_MAX + 1];
+	snprintf(tn, sizeof(tn), "%.*s", (int)tl, tenant);
+	snprintf(ref, sizeof(ref), "%s/%u", name, ver);
+	struct qctx qc = { q, tn, ref, v, k < 0 ? 0 : k, body, blen };
+	int64_t qid = s->quarantine ? quarantine_add(s->quarantine, tn, q_payload, &qc) : ST_EINVAL;
+	if (qid < 0) {
+		if (at < sizeof(msg))
+			snprintf(msg + at, sizeof(msg) - at, "; and it could not be quarantined (%s)",
+				 qid == ST_ELIMIT ? "the quarantine is full: quarantine_max" : st_strerror((int)qid));
+		item_error(q, it, REJ_SCHEMA, msg, k > 0 ? v[0].pointer : NULL, bi->offset);
+		return false;
+	}
+	item_note(q, it, msg, k > 0 ? v[0].pointer : NULL, bi->offset);
+	it->reason = (uint8_t)REJ_SCHEMA;
+	stat_add(&s->st.events_quarantined, 1);
+	it->kind = RES_QUARANTINED;
+	it->qid = (uint64_t)qid;
+	q->nquarantined++;
 	return false;
 }
 
@@ -537,7 +604,7 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 	/* Schemas (docs/SCHEMAS.md): the event's own "schema", else the
 	 * policy's binding for its action; the producer's event (before
 	 * redaction) is what is checked. */
-	if (!schema_check(q, it, &info, q->penv ? ar.schema : NULL, bi))
+	if (!schema_check(q, it, &info, q->penv ? ar.schema : NULL, bi, tenant, tlen, body, blen))
 		return;
 	/* Sampling (docs/SAMPLING.md): a sampled-out event is counted for
 	 * its class's summary and not written; a kept one says so. */
@@ -680,7 +747,7 @@ static void ingest_finish(struct hreq *r, void *arg)
 	struct ingest_req *q = arg;
 	struct server *s = q->s;
 	struct buf b = BUF_INIT(RESPONSE_MAX + (64u << 20));
-	size_t ok = 0, dup = 0, bad = 0, out_n = 0;
+	size_t ok = 0, dup = 0, bad = 0, out_n = 0, qn = 0;
 	int jr = q->nev ? q->job.result : 0;
 
 	if (jr < 0) {
@@ -741,6 +808,17 @@ static void ingest_finish(struct hreq *r, void *arg)
 				buf_release(&pf);
 			}
 			ok++;
+		} else if (it->kind == RES_QUARANTINED) {
+			static const char ql[] = "\"quarantined\":true,\"quarantine_id\":";
+			put_lit_u64(&b, ql, sizeof(ql) - 1, it->qid);
+			buf_puts(&b, ",\"error\":{\"code\":\"schema_violation\",\"message\":");
+			json_put_str(&b, (const char *)q->errs.data + it->err_off, it->err_len);
+			if (it->path_len) {
+				buf_puts(&b, ",\"field\":");
+				json_put_str(&b, (const char *)q->errs.data + it->path_off, it->path_len);
+			}
+			buf_putc(&b, '}');
+			qn++;
 		} else if (it->kind == RES_SAMPLED) {
 			buf_puts(&b, "\"sampled_out\":true,\"class\":");
 			json_put_str(&b, (const char *)q->errs.data + it->err_off, it->err_len);
@@ -763,6 +841,8 @@ static void ingest_finish(struct hreq *r, void *arg)
 	put_lit_u64(&b, ",\"rejected\":", 12, bad);
 	if (out_n)
 		put_lit_u64(&b, ",\"sampled_out\":", 15, out_n);
+	if (qn)
+		put_lit_u64(&b, ",\"quarantined\":", 15, qn);
 	if (q->job.wait_checkpoint && q->cp_note.len) {
 		buf_printf(&b, ",\"checkpoint_size\":%llu,\"checkpoint\":",
 			   (unsigned long long)q->job.cp_size);
@@ -773,7 +853,7 @@ static void ingest_finish(struct hreq *r, void *arg)
 		goto out;
 	}
 	{
-		int status = ingest_status(q, ok + out_n, bad);
+		int status = ingest_status(q, ok + out_n + qn, bad);
 		char ra[16];
 		struct http_hdr h = { "Retry-After", ra };
 		if (status == 507)
@@ -900,6 +980,15 @@ static void handle_ingest(struct ctx *c)
 	}
 	q->penv = NULL;
 	pthread_rwlock_unlock(&s->cfg_lock);
+	if (q->nquarantined && quarantine_sync(s->quarantine) < 0) {
+		/* not durable: say so, per event, instead of claiming it */
+		for (size_t i = 0; i < n; i++)
+			if (q->items[i].kind == RES_QUARANTINED) {
+				q->items[i].kind = RES_ERR;
+				stat_add(&s->st.events_rejected[REJ_SCHEMA], 1);
+			}
+		q->nquarantined = 0;
+	}
 	size_t denied = 0;
 	for (size_t i = 0; i < n; i++)
 		denied += q->items[i].kind == RES_ERR && q->items[i].reason == REJ_TENANT;
@@ -2033,6 +2122,118 @@ out:
 
 /* ---- health ------------------------------------------------------------------ */
 
+/* ---- the quarantine (docs/QUARANTINE.md) --------------------------------------- */
+
+static int list_q(void *arg, uint64_t id, enum q_state st, const uint8_t *p, size_t n)
+{
+	struct buf *b = arg;
+	int r;
+	(void)id;
+	if (b->len && b->data[b->len - 1] == '}' && (r = buf_putc(b, ',')) < 0)
+		return r;
+	/* the stored entry, with its current state in front */
+	if ((r = buf_printf(b, "{\"state\":\"%s\",", q_state_name(st))) < 0)
+		return r;
+	return n > 1 ? buf_append(b, p + 1, n - 1) : buf_putc(b, '}');
+}
+
+/* GET /v1/quarantine?tenant=&state=&after=&limit=; GET /v1/quarantine/{id};
+ * POST /v1/quarantine/{id}/discard. Admin; each use audited. */
+static void handle_quarantine(struct ctx *c, const struct path_match *m, bool discard)
+{
+	struct server *s = c->s;
+	struct buf b = BUF_INIT(64u << 20);
+	char tenant[TOKEN_TENANT_MAX + 1], st[16], idbuf[24];
+	uint64_t id = 0, after = 0, limit = 100;
+	bool have;
+
+	c->resource_type = "quarantine";
+	if (m && (path_decode(m->seg[0], m->len[0], idbuf, sizeof(idbuf)) <= 0 ||
+		  !st_parse_u64(idbuf, strlen(idbuf), &id) || id == 0)) {
+		reply_error(s, c->r, 400, "bad_parameter", "expected /v1/quarantine/{id}, a positive integer", 0);
+		goto out;
+	}
+	if (m)
+		snprintf(c->resource_id, sizeof(c->resource_id), "%llu", (unsigned long long)id);
+	if (m && discard) {
+		static const char *const none[] = { NULL };
+		enum q_state was;
+		char qt[QUARANTINE_TENANT_MAX + 1];
+		enum q_state cur;
+		struct buf tmp = BUF_INIT(QUARANTINE_RECORD_MAX);
+		c->action = "sealtrail.quarantine.discard";
+		if (!check_query(c, none)) {
+			buf_release(&tmp);
+			goto out;
+		}
+		int r = quarantine_get(s->quarantine, id, &tmp, qt, &cur);
+		buf_release(&tmp);
+		if (r == ST_ENOTFOUND) {
+			reply_error(s, c->r, 404, "not_found", "no such quarantine entry", 0);
+			goto out;
+		}
+		if (!tenant_ok(c, qt))
+			goto out;
+		r = quarantine_set_state(s->quarantine, id, Q_DISCARDED, c->tok->name, &was);
+		if (r == ST_EEXIST) {
+			snprintf(st, sizeof(st), "%s", q_state_name(was));
+			char why[96];
+			snprintf(why, sizeof(why), "the entry is already %s", st);
+			reply_error(s, c->r, 409, "conflict", why, 0);
+			goto out;
+		}
+		if (r < 0) {
+			reply_error(s, c->r, 500, "internal", st_strerror(r), 0);
+			goto out;
+		}
+		buf_printf(&b, "{\"id\":%llu,\"state\":\"discarded\"}\n", (unsigned long long)id);
+		reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+		goto out;
+	}
+	if (m) {
+		static const char *const none[] = { NULL };
+		char qt[QUARANTINE_TENANT_MAX + 1];
+		enum q_state cur;
+		struct buf e = BUF_INIT(QUARANTINE_RECORD_MAX);
+		c->action = "sealtrail.quarantine.read";
+		if (!check_query(c, none) || quarantine_get(s->quarantine, id, &e, qt, &cur) < 0) {
+			if (!e.len)
+				reply_error(s, c->r, 404, "not_found", "no such quarantine entry", 0);
+			buf_release(&e);
+			goto out;
+		}
+		if (tenant_ok(c, qt)) {
+			list_q(&b, id, cur, e.data, e.len);
+			buf_putc(&b, '\n');
+			reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+		}
+		buf_release(&e);
+		goto out;
+	}
+	static const char *const allowed[] = { "tenant", "state", "after", "limit", NULL };
+	c->action = "sealtrail.quarantine.list";
+	if (!check_query(c, allowed) || !read_tenant(c, tenant, sizeof(tenant)) ||
+	    !get_u64(c, "after", 0, UINT64_MAX, &after, &have) ||
+	    !get_u64(c, "limit", 1, 1000, &limit, &have))
+		goto out;
+	int state = Q_PENDING;
+	if (query_get(hreq_query(c->r), "state", st, sizeof(st)) > 0) {
+		state = !strcmp(st, "pending") ? Q_PENDING : !strcmp(st, "discarded") ? Q_DISCARDED :
+			!strcmp(st, "resubmitted") ? Q_RESUBMITTED : !strcmp(st, "all") ? -1 : -2;
+		if (state == -2) {
+			reply_error(s, c->r, 400, "bad_parameter",
+				    "parameter state: expected pending, discarded, resubmitted or all", 0);
+			goto out;
+		}
+	}
+	buf_puts(&b, "{\"entries\":[");
+	quarantine_list(s->quarantine, after, tenant, state, (size_t)limit, list_q, &b);
+	buf_puts(&b, "]}\n");
+	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+out:
+	buf_release(&b);
+}
+
 /* ---- the schema registry (docs/SCHEMAS.md) ------------------------------------- */
 
 static int list_schema(void *arg, const char *name, uint32_t version, bool breaking,
@@ -2387,6 +2588,15 @@ static void route(struct server *s, struct hreq *r)
 	} else if (path_match(path, plen, "/v1/tokens/{}", &pm)) {
 		if (authorize(&c, PERM_ADMIN))
 			handle_tokens(&c, &pm);
+	} else if (get && !strcmp(path, "/v1/quarantine")) {
+		if (authorize(&c, PERM_ADMIN))
+			handle_quarantine(&c, NULL, false);
+	} else if (get && path_match(path, plen, "/v1/quarantine/{}", &pm)) {
+		if (authorize(&c, PERM_ADMIN))
+			handle_quarantine(&c, &pm, false);
+	} else if (m == HTTP_POST && path_match(path, plen, "/v1/quarantine/{}/discard", &pm)) {
+		if (authorize(&c, PERM_ADMIN))
+			handle_quarantine(&c, &pm, true);
 	} else if (get && !strcmp(path, "/v1/schemas")) {
 		if (authorize(&c, PERM_READ_LOG))
 			handle_schemas(&c, NULL);

@@ -25,6 +25,7 @@ void config_defaults(struct server_config *c)
 	c->max_batch_events = 10000;
 	c->queue_max_events = 200000;
 	c->sample_summary_ms = 60000;
+	c->quarantine_max = 1ull << 30;
 	c->queue_max_bytes = (size_t)256 << 20;
 	c->checkpoint_ms = 1000;
 	c->ids_memtable = 16ull << 20;
@@ -183,6 +184,7 @@ static int set_key(struct server_config *c, const char *k, char *v, char *why, s
 	SIZE_KEY("space_left", space_left, 0, UINT64_MAX)
 	SIZE_KEY("admin_space_left", admin_space_left, 0, UINT64_MAX)
 	SIZE_KEY("disk_full", disk_full, 0, UINT64_MAX)
+	SIZE_KEY("quarantine_max", quarantine_max, 1 << 16, 1ull << 40)
 	SIZE_KEY("io_threads", io_threads, 1, 64)
 	MS_KEY("read_timeout", read_timeout_s, 1000, 3600000, 1000)
 	MS_KEY("idle_timeout", idle_timeout_s, 1000, 86400000, 1000)

@@ -75,6 +75,7 @@ struct server_config {
 	/* the policy pipeline (docs/REDACTION.md) */
 	char policy_file[PATH_MAX];  /* "" = no policy: events are stored as sent */
 	char vault_key[PATH_MAX];    /* "" = DIR/vault/vault.key */
+	uint64_t quarantine_max;     /* 1 GiB: the quarantine file's bound */
 	uint64_t sample_summary_ms;  /* 60 s: how often sampling counts become summary events */
 };
 

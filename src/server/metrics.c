@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/timeutil.h"
+#include "policy/quarantine.h"
 
 const char *reject_reason_name(enum reject_reason r)
 {
@@ -143,6 +144,19 @@ int metrics_render(struct server *s, struct buf *b)
 		TRY(buf_printf(b, "sealtrail_schema_validations_total{result=\"%s\"} %llu\n",
 			       i == 0 ? "pass" : i == 1 ? "fail" : "unknown",
 			       (unsigned long long)stat_get(&s->st.schema_checks[i])));
+	TRY(counter(b, "sealtrail_events_quarantined_total",
+		    "Events that failed their schema and went to the quarantine instead of the log.",
+		    stat_get(&s->st.events_quarantined)));
+	if (s->quarantine) {
+		uint64_t qc[3], qb;
+		quarantine_counts(s->quarantine, qc, &qb);
+		TRY(head(b, "sealtrail_quarantine_entries", "gauge", "Quarantine entries by state."));
+		for (int i = 0; i < 3; i++)
+			TRY(buf_printf(b, "sealtrail_quarantine_entries{state=\"%s\"} %llu\n",
+				       q_state_name((enum q_state)i), (unsigned long long)qc[i]));
+		TRY(head(b, "sealtrail_quarantine_bytes", "gauge", "Size of the quarantine file (quarantine_max bounds it)."));
+		TRY(buf_printf(b, "sealtrail_quarantine_bytes %llu\n", (unsigned long long)qb));
+	}
 	TRY(counter(b, "sealtrail_events_sampled_out_total",
 		    "Events not written because their class is sampled (each counted in a summary event).",
 		    stat_get(&s->st.events_sampled_out)));

@@ -21,6 +21,7 @@
 
 #include "common/timeutil.h"
 #include "common/util.h"
+#include "policy/quarantine.h"
 #include "policy/registry.h"
 
 void server_logf(struct server *s, const char *fmt, ...)
@@ -328,6 +329,17 @@ int server_run(const struct serve_options *o)
 		server_logf(s, "schemas: %s", err);
 		goto out;
 	}
+	{
+		struct quarantine_open_report qr;
+		if ((r = quarantine_open(&s->quarantine, o->dir, s->cfg.quarantine_max, &qr, err,
+					 sizeof(err))) < 0) {
+			server_logf(s, "quarantine: %s", err);
+			goto out;
+		}
+		if (qr.truncated_bytes)
+			server_logf(s, "quarantine: a torn tail of %llu bytes at offset %llu was cut off",
+				    (unsigned long long)qr.truncated_bytes, (unsigned long long)qr.truncated_at);
+	}
 	if ((r = pipeline_open(s, err, sizeof(err))) < 0) {
 		server_logf(s, "policy: %s", err);
 		goto out;
@@ -412,6 +424,7 @@ out:
 	int64_t ts1 = now_monotonic_ns();
 	pipeline_close(s);
 	registry_free(s->registry);
+	quarantine_free(s->quarantine);
 	index_close(s->index);
 	int64_t ts2 = now_monotonic_ns();
 	log_close(s->log);

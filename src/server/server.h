@@ -68,6 +68,7 @@ struct server_stats {
 	struct stat_counter events_by_crit[POLICY_CRIT_CRITICAL + 1];
 	struct stat_counter events_sampled_out;   /* not written: counted in summaries */
 	struct stat_counter schema_checks[3];     /* pass, fail, unknown schema */
+	struct stat_counter events_quarantined;   /* failed their schema, kept in the quarantine */
 	struct stat_counter sample_summaries;     /* summary events written */
 	struct stat_counter sample_summaries_lost; /* summaries the log refused */
 	struct stat_counter connections_refused;
@@ -105,6 +106,7 @@ struct server {
 	uint8_t policy_key[APPLY_KEY_BYTES];
 	struct sampler *sampler;       /* with a policy: counts for the summaries */
 	struct registry *registry;     /* the schema registry (DIR/schemas) */
+	struct quarantine *quarantine; /* events that failed their schema (DIR/quarantine) */
 };
 
 /* pipeline.c: opens the policy, its key and the vault when policy_file

@@ -27,6 +27,7 @@ st_test_setup schemas
 D=$T/data
 cat >"$T/policy.conf" <<'EOF'
 detector * off
+detector email on
 [action deploy.**]
 schema deploy/1
 EOF
@@ -102,7 +103,7 @@ ev() { # ev ACTION EXTRA
 	printf '{"time":"2026-11-28T10:00:00Z","action":"%s","tenant":"acme","actor":{"id":"u"},"resource":{"type":"t"}%s}\n' "$1" "$2"
 }
 r=$(post "$(ev change.apply ',"schema":"change/1","metadata":{"ticket":"SEC-12"}')
-$(ev change.apply ',"schema":"change/1","metadata":{"ticket":"nope"}')
+$(ev change.apply ',"schema":"change/1","metadata":{"ticket":"nope","by":"q.person.77@example.com"}')
 $(ev change.apply ',"schema":"change/7","metadata":{}')
 $(ev change.apply ',"schema":"Change","metadata":{}')
 $(ev deploy.run ',"metadata":{"sha":"abc"}')
@@ -114,22 +115,47 @@ r=json.loads(sys.argv[1])["results"]
 codes=[x.get("error",{}).get("code","ok") for x in r]
 want=["ok","schema_violation","schema_violation","schema_violation","schema_violation","ok"]
 assert codes==want, codes
+assert [bool(x.get("quarantined")) for x in r]==[False,True,False,False,True,False], r
+assert r[1]["quarantine_id"]==1 and r[4]["quarantine_id"]==2, r
+assert json.loads(sys.argv[1])["quarantined"]==2
 e=r[1]["error"]; assert e["field"]=="/metadata/ticket" and "pattern" in e["message"] and "nope" not in e["message"], e
 assert "not registered" in r[2]["error"]["message"], r[2]
 assert r[4]["error"]["field"]=="/metadata/sha" and "minLength" in r[4]["error"]["message"], r[4]
 ' "$1"
 }
-expect "per event: valid committed, the pattern failure named by pointer and rule (no value), unknown and malformed refs refused, the policy binding applied" \
+expect "per event: valid committed; schema failures quarantined with their ids, named by pointer and rule (no value); unknown and malformed refs refused; the policy binding applied" \
 	'check_results "$r"' "$r"
 sleep 0.3
 acme=$(curl -s --max-time 10 -H "Authorization: Bearer $AUD" "$BASE/v1/events?tenant=acme&limit=100" |
 	python3 -c 'import json,sys; print(len(json.load(sys.stdin)["events"]))')
 expect "only the 2 valid events reached the log" '[ "$acme" = 2 ]' "$acme"
+# the quarantine, for admins
+qget() { curl -s --max-time 10 -o "$T/q" -w '%{http_code}' -H "Authorization: Bearer $1" "$BASE$2"; echo " $(cat "$T/q")"; }
+r=$(qget "$ADMIN" "/v1/quarantine?tenant=acme")
+expect "GET /v1/quarantine lists the 2 pending entries with violations, redacted (the email masked)" \
+	'python3 -c "
+import json,sys
+e=json.loads(sys.argv[1].split(\" \",1)[1])[\"entries\"]
+assert [x[\"id\"] for x in e]==[1,2] and all(x[\"state\"]==\"pending\" for x in e), e
+assert e[0][\"schema\"]==\"change/1\" and e[0][\"violations\"][0][\"rule\"]==\"pattern\", e[0]
+assert e[1][\"schema\"]==\"deploy/1\" and e[0][\"producer\"] and e[0][\"event\"][\"metadata\"][\"ticket\"]==\"nope\", e
+assert \"q.person.77@example.com\" not in sys.argv[1] and e[0][\"event\"][\"redacted\" if False else \"metadata\"][\"by\"].startswith(\"*\"), e[0]
+" "$r"' "$r"
+r=$(qget "$PROD" "/v1/quarantine?tenant=acme")
+expect "a producer may not read it (403)" '[[ $r == 403* ]]' "$r"
+r=$(qget "$ADMIN" "/v1/quarantine/2")
+expect "GET /v1/quarantine/2: the entry" '[[ $r == 200* && $r == *"\"schema\":\"deploy/1\""* ]]' "$r"
+r=$(curl -s --max-time 10 -w ' %{http_code}' -X POST -H "Authorization: Bearer $ADMIN" "$BASE/v1/quarantine/1/discard")
+r2=$(curl -s --max-time 10 -w ' %{http_code}' -X POST -H "Authorization: Bearer $ADMIN" "$BASE/v1/quarantine/1/discard")
+expect "discard: 200, then 409 already discarded" '[[ $r == *discarded*" 200" && $r2 == *"already discarded"*" 409" ]]' "$r / $r2"
+r=$(qget "$ADMIN" "/v1/quarantine?tenant=acme&state=all")
+expect "state=all shows the discarded one and the pending one" '[[ $r == *"\"state\":\"discarded\""*"\"state\":\"pending\""* ]]' "$r"
 m=$(curl -s --max-time 10 -H "Authorization: Bearer $OPS" "$BASE/metrics")
 mp=$(printf '%s\n' "$m" | awk '$1=="sealtrail_schema_validations_total{result=\"pass\"}" {print $2}')
 mf=$(printf '%s\n' "$m" | awk '$1=="sealtrail_schema_validations_total{result=\"fail\"}" {print $2}')
 mu=$(printf '%s\n' "$m" | awk '$1=="sealtrail_schema_validations_total{result=\"unknown\"}" {print $2}')
-expect "metrics: 2 pass, 2 fail, 2 unknown" '[ "$mp" = 2 ] && [ "$mf" = 2 ] && [ "$mu" = 2 ]' "$mp $mf $mu"
+mq=$(printf '%s\n' "$m" | awk '$1=="sealtrail_quarantine_entries{state=\"pending\"}" {print $2}')
+expect "metrics: 2 pass, 2 fail, 2 unknown; 1 entry pending" '[ "$mp" = 2 ] && [ "$mf" = 2 ] && [ "$mu" = 2 ] && [ "$mq" = 1 ]' "$mp $mf $mu $mq"
 audit=""
 for _ in $(seq 1 25); do
 	audit=$(curl -s --max-time 10 -H "Authorization: Bearer $AUD" "$BASE/v1/events?tenant=_sealtrail&limit=1000")
@@ -144,7 +170,10 @@ st_start_server s2 --data "$D" --config "$T/server.conf"
 BASE=http://127.0.0.1:$PORT
 list2=$(curl -s --max-time 10 -H "Authorization: Bearer $PROD" "$BASE/v1/schemas")
 expect "a restart finds the registry as it was" '[ "$list2" = "$list" ]' "$list2"
+r=$(qget "$ADMIN" "/v1/quarantine?tenant=acme&state=all")
+expect "and the quarantine with its states" '[[ $r == *"\"id\":1"*discarded* || $r == *discarded*"\"id\":1"* ]] && [[ $r == *"\"id\":2"* ]]' "$r"
 st_stop "$SPID" 20
+expect "the masked email appears nowhere in the data directory" '! grep -r -a -q -F "q.person.77@example.com" "$D"'
 
 echo "# $pass passed, $fail failed"
 [ "$fail" = 0 ]
