@@ -21,6 +21,21 @@
 #include "policy/detect.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The frozen pre-optimisation scanner, the oracle of the equality tests
+ * (test_same_as_ref*): ref_detect_scan must agree with detect_scan hit
+ * for hit on every input. */
+size_t ref_detect_scan(const char *value, size_t n, uint32_t enabled,
+		       struct det_hit *hits, size_t cap);
+const char *ref_detector_name(enum detector d);
+int ref_detector_by_name(const char *s, size_t n);
+bool ref_detect_k8s_secret_event(const char *resource_type, size_t rt_len,
+				 const char *objref_resource, size_t or_len);
+bool ref_detect_k8s_secret_path(const char *path, size_t len);
+#include "detect_ref.inc"
 
 #define H(det, text) "\x01" det "\x02" text "\x03"
 
@@ -476,8 +491,252 @@ static void test_large(void)
 	CHECK(1);
 }
 
+/* ------------------------------------------------ same as the reference */
+
+/* Every enable mask the tests use: all, none, each detector alone, all
+ * but one, the masks of table cases, and a few mixed ones. */
+static uint32_t masks[3 * DET_COUNT + 16];
+static size_t nmasks;
+
+static void add_mask(uint32_t m)
+{
+	for (size_t x = 0; x < nmasks; x++)
+		if (masks[x] == m)
+			return;
+	if (nmasks < ARRAY_SIZE(masks))
+		masks[nmasks++] = m;
+}
+
+static void init_masks(void)
+{
+	add_mask(DET_ALL);
+	add_mask(0);
+	for (int d = 0; d < DET_COUNT; d++) {
+		add_mask(DET_BIT(d));
+		add_mask(DET_ALL & ~DET_BIT(d));
+	}
+	for (size_t ci = 0; ci < ARRAY_SIZE(cases); ci++)
+		if (cases[ci].mask)
+			add_mask(cases[ci].mask);
+	add_mask(DET_BIT(DET_CARD) | DET_BIT(DET_SSN) | DET_BIT(DET_PHONE));
+	add_mask(DET_BIT(DET_JWT) | DET_BIT(DET_BEARER));
+	add_mask(DET_BIT(DET_SECRET) | DET_BIT(DET_PEM_KEY));
+	add_mask(DET_BIT(DET_EMAIL) | DET_BIT(DET_URL_PASSWORD));
+	add_mask(DET_BIT(DET_IBAN) | DET_BIT(DET_AWS_KEY_ID) | DET_BIT(DET_CARD));
+}
+
+static size_t ref_mismatches, ref_compared;
+
+/* detect_scan and ref_detect_scan on v[0..n) with mask agree exactly:
+ * count, and every hit's offset, length and detector. Small caps too. */
+static void same_as_ref(const char *v, size_t n, uint32_t mask)
+{
+	struct det_hit a[MAXH], b[MAXH];
+	size_t cap = MAXH, na, nb;
+	bool same;
+
+	ref_compared++;
+	if ((ref_compared & 7) == 0)
+		cap = ref_compared % 3;         /* 0, 1 or 2: the cap path */
+	memset(a, 0xA5, sizeof(a));
+	memset(b, 0xA5, sizeof(b));
+	na = detect_scan(v, n, mask, cap ? a : NULL, cap);
+	nb = ref_detect_scan(v, n, mask, cap ? b : NULL, cap);
+	same = na == nb;
+	for (size_t x = 0; same && x < cap && x < na; x++)
+		same = a[x].off == b[x].off && a[x].len == b[x].len && a[x].det == b[x].det;
+	if (same)
+		return;
+	if (ref_mismatches++ < 10) {
+		fprintf(stderr, "differs from the reference (mask %#x, cap %zu): %zu hits vs %zu on \"",
+			mask, cap, na, nb);
+		for (size_t x = 0; x < n; x++)
+			fprintf(stderr, (unsigned char)v[x] >= 0x20 && v[x] < 0x7f ? "%c" : "\\x%02x",
+				(unsigned char)v[x]);
+		fprintf(stderr, "\"\n");
+		for (size_t x = 0; x < cap && x < na && x < 4; x++)
+			fprintf(stderr, "  new %s %u+%u\n", detector_name(a[x].det), a[x].off, a[x].len);
+		for (size_t x = 0; x < cap && x < nb && x < 4; x++)
+			fprintf(stderr, "  ref %s %u+%u\n", detector_name(b[x].det), b[x].off, b[x].len);
+	}
+}
+
+static void report_ref(const char *what)
+{
+	CHECK_MSG(ref_mismatches == 0, "%s: %zu of %zu scans differ from the reference", what,
+		  ref_mismatches, ref_compared);
+	printf("%s: %zu scans compared with the reference\n", what, ref_compared);
+	ref_mismatches = ref_compared = 0;
+}
+
+/* Every table case, with every mask, whole and cut at every length. */
+static void test_same_as_ref_table(void)
+{
+	size_t n;
+	struct det_hit exp[MAXH];
+	for (size_t ci = 0; ci < ARRAY_SIZE(cases); ci++) {
+		unmark(cases[ci].marked, plain_buf, &n, exp);
+		for (size_t m = 0; m < nmasks; m++)
+			for (size_t k = 0; k <= n; k++)
+				same_as_ref(plain_buf, k, masks[m]);
+	}
+	report_ref("table cases");
+}
+
+/* Fragments the random strings are built of: pieces of every detector's
+ * matches and near misses, separators, UTF-8 punctuation and junk. */
+static const char *const frags[] = {
+	"john", "@", "example.com", ".", "-", "_", "+", "(", ")", " ", "  ", ":", "=", "==", "=>",
+	"\"", "'", "/", "//", "?", "#", ",", ";", "&", "\n", "\t", "$", "<", ">", "{", "[",
+	"0", "1", "4111", "1111", "4111 1111 1111 1111", "4111111111111111", "378282246310005",
+	"5555-5555-5555-4444", "2221", "219-09-9999", "078-05-1120", "SSN ", "ssn: ", "555",
+	"(555) 123-4567", "+1 415 555 2671", "+44 20 7946 0958", "1-800-555-0199", "415.555.2671",
+	"DE89 3704 0044 0532 0130 00", "DE89370400440532013000", "GB82WEST12345698765432", "DE",
+	"eyJ", "eyJhbGciOiJIUzI1NiJ9", "eyJzdWIiOiIxIn0", JWT_IO, "Bearer ", "bearer\t", "BEARER",
+	"Authorization: ", "authorization=", "Basic ", "AKIA", "AKIAIOSFODNN7EXAMPLE", "ASIA",
+	"AIDAJQABLZS4A3QDU576", AWS_SECRET, "password", "DB_PASSWORD=", "api_key", "token: ",
+	"secret=", "x-api-key: ", "hunter2", "null", "[redacted]", "***", "changed.", SHA256_HEX,
+	"f47797b2-cc7c-4278-9c79-e0800a63d028", "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+	"sk_live_4eC39HqLyjWDarjtT1zdp7dc", "-----BEGIN ", "PRIVATE KEY", "CERTIFICATE", "-----",
+	"-----END ", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----", PEM_BODY,
+	"postgres://", "app:s3cr3t@db", "redis://:pw@cache", "http://", "2024-03-01T01:55:14.001376Z",
+	"192.0.2.28", "12:34", "v1.2.3", "Eitan Kim", "auth.login", "req_16f6cd97b9af3997",
+	"\xc2\xab", "\xc2\xbb", "\xc2\xa0", "\xe2\x80\x9c", "\xe3\x80\x8c", "\xef\xbc\x88", "\xef\xbb\xbf",
+	"\xc3\xa9", "\xe2\x82\xac", "\xff", "\x80", "\xe3", "\xe2\x80", "\xef\xbc\x91", "\x00",
+};
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint64_t rng(void)
+{
+	uint64_t x = rng_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return rng_state = x;
+}
+
+static const char spice[] = "aAbBeEyJuUKSGIRN09185-+_/().:=@ \"'\n\xc2\xa0\xe2\x80\x9c\xff";
+
+/* Builds a random string of fragments into buf (at most cap bytes). */
+static size_t random_value(char *buf, size_t cap)
+{
+	size_t n = 0, want = rng() % 4 == 0 ? rng() % cap : rng() % 96;
+	while (n < want) {
+		uint64_t r = rng();
+		if (r % 8 == 0) {
+			buf[n++] = (char)(r >> 8);             /* any byte */
+			continue;
+		}
+		if (r % 8 == 1) {
+			buf[n++] = spice[(r >> 8) % (sizeof(spice) - 1)];
+			continue;
+		}
+		if (r % 8 == 2) {                              /* a letter or digit run */
+			size_t len = (r >> 8) % 48;
+			for (size_t x = 0; x < len && n < cap; x++) {
+				uint64_t q = rng();
+				buf[n++] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+					[q % (q & 0x100 ? 62 : 10) + (q & 0x100 ? 0 : 52)];
+			}
+			continue;
+		}
+		const char *f = frags[(r >> 8) % ARRAY_SIZE(frags)];
+		size_t len = *f ? strlen(f) : 1;
+		if (n + len > cap)
+			break;
+		memcpy(buf + n, f, len);
+		n += len;
+	}
+	/* Mutations: flip, overwrite with a spicy byte, cut. */
+	for (int k = (int)(rng() % 4); k > 0 && n; k--) {
+		uint64_t r = rng();
+		size_t at = (r >> 8) % n;
+		if (r % 3 == 0)
+			buf[at] = (char)(buf[at] ^ (char)(1u << ((r >> 40) % 8)));
+		else if (r % 3 == 1)
+			buf[at] = spice[(r >> 40) % (sizeof(spice) - 1)];
+		else
+			n = at;
+	}
+	return n;
+}
+
+/* Random and mutated strings, each compared with every mask, each
+ * scanned from a heap copy of exactly its length (so that ASan sees any
+ * read past the value) and at a shifted offset (alignment). */
+static void test_same_as_ref_random(void)
+{
+	static char buf[1200];
+	long rounds = 400000;
+	const char *e = getenv("SEALTRAIL_DETECT_ROUNDS");
+	if (e)
+		rounds = atol(e);
+	for (long r = 0; r < rounds; r++) {
+		size_t n = random_value(buf, r % 64 == 0 ? sizeof(buf) : 300);
+		char *copy = malloc(n ? n : 1);
+		if (!copy)
+			abort();
+		memcpy(copy, buf, n);
+		for (size_t m = 0; m < nmasks; m++)
+			same_as_ref(copy, n, masks[m]);
+		same_as_ref(copy, n, (uint32_t)rng() & DET_ALL);
+		if (n > 1)
+			same_as_ref(copy + 1, n - 1, DET_ALL);
+		free(copy);
+	}
+	report_ref("random strings");
+}
+
+/* Every string value of `gen_events 200000` (the benchmark's events),
+ * when the generator is at hand: $SEALTRAIL/../bench/gen_events, as
+ * ctest sets SEALTRAIL. */
+struct ev_ctx {
+	size_t values;
+};
+
+static int ref_leaf(void *ctx, const struct jw_leaf *lf)
+{
+	struct ev_ctx *c = ctx;
+	if (lf->type != JW_STRING)
+		return 0;
+	c->values++;
+	same_as_ref(lf->val, lf->val_len, DET_ALL);
+	if (c->values % 4 == 0)
+		same_as_ref(lf->val, lf->val_len, masks[c->values / 4 % nmasks]);
+	return 0;
+}
+
+static void test_same_as_ref_events(void)
+{
+	const char *st = getenv("SEALTRAIL"), *sl;
+	char cmd[4200];
+	static char line[1 << 16];
+	struct ev_ctx c = { 0 };
+	FILE *f;
+
+	if (!st || !(sl = strrchr(st, '/'))) {
+		printf("gen_events: SEALTRAIL not set, skipped\n");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "%.*s/bench/gen_events 200000", (int)(sl - st), st);
+	f = popen(cmd, "r");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		CHECK(jwalk((const uint8_t *)line, strlen(line), ref_leaf, &c) == 0);
+	int rc = pclose(f);
+	CHECK_MSG(rc == 0 && c.values > 1000000, "%s: exit %d, %zu string values", cmd, rc, c.values);
+	report_ref("gen_events 200000 values");
+}
+
 int main(void)
 {
+	init_masks();
+	test_same_as_ref_table();
+	test_same_as_ref_random();
+	test_same_as_ref_events();
 	test_table();
 	test_each_alone();
 	test_precedence();
