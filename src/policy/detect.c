@@ -13,6 +13,12 @@
  *     the key), '-' (PEM), '+' and '(' (phone).
  * A handler either reports a hit and the walk resumes at its end, or
  * tells the walk where to resume (never before where it stood).
+ * classify() narrows the triggers with the bytes around them (a word
+ * starting "ey", "be", "au", "A" + upper, or upper-upper-digit-digit; a
+ * number of 3+ digits or "1-"), so that ordinary words never stop the
+ * walk; a trigger is dropped only when its handler would find nothing
+ * and change nothing. tests/unit/policy/test_detect.c checks the result
+ * hit for hit against a frozen copy of the unnarrowed scanner.
  *
  * Invariants:
  *   1. Every read of v[x] is preceded by a check x < n (or x >= the
@@ -180,6 +186,8 @@ struct scan {
 	 * is about v[base+x] (0 past n). */
 	size_t base;
 	uint64_t alnum;         /* ASCII letters and digits */
+	uint64_t digit, upper, lower;
+	uint64_t b64;           /* letters, digits, + / _ - */
 	uint64_t long_runs;     /* starts of base64 runs of >= 32 bytes */
 	uint64_t todo;          /* trigger bytes (see classify) */
 };
@@ -276,6 +284,18 @@ static bool ns_end_ok(const struct numseq *q, int k)
 static int ns_len(const struct numseq *q, int g)
 {
 	return (int)(q->ge[g] - q->gs[g]);
+}
+
+/* Whether the digits at d (four at least) start with an issuer prefix:
+ * first digit 3, 4, 5 or 6, or 2221-2720 (Mastercard's 2-series). The
+ * same rule as card_digits_ok, asked before a number is parsed. */
+static bool issuer_ok(const uint8_t *d)
+{
+	if (d[0] == '2') {
+		int p4 = (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
+		return p4 >= 221 && p4 <= 720;
+	}
+	return d[0] >= '3' && d[0] <= '6';
 }
 
 /* Luhn over the digits of groups 0..k, and the issuer prefix: first
@@ -462,6 +482,26 @@ static size_t numeric(struct scan *s, size_t p0)
 		if (!(len == 9 || (len >= 13 && len <= 19) ||
 		      (more && (len == 3 || len == 4 || (len == 1 && v[p0] == '1')))))
 			return 0;
+		/* A first group of 4 or 13-19 digits can only be a card
+		 * (try_ssn wants 3 or 9, try_nanp 1 or 3): its issuer prefix
+		 * is checked before the groups are parsed, which refuses the
+		 * years of dates and epoch timestamps. 9 digits can only be an
+		 * SSN; 3 digits only an SSN (3-2-4) or a phone (3-3-4), so the
+		 * second group must be 2 or 3 digits long (or parenthesized) -
+		 * which refuses IP addresses and versions. */
+		if (len == 4 || len >= 13) {
+			if (!EN(s, DET_CARD) || !issuer_ok(v + p0))
+				return 0;
+		} else if (len == 9) {
+			if (!EN(s, DET_SSN))
+				return 0;
+		} else if (len == 3 && v[d + 1] != '(') {
+			size_t g = d + 1;
+			while (g < n && is_digit(v[g]) && g - d < 5)
+				g++;
+			if (g - d - 1 != 2 && g - d - 1 != 3)
+				return 0;
+		}
 	}
 	numseq_parse(v, n, p0, &q);
 	if (!q.ng)
@@ -735,12 +775,25 @@ static size_t try_entropy(struct scan *s, size_t i, size_t e)
 
 	while (rs > s->last_end && (cls[v[rs - 1]] & C_B64))
 		rs--;
-	while (re < n && (cls[v[re]] & C_B64))
-		re++;
+	if (re - s->base < 64 && (~s->b64 >> (re - s->base)) != 0) {
+		re += (size_t)__builtin_ctzll(~s->b64 >> (re - s->base));   /* ends in the block */
+	} else {
+		while (re < n && (cls[v[re]] & C_B64))
+			re++;
+	}
 	s->b64_end = re;
 	if (re - rs < SECRET_RUN_MIN)
 		return 0;
 	m = re - rs < SECRET_SAMPLE ? re - rs : SECRET_SAMPLE;
+	if (rs >= s->base && rs + m <= s->base + 64) {
+		/* The sample lies in the block: refuse from the masks what the
+		 * loops below would (no upper case, lower case or digit - the
+		 * hex ids and UUIDs of every event - or too much punctuation). */
+		uint64_t in = (m == 64 ? ~0ull : ((1ull << m) - 1)) << (rs - s->base);
+		if (!(s->upper & in) || !(s->lower & in) || !(s->digit & in) ||
+		    (size_t)__builtin_popcountll(s->b64 & ~s->alnum & in) * 8 > m)
+			return 0;
+	}
 	for (size_t x = 0; x < m; x++) {
 		uint8_t c = v[rs + x];
 		unsigned k = cls[c] & (C_DIGIT | C_UPPER | C_LOWER);
@@ -1056,29 +1109,38 @@ static size_t punct(struct scan *s, size_t i)
 	return r > i ? r : i + 1;
 }
 
-#if defined(__SSE2__)
-/* x's bytes moved down by k (1..15) places, zeros shifted in at the top:
- * the byte shift needs an immediate, hence the switch. */
-static __m128i shift_down(__m128i x, size_t k)
-{
-	switch (k) {
-	case 1: return _mm_srli_si128(x, 1);
-	case 2: return _mm_srli_si128(x, 2);
-	case 3: return _mm_srli_si128(x, 3);
-	case 4: return _mm_srli_si128(x, 4);
-	case 5: return _mm_srli_si128(x, 5);
-	case 6: return _mm_srli_si128(x, 6);
-	case 7: return _mm_srli_si128(x, 7);
-	case 8: return _mm_srli_si128(x, 8);
-	case 9: return _mm_srli_si128(x, 9);
-	case 10: return _mm_srli_si128(x, 10);
-	case 11: return _mm_srli_si128(x, 11);
-	case 12: return _mm_srli_si128(x, 12);
-	case 13: return _mm_srli_si128(x, 13);
-	case 14: return _mm_srli_si128(x, 14);
-	default: return _mm_srli_si128(x, 15);
-	}
-}
+/*
+ * The block step. classify() turns v[base, base+64) into one bit mask per
+ * byte class (M_*: bit x is about v[base+x], 0 past n), then into the
+ * trigger mask todo. Every class is a predicate on one byte, so a piece
+ * of the block may be classified twice (the overlapping last 16 bytes)
+ * and the masks ORed. Relations between neighbouring bytes ("e" then
+ * "y") are computed on the masks; bytes past the block are taken to be
+ * in every class (nx()) unless v ends there, so a trigger near the end
+ * of a block is kept and its handler decides.
+ */
+enum {
+	M_DIGIT,        /* 0-9 */
+	M_UPPER,        /* A-Z */
+	M_LOWER,        /* a-z */
+	M_B64P,         /* + / _ - */
+	M_AT,           /* @ */
+	M_SEP,          /* : = */
+	M_DASH,         /* - */
+	M_DD,           /* - . (a number goes on: "2024-03", "10.0") */
+	M_NSEP,         /* space - . (separators of digit groups) */
+	M_PH,           /* + ( */
+	M_ONE,          /* 1 */
+	M_Y,            /* y */
+	M_FA,           /* a A */
+	M_FB,           /* b B */
+	M_FE,           /* e E */
+	M_FU,           /* u U */
+	M_COUNT
+};
+
+#if defined(__SSE2__) && !defined(DETECT_SCALAR)
+#define DETECT_SSE2 1
 
 /* v[0..n), 6 <= n < 16, in the low bytes of a vector, zeros above;
  * read as overlapping 4- and 8-byte words, not byte by byte (which would
@@ -1089,10 +1151,8 @@ static __m128i load_short(const uint8_t *v, size_t n)
 	uint32_t a, b;
 	if (n >= 8) {
 		memcpy(&lo, v, 8);
-		if (n > 8) {
-			memcpy(&hi, v + n - 8, 8);
-			hi >>= 8 * (16 - n);
-		}
+		memcpy(&hi, v + n - 8, 8);
+		hi = (hi >> 8) >> (8 * (15 - n));   /* n == 8: all shifted out */
 	} else {
 		memcpy(&a, v, 4);
 		memcpy(&b, v + n - 4, 4);
@@ -1100,141 +1160,184 @@ static __m128i load_short(const uint8_t *v, size_t n)
 	}
 	return _mm_set_epi64x((long long)hi, (long long)lo);
 }
+
+/* Sets (first) or ORs the class masks of the 16 bytes in x into m: bit
+ * j of a class is about byte j and lands at bit j - drop + at of m (bits
+ * shifted out below are bytes before the block). Setting on the first
+ * piece spares zeroing m, which compilers turn into a slow rep stos. */
+static inline __attribute__((always_inline)) void
+masks16(__m128i x, uint64_t m[M_COUNT], unsigned drop, unsigned at, bool first)
+{
+	__m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+	__m128i u = _mm_sub_epi8(x, _mm_set1_epi8('A'));
+	__m128i l = _mm_sub_epi8(x, _mm_set1_epi8('a'));
+	__m128i f = _mm_or_si128(x, _mm_set1_epi8(0x20));
+	__m128i mi = _mm_cmpeq_epi8(x, _mm_set1_epi8('-'));
+	__m128i pl = _mm_cmpeq_epi8(x, _mm_set1_epi8('+'));
+	__m128i dd = _mm_or_si128(mi, _mm_cmpeq_epi8(x, _mm_set1_epi8('.')));
+#define PUT(c, v) (m[c] = (first ? 0 : m[c]) | \
+			   ((uint64_t)(uint32_t)_mm_movemask_epi8(v) >> drop) << at)
+	PUT(M_DIGIT, _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+	PUT(M_UPPER, _mm_cmpeq_epi8(_mm_min_epu8(u, _mm_set1_epi8(25)), u));
+	PUT(M_LOWER, _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l));
+	PUT(M_B64P, _mm_or_si128(_mm_or_si128(mi, pl),
+				 _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('/')),
+					      _mm_cmpeq_epi8(x, _mm_set1_epi8('_')))));
+	PUT(M_AT, _mm_cmpeq_epi8(x, _mm_set1_epi8('@')));
+	PUT(M_SEP, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(':')),
+				_mm_cmpeq_epi8(x, _mm_set1_epi8('='))));
+	PUT(M_DASH, mi);
+	PUT(M_DD, dd);
+	PUT(M_NSEP, _mm_or_si128(dd, _mm_cmpeq_epi8(x, _mm_set1_epi8(' '))));
+	PUT(M_PH, _mm_or_si128(pl, _mm_cmpeq_epi8(x, _mm_set1_epi8('('))));
+	PUT(M_ONE, _mm_cmpeq_epi8(x, _mm_set1_epi8('1')));
+	PUT(M_Y, _mm_cmpeq_epi8(x, _mm_set1_epi8('y')));
+	PUT(M_FA, _mm_cmpeq_epi8(f, _mm_set1_epi8('a')));
+	PUT(M_FB, _mm_cmpeq_epi8(f, _mm_set1_epi8('b')));
+	PUT(M_FE, _mm_cmpeq_epi8(f, _mm_set1_epi8('e')));
+	PUT(M_FU, _mm_cmpeq_epi8(f, _mm_set1_epi8('u')));
+#undef PUT
+}
 #endif
 
+/* The class masks of v[base, base+len), len = min(64, n - base). With
+ * SSE2: 16 bytes at a time, never reading outside v[0..n) - a short
+ * last piece is the 16 bytes that end at v[n), whose masks are shifted
+ * into place; a value under 16 bytes is read as overlapping words. The
+ * scalar loop is the reference for what each class means. */
+static inline __attribute__((always_inline)) void
+block_masks(const uint8_t *v, size_t n, size_t base, size_t len, uint64_t m[M_COUNT])
+{
+#if defined(DETECT_SSE2)
+	if (n < 16) {
+		masks16(load_short(v, n), m, 0, 0, true);
+		return;
+	}
+	/* v[n-16, n) is block bytes len-16 .. len-1 (len-16 may be negative:
+	 * the last block of a value may hold under 16). */
+	if (len >= 16)
+		masks16(_mm_loadu_si128((const __m128i *)(const void *)(v + base)), m, 0, 0, true);
+	else
+		masks16(_mm_loadu_si128((const __m128i *)(const void *)(v + n - 16)), m,
+			16 - (unsigned)len, 0, true);
+	for (unsigned o = 16; o < len; o += 16) {
+		if (o + 16 <= len)
+			masks16(_mm_loadu_si128((const __m128i *)(const void *)(v + base + o)), m, 0, o, false);
+		else
+			masks16(_mm_loadu_si128((const __m128i *)(const void *)(v + n - 16)), m,
+				16 - (unsigned)(len - o), o, false);
+	}
+#else
+	(void)n;
+	for (int c = 0; c < M_COUNT; c++)
+		m[c] = 0;
+	for (size_t x = 0; x < len; x++) {
+		uint8_t ch = v[base + x], f = (uint8_t)(ch | 0x20);
+		uint64_t bit = 1ull << x;
+		m[M_DIGIT] |= is_digit(ch) ? bit : 0;
+		m[M_UPPER] |= is_upper(ch) ? bit : 0;
+		m[M_LOWER] |= (unsigned)(ch - 'a') < 26u ? bit : 0;
+		m[M_B64P] |= (ch == '+' || ch == '/' || ch == '_' || ch == '-') ? bit : 0;
+		m[M_AT] |= ch == '@' ? bit : 0;
+		m[M_SEP] |= (ch == ':' || ch == '=') ? bit : 0;
+		m[M_DASH] |= ch == '-' ? bit : 0;
+		m[M_DD] |= (ch == '-' || ch == '.') ? bit : 0;
+		m[M_NSEP] |= (ch == ' ' || ch == '-' || ch == '.') ? bit : 0;
+		m[M_PH] |= (ch == '+' || ch == '(') ? bit : 0;
+		m[M_ONE] |= ch == '1' ? bit : 0;
+		m[M_Y] |= ch == 'y' ? bit : 0;
+		m[M_FA] |= f == 'a' ? bit : 0;
+		m[M_FB] |= f == 'b' ? bit : 0;
+		m[M_FE] |= f == 'e' ? bit : 0;
+		m[M_FU] |= f == 'u' ? bit : 0;
+	}
+#endif
+}
+
 /*
- * Classifies the block v[base, base+64) and sets s->alnum, s->long_runs
- * and s->todo, the bytes the walk stops at:
- *   - the first byte of an ASCII word when it is a digit, an upper-case
- *     letter, 'a', 'b' or 'e' (what a number, IBAN, AWS key id, JWT,
- *     "Bearer" or "Authorization" starts with), for the word detectors;
+ * Classifies the block v[base, base+64) and sets the masks of s and
+ * s->todo, the bytes the walk stops at. Each trigger is narrowed to
+ * what its handler would not refuse on the first bytes alone, so that
+ * ordinary words, dates, versions and ids never leave the block step
+ * (a dropped trigger is one whose handler would report nothing and
+ * change nothing; the walk would resume at the end of the same word,
+ * and no other trigger lies inside an ASCII word):
+ *   - a word starting with a letter, when its first bytes can start
+ *     what word() looks for: "ey" (JWT), "be" and "au" in any case
+ *     ("Bearer", "Authorization"), "A" and an upper-case letter (AWS key
+ *     ids), two upper-case letters and two digits (IBAN);
+ *   - a word starting with a number that numeric() may take: three
+ *     digits or more, or "1" and a group separator, then a digit or '(';
+ *     not right after "<digit>-" or "<digit>." (inside_number);
  *   - the first byte of a base64 run of 32 bytes or more (the generic
  *     secret rule; a run that goes on past the block counts as long);
  *   - '@'; ':' and '=' not after a digit ("12:34" is no key); the first
- *     of two '-'; '+' and '(' - each when its detectors are on.
- * With SSE2, 16 bytes at a time; the scalar loop is the reference.
+ *     of two '-'; '+' and '(' before a digit - each when its detectors
+ *     are on.
  */
 static void classify(struct scan *s, size_t base)
 {
-	const uint8_t *p = s->v + base;
 	size_t len = s->n - base < 64 ? s->n - base : 64;
-	uint64_t dg = 0, an = 0, first = 0, b64 = 0, at = 0, sep = 0, dash = 0, ph = 0, todo = 0;
-	uint64_t one = 0, dot = 0;
+	uint64_t m[M_COUNT], todo = 0;
 	uint32_t en = s->en;
 
-#if defined(__SSE2__)
-	for (unsigned k = 0; k < (unsigned)(len + 15) / 16; k++) {
-		/* 16 bytes from p + 16k, never read past v[n): a short last
-		 * piece is loaded as the 16 bytes that end at v[n) and shifted
-		 * down, or (a value under 16 bytes) as two overlapping words. */
-		size_t r = len - 16 * k;
-		__m128i x;
-		if (r >= 16) {
-			x = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
-		} else if (s->n >= 16) {
-			x = _mm_loadu_si128((const __m128i *)(const void *)(s->v + s->n - 16));
-			x = shift_down(x, 16 - r);
-		} else {
-			x = load_short(s->v, s->n);
-		}
-		__m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
-		__m128i u = _mm_sub_epi8(x, _mm_set1_epi8('A'));
-		__m128i l = _mm_sub_epi8(x, _mm_set1_epi8('a'));
-		__m128i isd = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
-		__m128i isu = _mm_cmpeq_epi8(_mm_min_epu8(u, _mm_set1_epi8(25)), u);
-		__m128i isl = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l);
-		__m128i mi = _mm_cmpeq_epi8(x, _mm_set1_epi8('-'));
-		__m128i pl = _mm_cmpeq_epi8(x, _mm_set1_epi8('+'));
-		__m128i a = _mm_or_si128(_mm_or_si128(isd, isu), isl);
-		__m128i fi = _mm_or_si128(isu,
-			_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('a')),
-						  _mm_cmpeq_epi8(x, _mm_set1_epi8('b'))),
-				     _mm_cmpeq_epi8(x, _mm_set1_epi8('e'))));
-		__m128i bp = _mm_or_si128(_mm_or_si128(mi, pl),
-			_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('/')),
-				     _mm_cmpeq_epi8(x, _mm_set1_epi8('_'))));
-		__m128i sp = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(':')),
-					  _mm_cmpeq_epi8(x, _mm_set1_epi8('=')));
-		__m128i pp = _mm_or_si128(pl, _mm_cmpeq_epi8(x, _mm_set1_epi8('(')));
-		unsigned sh = 16 * k;
-		dg |= (uint64_t)(uint16_t)_mm_movemask_epi8(isd) << sh;
-		an |= (uint64_t)(uint16_t)_mm_movemask_epi8(a) << sh;
-		first |= (uint64_t)(uint16_t)_mm_movemask_epi8(fi) << sh;
-		b64 |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_or_si128(a, bp)) << sh;
-		at |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('@'))) << sh;
-		sep |= (uint64_t)(uint16_t)_mm_movemask_epi8(sp) << sh;
-		dash |= (uint64_t)(uint16_t)_mm_movemask_epi8(mi) << sh;
-		ph |= (uint64_t)(uint16_t)_mm_movemask_epi8(pp) << sh;
-		one |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('1'))) << sh;
-		dot |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.'))) << sh;
-	}
-#else
-	for (size_t x = 0; x < len; x++) {
-		uint8_t c = p[x];
-		uint16_t k = cls[c];
-		uint64_t bit = 1ull << x;
-		if (k & C_DIGIT)
-			dg |= bit;
-		if (k & C_ALNUM)
-			an |= bit;
-		if ((k & C_UPPER) || c == 'a' || c == 'b' || c == 'e')
-			first |= bit;
-		if (c == '1')
-			one |= bit;
-		if (c == '.')
-			dot |= bit;
-		if (k & C_B64)
-			b64 |= bit;
-		if (c == '@')
-			at |= bit;
-		if (c == ':' || c == '=')
-			sep |= bit;
-		if (c == '-')
-			dash |= bit;
-		if (c == '+' || c == '(')
-			ph |= bit;
-	}
-#endif
+	block_masks(s->v, s->n, base, len, m);
+
+	uint64_t dg = m[M_DIGIT], up = m[M_UPPER], lo = m[M_LOWER];
+	uint64_t an = dg | up | lo, b64 = an | m[M_B64P];
 	uint64_t before = base > 0 ? cls[s->v[base - 1]] : 0;
 	uint64_t starts = an & ~((an << 1) | ((before & C_ALNUM) != 0));
 
-	/* Past the block, bytes are taken to be digits (so a number that
-	 * goes on into the next block is looked at) unless v ends there. */
+	/* Past the block, bytes are taken to be in every class (so what goes
+	 * on into the next block is looked at) unless v ends there. */
 	uint64_t f = base + 64 < s->n ? ~0ull : 0;
+#define NX(x, k) (((x) >> (k)) | (f << (64 - (k))))
 
 	s->base = base;
 	s->alnum = an;
+	s->digit = dg;
+	s->upper = up;
+	s->lower = lo;
+	s->b64 = b64;
 	s->long_runs = 0;
-	if (en & (WORD_DETS & ~DET_BIT(DET_SECRET) & ~NUM_DETS))
-		todo |= starts & first;
+	if (en & (WORD_DETS & ~DET_BIT(DET_SECRET) & ~NUM_DETS)) {
+		uint64_t lead = 0;
+		if (en & DET_BIT(DET_JWT))
+			lead |= m[M_FE] & lo & NX(m[M_Y], 1);
+		if (en & DET_BIT(DET_BEARER))
+			lead |= (m[M_FB] & NX(m[M_FE], 1)) | (m[M_FA] & NX(m[M_FU], 1));
+		if (en & DET_BIT(DET_AWS_KEY_ID))
+			lead |= m[M_FA] & up & NX(up, 1);
+		if (en & DET_BIT(DET_IBAN))
+			lead |= up & NX(up, 1) & NX(dg, 2) & NX(dg, 3);
+		todo |= starts & lead;
+	}
 	if (en & NUM_DETS) {
-		/* Numbers start with three digits or more, or with a "1" (as in
-		 * 1-800-...), and not right after "<digit>-" or "<digit>."
-		 * (inside_number). */
-		uint64_t d3 = dg & ((dg >> 1) | (f << 63)) & ((dg >> 2) | (f << 62));
-		uint64_t in = ((dash | dot) << 1) & ((dg << 2) | ((before & C_DIGIT) != 0 ? 2u : 0u));
-		todo |= starts & (d3 | (one & dg)) & ~in;
+		uint64_t d3 = dg & NX(dg, 1) & NX(dg, 2);
+		uint64_t one = m[M_ONE] & NX(m[M_NSEP], 1) & NX(dg | m[M_PH], 2);
+		uint64_t in = (m[M_DD] << 1) & ((dg << 2) | ((before & C_DIGIT) != 0 ? 2u : 0u));
+		todo |= starts & (d3 | one) & ~in;
 	}
 	if ((en & DET_BIT(DET_SECRET)) && s->b64_end != SIZE_MAX) {
-		/* m: bit x when v[base+x .. base+x+31] are all base64 bytes;
-		 * past the block they are taken to be, unless v ends there. */
-		uint64_t m = b64;
-		m &= (m >> 1) | (f << 63);
-		m &= (m >> 2) | (f << 62);
-		m &= (m >> 4) | (f << 60);
-		m &= (m >> 8) | (f << 56);
-		m &= (m >> 16) | (f << 48);
-		s->long_runs = m & b64 & ~((b64 << 1) | ((before & C_B64) != 0));
+		/* r: bit x when v[base+x .. base+x+31] are all base64 bytes. */
+		uint64_t r = b64;
+		r &= NX(r, 1);
+		r &= NX(r, 2);
+		r &= NX(r, 4);
+		r &= NX(r, 8);
+		r &= NX(r, 16);
+		s->long_runs = r & b64 & ~((b64 << 1) | ((before & C_B64) != 0));
 		todo |= s->long_runs;
 	}
 	if (en & DET_BIT(DET_EMAIL))
-		todo |= at;
+		todo |= m[M_AT];
 	if (en & (DET_BIT(DET_SECRET) | DET_BIT(DET_URL_PASSWORD)))
-		todo |= sep & ~((dg << 1) | ((before & C_DIGIT) != 0));
+		todo |= m[M_SEP] & ~((dg << 1) | ((before & C_DIGIT) != 0));
 	if (en & (DET_BIT(DET_PEM_KEY) | DET_BIT(DET_SECRET)))
-		todo |= dash & ((dash >> 1) | (1ull << 63));   /* the secret rule skips certificates */
+		todo |= m[M_DASH] & NX(m[M_DASH], 1);   /* the secret rule skips certificates */
 	if (en & DET_BIT(DET_PHONE))
-		todo |= ph;
+		todo |= m[M_PH] & NX(dg, 1);
+#undef NX
 	s->todo = todo;
 }
 
