@@ -731,12 +731,51 @@ static void test_same_as_ref_events(void)
 	report_ref("gen_events 200000 values");
 }
 
+/* The narrowed triggers (classify() looks at the bytes after a word's
+ * first one, past the 64-byte block too): each of these finds the same
+ * hit wherever it sits relative to a block boundary, with spaces before
+ * and after, at every offset 0..139, and agrees with the oracle. */
+static void test_trigger_at_every_offset(void)
+{
+	static const char *const snippets[] = {
+		JWT_IO, "Bearer abcdefgh12345678", "Authorization: Basic dXNlcjpwYXNzd29yZA==",
+		"AKIAIOSFODNN7EXAMPLE", "DE89370400440532013000", "DE89 3704 0044 0532 0130 00",
+		"1-800-555-0199", "1 (800) 555-0199", "+14155552671", "(555) 123-4567",
+		"555.123.4567", "219-09-9999", "SSN 219099999", "4111111111111111",
+		"4111 1111 1111 1111", "2223000048400011", "3782 822463 10005",
+		("aws_secret_access_key=" AWS_SECRET), AWS_SECRET, "john@example.com",
+		"postgres://app:s3cr3t@db", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
+	};
+	static char v[512];   /* 139 + the longest snippet + 1 */
+	for (size_t x = 0; x < ARRAY_SIZE(snippets); x++) {
+		size_t l = strlen(snippets[x]);
+		struct det_hit want[4], got[4];
+		size_t nw = detect_scan(snippets[x], l, DET_ALL, want, 4);
+		CHECK_MSG(nw >= 1, "snippet %zu finds nothing alone", x);
+		for (size_t k = 0; k < 140; k++) {
+			size_t n = k + l + 1;
+			memset(v, ' ', sizeof(v));
+			memcpy(v + k, snippets[x], l);
+			size_t ng = detect_scan(v, n, DET_ALL, got, 4);
+			bool same = ng == nw;
+			for (size_t h = 0; same && h < ng && h < 4; h++)
+				same = got[h].off == want[h].off + k && got[h].len == want[h].len &&
+				       got[h].det == want[h].det;
+			CHECK_MSG(same, "snippet %zu at offset %zu: %zu hits, alone %zu", x, k, ng, nw);
+			same_as_ref(v, n, DET_ALL);
+			same_as_ref(v, k + l, DET_ALL);   /* ending with the value */
+		}
+	}
+	report_ref("snippets at every offset");
+}
+
 int main(void)
 {
 	init_masks();
 	test_same_as_ref_table();
 	test_same_as_ref_random();
 	test_same_as_ref_events();
+	test_trigger_at_every_offset();
 	test_table();
 	test_each_alone();
 	test_precedence();
