@@ -8,7 +8,8 @@
  *  - client_ip, the address of the HTTP connection, beside (never instead
  *    of) the producer's actor.ip;
  *  - context, the static {region, environment, cluster, service} of the
- *    listener that took the request, over the configuration's defaults.
+ *    token, over the listener that took the request, over the
+ *    configuration's defaults.
  *
  * client_ip and context are server-owned members (event_parse refuses
  * them from a producer). Everything here is computed once per request
@@ -51,8 +52,8 @@ bool enrich_request_id_valid(const char *v);
 
 /* Prepares a request's enrichment. xrid, traceparent: the header values or
  * NULL. client_ip: text, or NULL for none. ctx: the layers of static
- * context, first wins per key (the listener's, then the defaults); each
- * may be NULL. Returns 0, or ST_EINVAL with err naming the header when
+ * context, first wins per key (the token's, the listener's, then the
+ * defaults); each may be NULL. Returns 0, or ST_EINVAL with err naming the header when
  * X-Request-Id is malformed (an invalid traceparent is ignored, as the
  * W3C specification asks, and flagged in traceparent_ignored). */
 int enrich_prepare(struct enrich *e, const char *xrid, const char *traceparent,
