@@ -9,6 +9,10 @@
  *   1. An entry becomes visible in memory only after its record is
  *      written whole (a failed write truncates back to the old size).
  *   2. A state record is fdatasync'd before the change is visible.
+ *   3. A claimed entry (a resubmit in flight) is never discarded; the
+ *      claim ends with the change to resubmitted or with unclaim.
+ *   4. After a failed write, truncate or fdatasync, q->failed is set and
+ *      every later write is refused (ST_ESTICKY): never retry an fsync.
  */
 #include "policy/quarantine.h"
 
@@ -34,6 +38,8 @@ struct qent {
 	uint64_t off;            /* of the payload */
 	uint32_t len;
 	uint8_t state;
+	bool busy;               /* claimed by a resubmit in flight */
+	uint64_t seq;            /* resubmitted: the event's log seq */
 	char tenant[QUARANTINE_TENANT_MAX + 1];
 };
 
@@ -41,6 +47,7 @@ struct quarantine {
 	pthread_mutex_t mu;
 	int fd;
 	uint64_t size, max;
+	int failed;              /* sticky write error, invariant 4 */
 	struct qent *v;          /* v[id - 1] */
 	size_t n, cap;
 };
@@ -118,6 +125,9 @@ static int replay(struct quarantine *q, const uint8_t *p, uint32_t len, uint64_t
 	    q->v[id - 1].state == Q_PENDING) {
 		q->v[id - 1].state = !strcmp(state, "discarded") ? Q_DISCARDED :
 				     !strcmp(state, "resubmitted") ? Q_RESUBMITTED : Q_PENDING;
+		if (q->v[id - 1].state == Q_RESUBMITTED &&
+		    (!member_u64(p, len, "seq", &q->v[id - 1].seq)))
+			goto bad;
 		if (q->v[id - 1].state != Q_PENDING)
 			return 0;
 	}
@@ -237,6 +247,8 @@ static int append(struct quarantine *q, const struct buf *payload)
 	uint8_t hdr[HDR];
 	int rc;
 
+	if (q->failed)
+		return ST_ESTICKY;
 	if (payload->len > QUARANTINE_RECORD_MAX)
 		return ST_ELIMIT;
 	if (q->size + HDR + payload->len > q->max)
@@ -244,7 +256,8 @@ static int append(struct quarantine *q, const struct buf *payload)
 	put_le32(hdr, (uint32_t)payload->len);
 	put_le32(hdr + 4, crc32c(0, payload->data, payload->len));
 	if ((rc = write_all(q->fd, hdr, HDR)) < 0 || (rc = write_all(q->fd, payload->data, payload->len)) < 0) {
-		/* invariant 1: nothing half-written stays */
+		/* invariant 1: nothing half-written stays; invariant 4 */
+		q->failed = rc;
 		if (ftruncate(q->fd, (off_t)q->size) < 0)
 			return -errno;
 		return rc;
@@ -278,11 +291,46 @@ int64_t quarantine_add(struct quarantine *q, const char *tenant,
 
 int quarantine_sync(struct quarantine *q)
 {
-	return fdatasync(q->fd) < 0 ? -errno : 0;
+	/* not under mu: adds from other requests go on during the flush */
+	pthread_mutex_lock(&q->mu);
+	int rc = q->failed ? ST_ESTICKY : 0;
+	pthread_mutex_unlock(&q->mu);
+	if (rc == 0 && fdatasync(q->fd) < 0) {
+		rc = -errno;
+		pthread_mutex_lock(&q->mu);
+		q->failed = rc;
+		pthread_mutex_unlock(&q->mu);
+	}
+	return rc;
+}
+
+int quarantine_claim(struct quarantine *q, uint64_t id, enum q_state *was)
+{
+	int rc = 0;
+	pthread_mutex_lock(&q->mu);
+	if (id < 1 || id > q->n) {
+		rc = ST_ENOTFOUND;
+	} else if ((*was = (enum q_state)q->v[id - 1].state) != Q_PENDING) {
+		rc = ST_EEXIST;
+	} else if (q->v[id - 1].busy) {
+		rc = -EBUSY;
+	} else {
+		q->v[id - 1].busy = true;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return rc;
+}
+
+void quarantine_unclaim(struct quarantine *q, uint64_t id)
+{
+	pthread_mutex_lock(&q->mu);
+	if (id >= 1 && id <= q->n)
+		q->v[id - 1].busy = false;
+	pthread_mutex_unlock(&q->mu);
 }
 
 int quarantine_set_state(struct quarantine *q, uint64_t id, enum q_state to, const char *by,
-			 enum q_state *was)
+			 uint64_t seq, enum q_state *was)
 {
 	struct buf b = BUF_INIT(1024);
 	int rc;
@@ -293,19 +341,27 @@ int quarantine_set_state(struct quarantine *q, uint64_t id, enum q_state to, con
 		goto out;
 	}
 	*was = (enum q_state)q->v[id - 1].state;
-	if (*was != Q_PENDING) {
+	if (*was != Q_PENDING || to == Q_PENDING) {
 		rc = ST_EEXIST;
 		goto out;
 	}
-	if ((rc = buf_printf(&b, "{\"k\":\"s\",\"id\":%llu,\"state\":\"%s\",\"by\":\"%s\"}",
+	if (to == Q_DISCARDED && q->v[id - 1].busy) {
+		rc = -EBUSY;   /* invariant 3 */
+		goto out;
+	}
+	if ((rc = buf_printf(&b, "{\"k\":\"s\",\"id\":%llu,\"state\":\"%s\",\"by\":\"%s\"",
 			     (unsigned long long)id, q_state_name(to), by)) < 0 ||
-	    (rc = append(q, &b)) < 0)
+	    (to == Q_RESUBMITTED &&
+	     (rc = buf_printf(&b, ",\"seq\":%llu", (unsigned long long)seq)) < 0) ||
+	    (rc = buf_putc(&b, '}')) < 0 || (rc = append(q, &b)) < 0)
 		goto out;
 	if (fdatasync(q->fd) < 0) {
-		rc = -errno;
+		rc = q->failed = -errno;
 		goto out;
 	}
 	q->v[id - 1].state = (uint8_t)to;
+	q->v[id - 1].seq = to == Q_RESUBMITTED ? seq : 0;
+	q->v[id - 1].busy = false;
 	rc = 0;
 out:
 	pthread_mutex_unlock(&q->mu);
@@ -314,7 +370,7 @@ out:
 }
 
 int quarantine_get(struct quarantine *q, uint64_t id, struct buf *out,
-		   char tenant[QUARANTINE_TENANT_MAX + 1], enum q_state *state)
+		   char tenant[QUARANTINE_TENANT_MAX + 1], enum q_state *state, uint64_t *seq)
 {
 	int rc;
 	pthread_mutex_lock(&q->mu);
@@ -326,6 +382,8 @@ int quarantine_get(struct quarantine *q, uint64_t id, struct buf *out,
 	pthread_mutex_unlock(&q->mu);
 	memcpy(tenant, e.tenant, sizeof(e.tenant));
 	*state = (enum q_state)e.state;
+	if (seq)
+		*seq = e.seq;
 	if ((rc = buf_reserve(out, e.len)) < 0)
 		return rc;
 	if ((rc = pread_all(q->fd, out->data + out->len, e.len, (off_t)e.off)) < 0)
@@ -335,30 +393,43 @@ int quarantine_get(struct quarantine *q, uint64_t id, struct buf *out,
 }
 
 int quarantine_list(struct quarantine *q, uint64_t after, const char *tenant, int state,
-		    size_t limit,
-		    int (*fn)(void *arg, uint64_t id, enum q_state st, const uint8_t *p, size_t n),
-		    void *arg)
+		    size_t limit, size_t max_scan,
+		    int (*fn)(void *arg, const struct q_meta *m, const uint8_t *p, size_t n),
+		    void *arg, uint64_t *ret_next)
 {
 	struct buf b = BUF_INIT(QUARANTINE_RECORD_MAX);
 	int rc = 0;
-	size_t shown = 0;
+	size_t shown = 0, scanned = 0;
+	uint64_t id = after + 1, next = 0;
 
-	for (uint64_t id = after + 1; shown < limit && rc == 0; id++) {
+	for (;; id++) {
 		pthread_mutex_lock(&q->mu);
-		if (id > q->n) {
-			pthread_mutex_unlock(&q->mu);
+		bool end = id > q->n;
+		struct qent e;
+		if (!end)
+			e = q->v[id - 1];
+		pthread_mutex_unlock(&q->mu);
+		if (end)
+			break;
+		if (shown >= limit || scanned >= max_scan) {
+			next = id - 1;   /* more may follow: resume after the last examined */
 			break;
 		}
-		struct qent e = q->v[id - 1];
-		pthread_mutex_unlock(&q->mu);
+		scanned++;
 		if ((tenant && strcmp(tenant, e.tenant)) || (state >= 0 && state != e.state))
 			continue;
 		buf_reset(&b);
 		if ((rc = buf_reserve(&b, e.len)) < 0 || (rc = pread_all(q->fd, b.data, e.len, (off_t)e.off)) < 0)
 			break;
-		rc = fn(arg, id, (enum q_state)e.state, b.data, e.len);
-		shown++;
+		struct q_meta m = { id, (enum q_state)e.state, e.seq };
+		if ((rc = fn(arg, &m, b.data, e.len)) < 0)
+			break;
+		if (rc == 0)
+			shown++;
+		rc = 0;
 	}
+	if (ret_next)
+		*ret_next = rc < 0 ? 0 : next;
 	buf_release(&b);
 	return rc;
 }

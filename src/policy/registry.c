@@ -27,6 +27,7 @@ struct rentry {
 	uint32_t version;
 	bool breaking;
 	uint8_t digest[HASH_SIZE];
+	size_t len;                 /* of the text */
 	struct schema *s;
 };
 
@@ -36,6 +37,7 @@ struct registry {
 	char dir[PATH_MAX];         /* DIR/schemas */
 	struct rentry **v;          /* sorted by name, then version */
 	size_t n;
+	size_t bytes;               /* schema text in all, <= REGISTRY_MAX_BYTES */
 };
 
 bool registry_name_valid(const char *s, size_t n)
@@ -106,7 +108,7 @@ static size_t lower(const struct registry *r, const char *name, size_t nl, uint3
 
 static int insert(struct registry *r, struct rentry *e)
 {
-	if (r->n == REGISTRY_MAX)
+	if (r->n == REGISTRY_MAX || e->len > REGISTRY_MAX_BYTES - r->bytes)
 		return ST_ELIMIT;
 	struct rentry **nv = realloc(r->v, (r->n + 1) * sizeof(*nv));
 	if (!nv)
@@ -116,6 +118,7 @@ static int insert(struct registry *r, struct rentry *e)
 	memmove(r->v + at + 1, r->v + at, (r->n - at) * sizeof(*nv));
 	r->v[at] = e;
 	r->n++;
+	r->bytes += e->len;
 	return 0;
 }
 
@@ -159,12 +162,14 @@ static int load_one(struct registry *r, const char *name, uint32_t version, char
 	}
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	e->version = version;
+	e->len = b.len;
 	sha256(b.data, b.len, e->digest);
 	if (path_of(path, r, name, version, "breaking") == 0 && stat(path, &st) == 0)
 		e->breaking = true;
 	if ((rc = insert(r, e)) < 0) {
 		st_fail(err, errcap, "%s/%s: %s", r->dir, name,
-			rc == ST_ELIMIT ? "more than REGISTRY_MAX schemas" : st_strerror(rc));
+			rc == ST_ELIMIT ? "more than REGISTRY_MAX schemas or REGISTRY_MAX_BYTES of them" :
+			st_strerror(rc));
 		goto fail;
 	}
 	buf_release(&b);
@@ -322,6 +327,15 @@ int registry_put(struct registry *r, const char *name, uint32_t version, const c
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	e->version = version;
 	e->breaking = breaking && *nv > 0;
+	e->len = n;
+	pthread_rwlock_rdlock(&r->lock);
+	bool full = r->n == REGISTRY_MAX || n > REGISTRY_MAX_BYTES - r->bytes;
+	pthread_rwlock_unlock(&r->lock);
+	if (full) {
+		/* checked before anything is written; insert checks again */
+		rc = ST_ELIMIT;
+		goto out;
+	}
 	memcpy(e->digest, ret_digest, HASH_SIZE);
 	if (snprintf(sub, sizeof(sub), "%s/%s", r->dir, name) >= (int)sizeof(sub) ||
 	    (rc = path_of(path, r, name, version, "json")) < 0) {
@@ -358,6 +372,20 @@ const struct schema *registry_get(struct registry *r, const char *name, size_t n
 {
 	pthread_rwlock_rdlock(&r->lock);
 	struct rentry *e = find(r, name, nl, version);
+	const struct schema *s = e ? e->s : NULL;
+	pthread_rwlock_unlock(&r->lock);
+	return s;
+}
+
+const struct schema *registry_latest(struct registry *r, const char *name, size_t nl,
+				     uint32_t *ret_version)
+{
+	pthread_rwlock_rdlock(&r->lock);
+	/* the entry before the first one above (name, VERSION_MAX) */
+	size_t at = lower(r, name, nl, REGISTRY_VERSION_MAX + 1);
+	struct rentry *e = at > 0 && strlen(r->v[at - 1]->name) == nl &&
+			   !memcmp(r->v[at - 1]->name, name, nl) ? r->v[at - 1] : NULL;
+	*ret_version = e ? e->version : 0;
 	const struct schema *s = e ? e->s : NULL;
 	pthread_rwlock_unlock(&r->lock);
 	return s;

@@ -10,7 +10,9 @@
  *   - versions of a name are published in increasing order, and a new one
  *     must be backward compatible with the highest one before it
  *     (schema_compat), unless published as breaking;
- *   - at most REGISTRY_MAX schemas.
+ *   - at most REGISTRY_MAX schemas, and REGISTRY_MAX_BYTES of schema text
+ *     in all (each compiled schema costs a few times its text in memory,
+ *     so this bounds the registry's memory; docs/SCHEMAS.md).
  * Files are written with write_file_atomic and the directory fsync'd
  * before registry_put returns. Entries are never removed, so a schema
  * pointer from registry_get stays valid until registry_free. Thread-safe.
@@ -29,6 +31,7 @@
 #define REGISTRY_MAX 1024
 #define REGISTRY_NAME_MAX 64
 #define REGISTRY_VERSION_MAX 999999u
+#define REGISTRY_MAX_BYTES (16u << 20)
 
 struct registry;
 
@@ -50,7 +53,7 @@ enum registry_put_result {
  * or: ST_EINVAL (bad name/version, or the schema does not compile:
  * *cerr says where), ST_EEXIST (published with other bytes), ST_ERANGE
  * (not above the highest published version), ST_ELIMIT (REGISTRY_MAX or
- * the schema's size), -errno. A new version that is not backward
+ * the schema's size, or REGISTRY_MAX_BYTES in all), -errno. A new version that is not backward
  * compatible with the highest one before it is refused with
  * REGISTRY_BREAKING and up to cap of the breaking changes in v (*nv the
  * total), unless breaking is set (then recorded beside the file).
@@ -63,6 +66,11 @@ int registry_put(struct registry *r, const char *name, uint32_t version, const c
 /* The compiled schema, or NULL. Valid until registry_free. */
 const struct schema *registry_get(struct registry *r, const char *name, size_t nl,
 				  uint32_t version);
+/* The highest published version of name (0 when none) and its schema
+ * (NULL when none); a quarantined event is re-validated against it. */
+const struct schema *registry_latest(struct registry *r, const char *name, size_t nl,
+				     uint32_t *ret_version);
+
 /* Appends the schema's text to out: 0, ST_ENOTFOUND, or a buf error. */
 int registry_text(struct registry *r, const char *name, uint32_t version, struct buf *out);
 

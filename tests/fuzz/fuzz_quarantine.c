@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <errno.h>
+
 #include "common/util.h"
 #include "policy/quarantine.h"
 
@@ -38,13 +40,12 @@ static int entry(void *arg, uint64_t id, struct buf *out)
 	return buf_printf(out, "{\"k\":\"e\",\"id\":%llu,\"tenant\":\"fz\"}", (unsigned long long)id);
 }
 
-static int check(void *arg, uint64_t id, enum q_state st, const uint8_t *p, size_t n)
+static int check(void *arg, const struct q_meta *m, const uint8_t *p, size_t n)
 {
-	(void)st;
 	uint64_t *last = arg;
-	if (id <= *last || n == 0 || !p)
+	if (m->id <= *last || n == 0 || !p || (m->state != Q_RESUBMITTED && m->seq))
 		abort();
-	*last = id;
+	*last = m->id;
 	return 0;
 }
 
@@ -75,18 +76,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rep.truncated_bytes && rep.truncated_at + rep.truncated_bytes != size)
 		abort();
 	uint64_t last = 0;
-	if (quarantine_list(q, 0, NULL, -1, 1u << 20, check, &last) != 0)
+	uint64_t next = 1;
+	if (quarantine_list(q, 0, NULL, -1, 1u << 20, 1u << 20, check, &last, &next) != 0 || next != 0)
 		abort();
 	int64_t id = quarantine_add(q, "fz", entry, NULL);
 	if (id != (int64_t)last + 1 || quarantine_sync(q) != 0)
 		abort();
-	if (quarantine_set_state(q, (uint64_t)id, Q_DISCARDED, "fuzz", &was) != 0 ||
-	    quarantine_set_state(q, (uint64_t)id, Q_DISCARDED, "fuzz", &was) != ST_EEXIST)
+	int64_t id2 = quarantine_add(q, "fz", entry, NULL);
+	if (id2 != id + 1 || quarantine_sync(q) != 0)
+		abort();
+	if (quarantine_set_state(q, (uint64_t)id, Q_DISCARDED, "fuzz", 0, &was) != 0 ||
+	    quarantine_set_state(q, (uint64_t)id, Q_DISCARDED, "fuzz", 0, &was) != ST_EEXIST)
+		abort();
+	if (quarantine_claim(q, (uint64_t)id2, &was) != 0 ||
+	    quarantine_set_state(q, (uint64_t)id2, Q_DISCARDED, "fuzz", 0, &was) != -EBUSY ||
+	    quarantine_set_state(q, (uint64_t)id2, Q_RESUBMITTED, "fuzz", 7, &was) != 0)
 		abort();
 	quarantine_free(q);
 	q = NULL;
 	if (quarantine_open(&q, dir, 1 << 24, &rep, err, sizeof(err)) != 0 || rep.truncated_bytes)
 		abort();
+	enum q_state st;
+	uint64_t seq = 0;
+	struct buf b = BUF_INIT(1 << 20);
+	if (quarantine_get(q, (uint64_t)id2, &b, err, &st, &seq) != 0 || st != Q_RESUBMITTED || seq != 7)
+		abort();
+	buf_release(&b);
 	quarantine_free(q);
 	return 0;
 }

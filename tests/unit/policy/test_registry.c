@@ -102,7 +102,57 @@ int main(void)
 	CHECK(registry_text(r, "auth-event", 2, &t) == 0 && t.len == strlen(V2) && !memcmp(t.data, V2, t.len));
 	CHECK(registry_text(r, "auth-event", 9, &t) == ST_ENOTFOUND);
 	buf_release(&t);
+	/* the highest version, which a resubmit re-validates against */
+	uint32_t hv = 0;
+	CHECK(registry_latest(r, "auth-event", 10, &hv) != NULL && hv == 3);
+	CHECK(registry_latest(r, "auth-even", 9, &hv) == NULL && hv == 0);
+	CHECK(registry_latest(r, "k8s-audit", 9, &hv) == registry_get(r, "k8s-audit", 9, 5) && hv == 5);
+	CHECK(registry_latest(r, "zzz", 3, &hv) == NULL && hv == 0);
 	registry_free(r);
+
+	/* REGISTRY_MAX_BYTES of schema text in all: one more is refused
+	 * before anything is written */
+	{
+		char d2[] = "/tmp/sealtrail-reg2.XXXXXX";
+		struct registry *r2 = NULL;
+		size_t big = SCHEMA_MAX_BYTES - 64;
+		char *txt = malloc(big + 1);
+		CHECK(mkdtemp(d2) != NULL && txt != NULL);
+		CHECK_MSG(registry_open(&r2, d2, err, sizeof(err)) == 0, "%s", err);
+		int rc = 0;
+		uint32_t k;
+		for (k = 1; k <= REGISTRY_MAX_BYTES / big + 1; k++) {
+			/* each its own bytes: a description the validator ignores */
+			/* four properties whose descriptions (at most 64 KiB a
+			 * string) fill the schema to big bytes */
+			size_t at = (size_t)snprintf(txt, big + 1, "{\"$comment\":\"%u\",\"properties\":{", k);
+			size_t each = (big - at - 2) / 4;
+			for (int p = 0; p < 4; p++) {
+				size_t len = p < 3 ? each : big - at - 2;
+				int h = snprintf(txt + at, big + 1 - at, "%s\"p%d\":{\"description\":\"", p ? "," : "", p);
+				memset(txt + at + h, 'x', len - (size_t)h - 2);
+				memcpy(txt + at + len - 2, "\"}", 2);
+				at += len;
+			}
+			memcpy(txt + at, "}}", 2);
+			char nm[16];
+			snprintf(nm, sizeof(nm), "big%u", k);
+			struct schema_error se;
+			struct schema_violation bv[2];
+			size_t bn;
+			uint8_t dg[HASH_SIZE];
+			rc = registry_put(r2, nm, 1, txt, big, false, &se, bv, 2, &bn, dg);
+			if (rc < 0)
+				break;
+		}
+		CHECK_MSG(rc == ST_ELIMIT && k == REGISTRY_MAX_BYTES / big + 1, "rc %d at %u", rc, k);
+		snprintf(path, sizeof(path), "%s/schemas/big%u/1.json", d2, k);
+		CHECK(access(path, F_OK) != 0);
+		registry_free(r2);
+		free(txt);
+		snprintf(path, sizeof(path), "rm -rf %s", d2);
+		CHECK(system(path) == 0);
+	}
 
 	/* a damaged file refuses the open, naming it */
 	snprintf(path, sizeof(path), "%s/schemas/k8s-audit/5.json", dir);
