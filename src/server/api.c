@@ -263,6 +263,7 @@ struct item {
 	size_t path_off, path_len;   /* field path in errs */
 	size_t at;                   /* byte offset of the error in the body */
 	uint64_t qid;                /* RES_QUARANTINED: the quarantine entry */
+	size_t viol_off, viol_len;   /* RES_QUARANTINED: its violations, a JSON array in errs */
 };
 
 struct ingest_req {
@@ -431,10 +432,9 @@ static bool event_critical(const struct server *s, const uint8_t *p, size_t n)
 
 #define SCHEMA_VIOLATIONS_SHOWN 8
 
-/* Validates the parsed event in q->scratch against the schema it names or
- * the policy binds; on failure the item is refused naming each violation
- * (JSON pointer, rule) and false is returned. Values never appear: the
- * validator's messages do not quote them. */
+/* ---- schemas and the quarantine on ingest (issue 5, docs/QUARANTINE.md) ----
+ * Owned by the quarantine branch; the one call is in ingest_item. */
+
 /* The quarantine entry of one event (quarantine_add's payload). */
 struct qctx {
 	struct ingest_req *q;
@@ -443,7 +443,27 @@ struct qctx {
 	int nv;
 	const uint8_t *body;
 	size_t blen;
+	const char *pre;             /* server_prefix: the members ingest_item puts first */
+	size_t pre_len;
+	const struct buf *suf;       /* server_suffix: the members it puts last */
 };
+
+static int put_violations(struct buf *b, const struct schema_violation *v, int nv)
+{
+	int r;
+	if ((r = buf_putc(b, '[')) < 0)
+		return r;
+	for (int i = 0; i < nv && i < SCHEMA_VIOLATIONS_SHOWN; i++) {
+		if ((r = buf_puts(b, i ? ",{\"pointer\":" : "{\"pointer\":")) < 0 ||
+		    (r = json_put_str(b, v[i].pointer, strlen(v[i].pointer))) < 0 ||
+		    (r = buf_puts(b, ",\"rule\":")) < 0 ||
+		    (r = json_put_str(b, v[i].rule, strlen(v[i].rule))) < 0 ||
+		    (r = buf_puts(b, ",\"message\":")) < 0 ||
+		    (r = json_put_str(b, v[i].msg, strlen(v[i].msg))) < 0 || (r = buf_putc(b, '}')) < 0)
+			return r;
+	}
+	return buf_putc(b, ']');
+}
 
 static int q_payload(void *arg, uint64_t id, struct buf *b)
 {
@@ -453,31 +473,70 @@ static int q_payload(void *arg, uint64_t id, struct buf *b)
 
 	rfc3339_format_us(now_realtime_ns(), now);
 	if ((r = buf_printf(b, "{\"k\":\"e\",\"id\":%llu,\"tenant\":\"%s\",\"producer\":\"%s\","
-			       "\"received_at\":\"%s\",\"schema\":\"%s\",\"violations\":[",
-			    (unsigned long long)id, c->tenant, c->q->tok->name, now, c->ref)) < 0)
+			       "\"received_at\":\"%s\",\"schema\":\"%s\",\"violations\":",
+			    (unsigned long long)id, c->tenant, c->q->tok->name, now, c->ref)) < 0 ||
+	    (r = put_violations(b, c->v, c->nv)) < 0)
 		return r;
-	for (int i = 0; i < c->nv && i < SCHEMA_VIOLATIONS_SHOWN; i++) {
-		if ((r = buf_puts(b, i ? ",{\"pointer\":" : "{\"pointer\":")) < 0 ||
-		    (r = json_put_str(b, c->v[i].pointer, strlen(c->v[i].pointer))) < 0 ||
-		    (r = buf_puts(b, ",\"rule\":")) < 0 ||
-		    (r = json_put_str(b, c->v[i].rule, strlen(c->v[i].rule))) < 0 ||
-		    (r = buf_puts(b, ",\"message\":")) < 0 ||
-		    (r = json_put_str(b, c->v[i].msg, strlen(c->v[i].msg))) < 0 || (r = buf_putc(b, '}')) < 0)
-			return r;
-	}
-	if ((r = buf_printf(b, "],\"violation_count\":%d,\"event\":", c->nv)) < 0 ||
-	    (r = buf_append(b, c->body, c->blen)) < 0)
+	/* "event" stays last: resubmit finds it by its offset to the end */
+	if ((r = buf_printf(b, ",\"violation_count\":%d,\"server_prefix\":", c->nv)) < 0 ||
+	    (r = json_put_str(b, c->pre, c->pre_len)) < 0 ||
+	    (r = buf_puts(b, ",\"server_suffix\":")) < 0 ||
+	    (r = json_put_str(b, (const char *)c->suf->data, c->suf->len)) < 0 ||
+	    (r = buf_puts(b, ",\"event\":")) < 0 || (r = buf_append(b, c->body, c->blen)) < 0)
 		return r;
 	return buf_putc(b, '}');
 }
 
+/* What ingest_item would add around the producer's members: the prefix
+ * (a server-made id, made now so a resubmit is idempotent; the tenant;
+ * request_id and trace_id) and the suffix (client_ip and context, the
+ * redacted list, the criticality). A resubmit commits exactly these. */
+static int q_server_parts(struct ingest_req *q, const struct event_info *info, const char *tenant,
+			  size_t tl, const struct apply_result *ar, char *pre, size_t *pre_len,
+			  struct buf *suf)
+{
+	uint8_t *o = (uint8_t *)pre;
+	int r;
+	if (!info->has_id) {
+		char id[UUID_STR_LEN + 1];
+		if ((r = uuidv7_format((uint64_t)(now_realtime_ns() / 1000000), id)) < 0)
+			return r;
+		o += sprintf((char *)o, "\"id\":\"%s\",", id);
+	}
+	if (!info->tenant)
+		o += sprintf((char *)o, "\"tenant\":\"%.*s\",", (int)tl, tenant);
+	o += enrich_prefix(&q->en, info, o);
+	*pre_len = (size_t)(o - (uint8_t *)pre);
+	if ((r = buf_append(suf, q->en.suffix, q->en.suffix_len)) < 0 ||
+	    (q->penv && q->apply.redacted.len &&
+	     (r = buf_append(suf, q->apply.redacted.data, q->apply.redacted.len)) < 0) ||
+	    (ar && ar->crit != POLICY_CRIT_NORMAL &&
+	     (r = buf_printf(suf, ",\"criticality\":\"%s\"", policy_crit_name(ar->crit))) < 0))
+		return r;
+	return 0;
+}
+
+/*
+ * Validates the producer's parsed event (q->scratch, before redaction, so
+ * formats see real values) against the schema it names or the policy
+ * binds. Returns true when there is none or it passes. Otherwise the
+ * event (body[0..blen), redacted) goes to the quarantine with its
+ * violations and the item says so, or, when it cannot be kept, the item
+ * is refused; false either way. A schema that is not registered is a
+ * violation of its own (rule "unknown-schema"): kept, so it can be
+ * resubmitted once the schema is published. Values never appear: the
+ * validator's messages do not quote them.
+ */
 static bool schema_check(struct ingest_req *q, struct item *it, const struct event_info *info,
-			 const struct policy_schema *bound, const struct body_item *bi,
+			 const struct apply_result *ar, const struct body_item *bi,
 			 const char *tenant, size_t tl, const uint8_t *body, size_t blen)
 {
 	struct server *s = q->s;
+	const struct policy_schema *bound = ar ? ar->schema : NULL;
 	char name[REGISTRY_NAME_MAX + 1], ref[REGISTRY_NAME_MAX + 24], msg[ERR_MAX];
 	uint32_t ver;
+	struct schema_violation v[SCHEMA_VIOLATIONS_SHOWN];
+	int k;
 
 	if (info->schema) {
 		size_t n = info->schema_len < sizeof(ref) - 1 ? info->schema_len : sizeof(ref) - 1;
@@ -489,46 +548,67 @@ static bool schema_check(struct ingest_req *q, struct item *it, const struct eve
 		return true;
 	}
 	if (!registry_parse_ref(ref, strlen(ref), name, &ver)) {
+		/* can never be registered: the producer's error, refused at once */
 		stat_add(&s->st.schema_checks[2], 1);
 		snprintf(msg, sizeof(msg), "schema: expected name/version (name [a-z0-9][a-z0-9._-]{0,63}, version 1..999999)");
 		item_error(q, it, REJ_SCHEMA, msg, "schema", bi->offset);
 		return false;
 	}
+	snprintf(ref, sizeof(ref), "%s/%u", name, ver);
 	const struct schema *sc = registry_get(s->registry, name, strlen(name), ver);
 	if (!sc) {
 		stat_add(&s->st.schema_checks[2], 1);
-		snprintf(msg, sizeof(msg), "schema %s/%u is not registered (PUT /v1/schemas/%s/%u)", name,
-			 ver, name, ver);
-		item_error(q, it, REJ_SCHEMA, msg, info->schema ? "schema" : NULL, bi->offset);
-		return false;
+		schema_stats_count(s->schema_stats, ref, q->tok->name, SCHEMA_UNKNOWN);
+		memset(v, 0, sizeof(v[0]));
+		snprintf(v[0].pointer, sizeof(v[0].pointer), "%s", info->schema ? "/schema" : "");
+		snprintf(v[0].rule, sizeof(v[0].rule), "unknown-schema");
+		snprintf(v[0].msg, sizeof(v[0].msg), "schema %s is not registered (PUT /v1/schemas/%s/%u)",
+			 ref, name, ver);
+		k = 1;
+	} else {
+		k = schema_validate(sc, (const char *)q->scratch.data, q->scratch.len, v, ARRAY_SIZE(v));
+		if (k == 0) {
+			stat_add(&s->st.schema_checks[0], 1);
+			schema_stats_count(s->schema_stats, ref, q->tok->name, SCHEMA_PASS);
+			return true;
+		}
+		stat_add(&s->st.schema_checks[1], 1);
+		schema_stats_count(s->schema_stats, ref, q->tok->name, SCHEMA_FAIL);
 	}
-	struct schema_violation v[SCHEMA_VIOLATIONS_SHOWN];
-	int k = schema_validate(sc, (const char *)q->scratch.data, q->scratch.len, v, ARRAY_SIZE(v));
-	if (k == 0) {
-		stat_add(&s->st.schema_checks[0], 1);
-		return true;
-	}
-	stat_add(&s->st.schema_checks[1], 1);
-	size_t at = (size_t)snprintf(msg, sizeof(msg), "%d violation(s) of schema %s/%u:", k < 0 ? 1 : k,
-				     name, ver);
+	size_t at = (size_t)snprintf(msg, sizeof(msg), "%d violation(s) of schema %s:", k < 0 ? 1 : k, ref);
 	for (int i = 0; i < k && i < (int)ARRAY_SIZE(v) && at < sizeof(msg); i++)
 		at += (size_t)snprintf(msg + at, sizeof(msg) - at, "%s %s (%s): %s", i ? ";" : "",
 				       v[i].pointer[0] ? v[i].pointer : "/", v[i].rule, v[i].msg);
-	/* Into the quarantine (docs/QUARANTINE.md), as it would have been
-	 * stored (redacted): not the log, and not lost. */
-	char tn[TOKEN_TENANT_MAX + 1];
+	/* Into the quarantine, as it would have been stored (redacted): not
+	 * the log, and not lost. */
+	char tn[TOKEN_TENANT_MAX + 1], pre[UUID_STR_LEN + TOKEN_TENANT_MAX + ENRICH_PREFIX_MAX + 32];
+	size_t pre_len = 0;
+	struct buf suf = BUF_INIT(QUARANTINE_RECORD_MAX);
 	snprintf(tn, sizeof(tn), "%.*s", (int)tl, tenant);
-	snprintf(ref, sizeof(ref), "%s/%u", name, ver);
-	struct qctx qc = { q, tn, ref, v, k < 0 ? 0 : k, body, blen };
-	int64_t qid = s->quarantine ? quarantine_add(s->quarantine, tn, q_payload, &qc) : ST_EINVAL;
+	int64_t qid = q_server_parts(q, info, tenant, tl, ar, pre, &pre_len, &suf);
+	struct qctx qc = { q, tn, ref, v, k < 0 ? 0 : k, body, blen, pre, pre_len, &suf };
+	if (qid >= 0)
+		qid = s->quarantine ? quarantine_add(s->quarantine, tn, q_payload, &qc) : ST_EINVAL;
+	buf_release(&suf);
 	if (qid < 0) {
+		if (qid == ST_ELIMIT) {
+			/* full: storage, like the log's disk_full (507, Retry-After) */
+			snprintf(msg, sizeof(msg), "the event fails schema %s and the quarantine is full "
+				 "(quarantine_max); nothing was stored; retry after an admin resolves entries", ref);
+			item_error(q, it, REJ_DISK, msg, k > 0 ? v[0].pointer : NULL, bi->offset);
+			return false;
+		}
 		if (at < sizeof(msg))
 			snprintf(msg + at, sizeof(msg) - at, "; and it could not be quarantined (%s)",
-				 qid == ST_ELIMIT ? "the quarantine is full: quarantine_max" : st_strerror((int)qid));
+				 st_strerror((int)qid));
 		item_error(q, it, REJ_SCHEMA, msg, k > 0 ? v[0].pointer : NULL, bi->offset);
 		return false;
 	}
 	item_note(q, it, msg, k > 0 ? v[0].pointer : NULL, bi->offset);
+	it->viol_off = q->errs.len;
+	if (put_violations(&q->errs, v, k < 0 ? 0 : k) < 0)
+		q->errs.len = it->viol_off;
+	it->viol_len = q->errs.len - it->viol_off;
 	it->reason = (uint8_t)REJ_SCHEMA;
 	stat_add(&s->st.events_quarantined, 1);
 	it->kind = RES_QUARANTINED;
@@ -604,7 +684,7 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 	/* Schemas (docs/SCHEMAS.md): the event's own "schema", else the
 	 * policy's binding for its action; the producer's event (before
 	 * redaction) is what is checked. */
-	if (!schema_check(q, it, &info, q->penv ? ar.schema : NULL, bi, tenant, tlen, body, blen))
+	if (!schema_check(q, it, &info, q->penv ? &ar : NULL, bi, tenant, tlen, body, blen))
 		return;
 	/* Sampling (docs/SAMPLING.md): a sampled-out event is counted for
 	 * its class's summary and not written; a kept one says so. */
@@ -816,6 +896,10 @@ static void ingest_finish(struct hreq *r, void *arg)
 			if (it->path_len) {
 				buf_puts(&b, ",\"field\":");
 				json_put_str(&b, (const char *)q->errs.data + it->path_off, it->path_len);
+			}
+			if (it->viol_len) {
+				buf_puts(&b, ",\"violations\":");
+				buf_append(&b, q->errs.data + it->viol_off, it->viol_len);
 			}
 			buf_putc(&b, '}');
 			qn++;
@@ -2124,28 +2208,477 @@ out:
 
 /* ---- the quarantine (docs/QUARANTINE.md) --------------------------------------- */
 
-static int list_q(void *arg, uint64_t id, enum q_state st, const uint8_t *p, size_t n)
+/* A list's or read's filters, and its output. */
+struct qlist {
+	struct buf *b;
+	const char *schema, *producer;   /* NULL: any */
+};
+
+/* A string member of an entry we wrote: the first occurrence is ours,
+ * since tenant, producer and schema come before anything quoted. */
+static bool q_member_is(const uint8_t *p, size_t n, const char *key, const char *want)
 {
-	struct buf *b = arg;
+	char pat[REGISTRY_NAME_MAX + TOKEN_NAME_MAX + 32];
+	int k = snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	const uint8_t *at = memmem(p, n, pat, (size_t)k);
+	size_t wl = strlen(want);
+	return at && (size_t)(p + n - at) > (size_t)k + wl && !memcmp(at + k, want, wl) && at[k + wl] == '"';
+}
+
+static int list_q(void *arg, const struct q_meta *m, const uint8_t *p, size_t n)
+{
+	struct qlist *l = arg;
+	struct buf *b = l->b;
 	int r;
-	(void)id;
+	if ((l->schema && !q_member_is(p, n, "schema", l->schema)) ||
+	    (l->producer && !q_member_is(p, n, "producer", l->producer)))
+		return 1;
 	if (b->len && b->data[b->len - 1] == '}' && (r = buf_putc(b, ',')) < 0)
 		return r;
-	/* the stored entry, with its current state in front */
-	if ((r = buf_printf(b, "{\"state\":\"%s\",", q_state_name(st))) < 0)
+	/* the stored entry, with its current state (and seq) in front */
+	if ((r = buf_printf(b, "{\"state\":\"%s\",", q_state_name(m->state))) < 0 ||
+	    (m->state == Q_RESUBMITTED && (r = buf_printf(b, "\"seq\":%llu,", (unsigned long long)m->seq)) < 0))
 		return r;
 	return n > 1 ? buf_append(b, p + 1, n - 1) : buf_putc(b, '}');
 }
 
-/* GET /v1/quarantine?tenant=&state=&after=&limit=; GET /v1/quarantine/{id};
- * POST /v1/quarantine/{id}/discard. Admin; each use audited. */
-static void handle_quarantine(struct ctx *c, const struct path_match *m, bool discard)
+/* The meta-audit event of a quarantine change with its outcome; false
+ * (503 answered) when it cannot be queued. */
+static bool audit_change(struct ctx *c, int status, const char *outcome, const char *reason)
+{
+	struct audit_rec a = {
+		.action = c->action, .outcome = outcome, .tok = c->tok, .req = c->r,
+		.status = status, .tenant = c->tenant, .resource_type = c->resource_type,
+		.resource_id = c->resource_id[0] ? c->resource_id : NULL, .reason = reason,
+	};
+	if (audit_record(c->s, &a) == 0)
+		return true;
+	stat_add(&c->s->st.overloaded, 1);
+	reply_error(c->s, c->r, 503, "unavailable",
+		    "the request could not be recorded in the audit trail; retry later",
+		    retry_after(c->s));
+	return false;
+}
+
+/* An entry taken apart for a resubmit or a discard (jdoc over the
+ * payload, which must outlive it). */
+struct qparts {
+	const char *producer, *schema, *pre, *suf;
+	size_t pre_len, suf_len;
+	const uint8_t *event;        /* the redacted producer event, raw */
+	size_t event_len;
+	const char *event_id;        /* decoded: the producer's, or the one in pre */
+	size_t event_id_len;
+	char sid[UUID_STR_LEN + 1];  /* a server-made id found in pre */
+};
+
+static int q_parts(struct jdoc_arena *a, const uint8_t *p, size_t n, struct qparts *ret)
+{
+	const struct jdoc_value *root, *v;
+	struct jdoc_limits lim;
+	jdoc_limits_default(&lim);
+	lim.max_input = QUARANTINE_RECORD_MAX;
+	memset(ret, 0, sizeof(*ret));
+	if (jdoc_parse(a, (const char *)p, n, &lim, 0, &root, NULL) < 0)
+		return ST_ECORRUPT;
+	const struct jdoc_value *pr = jdoc_get(root, "producer", 8), *sc = jdoc_get(root, "schema", 6);
+	const struct jdoc_value *ev = jdoc_get(root, "event", 5);
+	if (!pr || pr->type != JDOC_STRING || !sc || sc->type != JDOC_STRING || !ev ||
+	    ev->type != JDOC_OBJECT || n < 2 || ev->offset >= n - 1)
+		return ST_ECORRUPT;
+	ret->producer = pr->u.s;
+	ret->schema = sc->u.s;
+	/* "event" is the last member: its text runs to the closing brace */
+	ret->event = p + ev->offset;
+	ret->event_len = n - 1 - ev->offset;
+	if ((v = jdoc_get(root, "server_prefix", 13)) && v->type == JDOC_STRING) {
+		ret->pre = v->u.s;
+		ret->pre_len = v->len;
+	}
+	if ((v = jdoc_get(root, "server_suffix", 13)) && v->type == JDOC_STRING) {
+		ret->suf = v->u.s;
+		ret->suf_len = v->len;
+	}
+	if ((v = jdoc_get(ev, "id", 2)) && v->type == JDOC_STRING) {
+		ret->event_id = v->u.s;
+		ret->event_id_len = v->len;
+	} else if (ret->pre_len >= 6 + UUID_STR_LEN && !memcmp(ret->pre, "\"id\":\"", 6)) {
+		memcpy(ret->sid, ret->pre + 6, UUID_STR_LEN);
+		ret->event_id = ret->sid;
+		ret->event_id_len = UUID_STR_LEN;
+	}
+	return 0;
+}
+
+/* A resubmit on its way to the log: owns everything the job points to. */
+struct resub {
+	struct server *s;
+	struct hreq *r;
+	const struct token *tok;     /* a reference */
+	uint64_t qid;
+	char tenant[QUARANTINE_TENANT_MAX + 1];
+	char producer[TOKEN_NAME_MAX + 1];
+	char ref[REGISTRY_NAME_MAX + 24];   /* the version it passed */
+	char event_id[EVENT_ID_MAX + 1];
+	struct buf compact;
+	struct buf excused;          /* JSON array of violations excused as redacted */
+	struct log_event ev;
+	struct log_ack ack;
+	struct ingest_job job;
+};
+
+static void resub_free(struct resub *rs)
+{
+	if (!rs)
+		return;
+	if (rs->tok)
+		token_put(rs->tok);
+	buf_release(&rs->compact);
+	buf_release(&rs->excused);
+	free(rs);
+}
+
+/* On the request's I/O thread, under log_lock: record and answer. */
+static void resub_finish(struct hreq *r, void *arg)
+{
+	struct resub *rs = arg;
+	struct server *s = rs->s;
+	struct ctx c = { .s = s, .r = r, .tok = rs->tok, .action = "sealtrail.quarantine.resubmit",
+			 .tenant = rs->tenant, .resource_type = "quarantine" };
+	struct buf b = BUF_INIT(1u << 20);
+	char why[200];
+	enum q_state was;
+	int jr = rs->job.result < 0 ? rs->job.result : rs->ack.result;
+
+	snprintf(c.resource_id, sizeof(c.resource_id), "%llu", (unsigned long long)rs->qid);
+	pthread_rwlock_rdlock(&s->log_lock);
+	if (jr < 0) {
+		quarantine_unclaim(s->quarantine, rs->qid);
+		stat_add(&s->resubmits[2], 1);
+		snprintf(why, sizeof(why), "the log refused the event (%s); the entry stays pending", st_strerror(jr));
+		if (audit_change(&c, 503, "failure", why))
+			reply_error(s, r, jr == -ENOSPC ? 507 : 503, "log_failed", why, retry_after(s));
+		goto out;
+	}
+	/* the claim is ours: only a write error can refuse this */
+	int sr = quarantine_set_state(s->quarantine, rs->qid, Q_RESUBMITTED, rs->tok->name, rs->ack.seq, &was);
+	if (sr < 0) {
+		quarantine_unclaim(s->quarantine, rs->qid);
+		stat_add(&s->resubmits[2], 1);
+		snprintf(why, sizeof(why), "the event is in the log at seq %llu but the quarantine could not record it (%s); "
+			 "a later resubmit finds it there", (unsigned long long)rs->ack.seq, st_strerror(sr));
+		if (audit_change(&c, 500, "failure", why))
+			reply_error(s, r, 500, "quarantine_failed", why, 0);
+		goto out;
+	}
+	stat_add(&s->resubmits[0], 1);
+	char leaf[BASE64_LEN(HASH_SIZE) + 1];
+	base64_encode(rs->ack.leaf, HASH_SIZE, leaf);
+	snprintf(why, sizeof(why), "committed at seq %llu against schema %s%s", (unsigned long long)rs->ack.seq,
+		 rs->ref, rs->ack.duplicate ? " (already in the log: a duplicate)" : "");
+	buf_printf(&b, "{\"id\":%llu,\"state\":\"resubmitted\",\"seq\":%llu,\"leaf_hash\":\"%s\",\"event_id\":",
+		   (unsigned long long)rs->qid, (unsigned long long)rs->ack.seq, leaf);
+	json_put_str(&b, rs->event_id, strlen(rs->event_id));
+	buf_printf(&b, ",\"schema\":\"%s\",\"duplicate\":%s,\"excused\":", rs->ref,
+		   rs->ack.duplicate ? "true" : "false");
+	if (rs->excused.len)
+		buf_append(&b, rs->excused.data, rs->excused.len);
+	else
+		buf_puts(&b, "[]");
+	buf_puts(&b, "}\n");
+	if (audit_change(&c, 200, "success", why))
+		reply(s, r, 200, "application/json", NULL, 0, b.data, b.len);
+out:
+	pthread_rwlock_unlock(&s->log_lock);
+	buf_release(&b);
+	resub_free(rs);
+}
+
+static void resub_done(struct ingest_job *j)
+{
+	struct resub *rs = j->arg;
+	hreq_post(rs->r, resub_finish, rs);
+}
+
+/* Is the violation's pointer at or under a path the policy redacted (a
+ * dotted path of the `redacted` list in suf)? There the stored value is
+ * not the producer's, so it cannot be judged again (docs/QUARANTINE.md). */
+static bool q_redacted_at(const char *suf, size_t sl, const char *ptr)
+{
+	static const char key[] = "\"path\":\"";
+	const char *p = suf, *end = suf + sl;
+	while (p < end) {
+		const char *at = memmem(p, (size_t)(end - p), key, sizeof(key) - 1);
+		if (!at)
+			return false;
+		at += sizeof(key) - 1;
+		const char *e = memchr(at, '"', (size_t)(end - at));
+		if (!e)
+			return false;
+		/* "a.b.c" as the pointer "/a/b/c" */
+		char want[SCHEMA_PTR_MAX];
+		size_t n = 0;
+		want[n++] = '/';
+		for (const char *x = at; x < e && n < sizeof(want) - 1; x++)
+			want[n++] = *x == '.' ? '/' : *x;
+		want[n] = 0;
+		size_t pl = strlen(ptr);
+		if (pl >= n && !memcmp(ptr, want, n) && (ptr[n] == 0 || ptr[n] == '/'))
+			return true;
+		p = e + 1;
+	}
+	return false;
+}
+
+/* POST /v1/quarantine/{id}/resubmit: re-validated against the highest
+ * published version of the entry's schema name, then committed through
+ * the ingest queue as its producer's event; answered when durable. */
+static void handle_resubmit(struct ctx *c, uint64_t id)
+{
+	static const char *const none[] = { NULL };
+	struct server *s = c->s;
+	struct buf e = BUF_INIT(QUARANTINE_RECORD_MAX), b = BUF_INIT(1u << 20);
+	struct buf scratch = BUF_INIT(0);
+	struct jdoc_arena a;
+	struct resub *rs = NULL;
+	struct qparts qp;
+	char qt[QUARANTINE_TENANT_MAX + 1], name[REGISTRY_NAME_MAX + 1], why[ERR_MAX];
+	enum q_state cur, was;
+	uint64_t seq = 0;
+	bool claimed = false;
+	int r;
+
+	jdoc_arena_init(&a, 4u * QUARANTINE_RECORD_MAX);
+	c->action = "sealtrail.quarantine.resubmit";
+	if (!check_query(c, none))
+		goto out;
+	if ((r = quarantine_get(s->quarantine, id, &e, qt, &cur, &seq)) == ST_ENOTFOUND) {
+		reply_error(s, c->r, 404, "not_found", "no such quarantine entry", 0);
+		goto out;
+	}
+	if (r < 0) {
+		reply_error(s, c->r, 500, "internal", st_strerror(r), 0);
+		goto out;
+	}
+	if (!tenant_ok(c, qt))
+		goto out;
+	if ((r = quarantine_claim(s->quarantine, id, &was)) < 0) {
+		if (r == ST_EEXIST && was == Q_RESUBMITTED)
+			snprintf(why, sizeof(why), "the entry is already resubmitted (seq %llu)", (unsigned long long)seq);
+		else
+			snprintf(why, sizeof(why), r == -EBUSY ? "a resubmit of this entry is in progress" :
+				 "the entry is already %s", q_state_name(was));
+		reply_error(s, c->r, r == ST_ENOTFOUND ? 404 : 409, "conflict", why, 0);
+		goto out;
+	}
+	claimed = true;
+	if (q_parts(&a, e.data, e.len, &qp) < 0 || !registry_parse_ref(qp.schema, strlen(qp.schema), name, &(uint32_t){0})) {
+		reply_error(s, c->r, 500, "internal", "the quarantine entry could not be read back", 0);
+		goto out;
+	}
+	/* the schema as it is now: versions never change, so only a newer
+	 * version of the name can judge the event differently */
+	uint32_t ver = 0;
+	const struct schema *sc = registry_latest(s->registry, name, strlen(name), &ver);
+	if (!(rs = calloc(1, sizeof(*rs)))) {
+		reply_error(s, c->r, 503, "unavailable", "out of memory", retry_after(s));
+		goto out;
+	}
+	buf_init(&rs->excused, 1u << 16);
+	buf_init(&rs->compact, log_limits(s->log)->max_entry);
+	buf_init(&scratch, log_limits(s->log)->max_entry);
+	snprintf(rs->ref, sizeof(rs->ref), "%s/%u", name, ver);
+	struct event_info info;
+	struct event_error perr;
+	if ((r = event_parse(qp.event, qp.event_len, log_limits(s->log), &scratch, &info, &perr)) < 0) {
+		snprintf(why, sizeof(why), "the stored event no longer parses: %s", perr.msg);
+		stat_add(&s->resubmits[1], 1);
+		if (audit_change(c, 422, "failure", why))
+			reply_error(s, c->r, 422, "invalid", why, 0);
+		goto out;
+	}
+	struct schema_violation v[SCHEMA_VIOLATIONS_SHOWN];
+	int k = 0, kept = 0, nex = 0;
+	if (!sc) {
+		memset(v, 0, sizeof(v[0]));
+		snprintf(v[0].rule, sizeof(v[0].rule), "unknown-schema");
+		snprintf(v[0].msg, sizeof(v[0].msg), "no version of schema %s is registered", name);
+		k = kept = 1;
+	} else {
+		k = schema_validate(sc, (const char *)scratch.data, scratch.len, v, ARRAY_SIZE(v));
+		/* a violation where the policy redacted is excused: not the
+		 * producer's value (the first SCHEMA_VIOLATIONS_SHOWN are judged;
+		 * more than that refuses) */
+		buf_putc(&rs->excused, '[');
+		for (int i = 0; i < k && i < (int)ARRAY_SIZE(v); i++) {
+			if (qp.suf && q_redacted_at(qp.suf, qp.suf_len, v[i].pointer)) {
+				put_violations(&b, &v[i], 1);
+				/* drop the brackets of the one-element array */
+				buf_append(&rs->excused, nex ? "," : "", nex ? 1 : 0);
+				buf_append(&rs->excused, b.data + 1, b.len - 2);
+				buf_reset(&b);
+				nex++;
+			} else {
+				v[kept++] = v[i];
+			}
+		}
+		buf_putc(&rs->excused, ']');
+		if (k > (int)ARRAY_SIZE(v) || k < 0)
+			kept = kept ? kept : 1;
+	}
+	if (kept) {
+		stat_add(&s->resubmits[1], 1);
+		buf_printf(&b, "{\"error\":{\"code\":\"schema_violation\",\"message\":\"the event still fails schema %s; "
+			   "the entry stays pending\",\"schema\":\"%s\",\"violations\":", rs->ref, rs->ref);
+		put_violations(&b, v, kept);
+		buf_puts(&b, "}}\n");
+		snprintf(why, sizeof(why), "refused again by schema %s: %d violation(s)", rs->ref, kept);
+		if (audit_change(c, 422, "failure", why))
+			reply(s, c->r, 422, "application/json", NULL, 0, b.data, b.len);
+		goto out;
+	}
+	/* Compose as ingest_item would have: '{' prefix members suffix '}'.
+	 * Entries from before server_prefix existed get a new id now. */
+	char pre[UUID_STR_LEN + TOKEN_TENANT_MAX + 32];
+	const char *pp = qp.pre;
+	size_t pl = qp.pre_len;
+	if (!pp) {
+		char nid[UUID_STR_LEN + 1];
+		pl = 0;
+		if (!info.has_id && uuidv7_format((uint64_t)(now_realtime_ns() / 1000000), nid) == 0) {
+			pl += (size_t)sprintf(pre + pl, "\"id\":\"%s\",", nid);
+			memcpy(qp.sid, nid, sizeof(nid));
+			qp.event_id = qp.sid;
+			qp.event_id_len = UUID_STR_LEN;
+		}
+		if (!info.tenant)
+			pl += (size_t)sprintf(pre + pl, "\"tenant\":\"%s\",", qt);
+		pp = pre;
+	}
+	size_t len = 1 + pl + (scratch.len - 2) + qp.suf_len + 1;
+	if (!qp.event_id || len > log_limits(s->log)->max_entry - EVENT_SERVER_RESERVE ||
+	    buf_putc(&rs->compact, '{') < 0 || buf_append(&rs->compact, pp, pl) < 0 ||
+	    buf_append(&rs->compact, scratch.data + 1, scratch.len - 2) < 0 ||
+	    buf_append(&rs->compact, qp.suf, qp.suf_len) < 0 || buf_putc(&rs->compact, '}') < 0) {
+		reply_error(s, c->r, 413, "limit", "the event with its server members is over the log's entry limit", 0);
+		goto out;
+	}
+	snprintf(rs->tenant, sizeof(rs->tenant), "%s", qt);
+	snprintf(rs->producer, sizeof(rs->producer), "%s", qp.producer);
+	snprintf(rs->event_id, sizeof(rs->event_id), "%.*s", (int)qp.event_id_len, qp.event_id);
+	rs->s = s;
+	rs->r = c->r;
+	rs->qid = id;
+	rs->tok = token_get(c->tok);
+	rs->ev.compact = rs->compact.data;
+	rs->ev.len = rs->compact.len;
+	rs->ev.info = info;
+	/* slices into the body we parsed: point them at our copies */
+	rs->ev.info.tenant = rs->tenant;
+	rs->ev.info.tenant_len = strlen(rs->tenant);
+	rs->ev.info.has_id = true;
+	rs->ev.info.id = rs->event_id;
+	rs->ev.info.id_len = strlen(rs->event_id);
+	rs->ev.info.action = rs->ev.info.outcome = rs->ev.info.resource_type = NULL;
+	rs->ev.info.schema = NULL;
+	rs->ev.producer = rs->producer;
+	rs->ev.producer_len = strlen(rs->producer);
+	rs->job.ev = &rs->ev;
+	rs->job.acks = &rs->ack;
+	rs->job.n = 1;
+	rs->job.bytes = rs->ev.len;
+	rs->job.t_received = now_monotonic_ns();
+	rs->job.done = resub_done;
+	rs->job.arg = rs;
+	hreq_hold(c->r);
+	if ((r = ingest_submit(s->ingest, &rs->job)) < 0) {
+		/* the hold stands: answer now, as handle_ingest does */
+		stat_add(&s->resubmits[2], 1);
+		reply_error(s, c->r, r == -ENOSPC ? 507 : r == ST_ELIMIT ? 429 : 503,
+			    r == -ENOSPC ? "insufficient_storage" : "overloaded",
+			    "the log did not take the event; the entry stays pending; retry later", retry_after(s));
+		goto out;
+	}
+	rs = NULL;        /* resub_finish answers, records and frees */
+	claimed = false;  /* ... and ends the claim */
+out:
+	if (claimed)
+		quarantine_unclaim(s->quarantine, id);
+	resub_free(rs);
+	jdoc_arena_release(&a);
+	buf_release(&scratch);
+	buf_release(&e);
+	buf_release(&b);
+}
+
+/* POST /v1/quarantine/{id}/discard. Refused while a resubmit is in
+ * flight, and when the entry's event is in the log already (a resubmit
+ * that crashed before it could record itself): never both. */
+static void handle_discard(struct ctx *c, uint64_t id)
+{
+	static const char *const none[] = { NULL };
+	struct server *s = c->s;
+	struct buf e = BUF_INIT(QUARANTINE_RECORD_MAX), b = BUF_INIT(256);
+	struct jdoc_arena a;
+	struct qparts qp;
+	char qt[QUARANTINE_TENANT_MAX + 1], why[160];
+	enum q_state cur, was;
+	uint64_t seq = 0;
+
+	jdoc_arena_init(&a, 4u * QUARANTINE_RECORD_MAX);
+	c->action = "sealtrail.quarantine.discard";
+	if (!check_query(c, none))
+		goto out;
+	int r = quarantine_get(s->quarantine, id, &e, qt, &cur, &seq);
+	if (r == ST_ENOTFOUND) {
+		reply_error(s, c->r, 404, "not_found", "no such quarantine entry", 0);
+		goto out;
+	}
+	if (r < 0) {
+		reply_error(s, c->r, 500, "internal", st_strerror(r), 0);
+		goto out;
+	}
+	if (!tenant_ok(c, qt))
+		goto out;
+	if (cur == Q_PENDING && q_parts(&a, e.data, e.len, &qp) == 0 && qp.event_id &&
+	    log_find_id(s->log, qt, strlen(qt), qp.event_id, qp.event_id_len, &seq) == 0) {
+		snprintf(why, sizeof(why), "the entry's event is in the log at seq %llu (an interrupted resubmit): "
+			 "resubmit it to record that", (unsigned long long)seq);
+		reply_error(s, c->r, 409, "conflict", why, 0);
+		goto out;
+	}
+	r = quarantine_set_state(s->quarantine, id, Q_DISCARDED, c->tok->name, 0, &was);
+	if (r == ST_EEXIST || r == -EBUSY) {
+		snprintf(why, sizeof(why), r == -EBUSY ? "a resubmit of this entry is in progress" :
+			 "the entry is already %s", q_state_name(was));
+		reply_error(s, c->r, 409, "conflict", why, 0);
+		goto out;
+	}
+	if (r < 0) {
+		reply_error(s, c->r, 500, "internal", st_strerror(r), 0);
+		goto out;
+	}
+	buf_printf(&b, "{\"id\":%llu,\"state\":\"discarded\"}\n", (unsigned long long)id);
+	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+out:
+	jdoc_arena_release(&a);
+	buf_release(&e);
+	buf_release(&b);
+}
+
+#define QUARANTINE_SCAN_MAX 10000   /* entries one list page examines */
+
+/* GET /v1/quarantine?tenant=&state=&schema=&producer=&cursor=&limit=;
+ * GET /v1/quarantine/{id}; POST /v1/quarantine/{id}/discard|resubmit.
+ * Admin; each use audited. */
+static void handle_quarantine(struct ctx *c, const struct path_match *m, int op)
 {
 	struct server *s = c->s;
 	struct buf b = BUF_INIT(64u << 20);
-	char tenant[TOKEN_TENANT_MAX + 1], st[16], idbuf[24];
-	uint64_t id = 0, after = 0, limit = 100;
-	bool have;
+	char tenant[TOKEN_TENANT_MAX + 1], st[16], idbuf[24], sch[REGISTRY_NAME_MAX + 24],
+		prod[TOKEN_NAME_MAX + 2];
+	uint64_t id = 0, after = 0, limit = 100, next = 0;
+	bool have, have_c;
 
 	c->resource_type = "quarantine";
 	if (m && (path_decode(m->seg[0], m->len[0], idbuf, sizeof(idbuf)) <= 0 ||
@@ -2155,67 +2688,64 @@ static void handle_quarantine(struct ctx *c, const struct path_match *m, bool di
 	}
 	if (m)
 		snprintf(c->resource_id, sizeof(c->resource_id), "%llu", (unsigned long long)id);
-	if (m && discard) {
-		static const char *const none[] = { NULL };
-		enum q_state was;
-		char qt[QUARANTINE_TENANT_MAX + 1];
-		enum q_state cur;
-		struct buf tmp = BUF_INIT(QUARANTINE_RECORD_MAX);
-		c->action = "sealtrail.quarantine.discard";
-		if (!check_query(c, none)) {
-			buf_release(&tmp);
-			goto out;
-		}
-		int r = quarantine_get(s->quarantine, id, &tmp, qt, &cur);
-		buf_release(&tmp);
-		if (r == ST_ENOTFOUND) {
-			reply_error(s, c->r, 404, "not_found", "no such quarantine entry", 0);
-			goto out;
-		}
-		if (!tenant_ok(c, qt))
-			goto out;
-		r = quarantine_set_state(s->quarantine, id, Q_DISCARDED, c->tok->name, &was);
-		if (r == ST_EEXIST) {
-			snprintf(st, sizeof(st), "%s", q_state_name(was));
-			char why[96];
-			snprintf(why, sizeof(why), "the entry is already %s", st);
-			reply_error(s, c->r, 409, "conflict", why, 0);
-			goto out;
-		}
-		if (r < 0) {
-			reply_error(s, c->r, 500, "internal", st_strerror(r), 0);
-			goto out;
-		}
-		buf_printf(&b, "{\"id\":%llu,\"state\":\"discarded\"}\n", (unsigned long long)id);
-		reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
+	if (m && op == 1) {
+		handle_discard(c, id);
+		goto out;
+	}
+	if (m && op == 2) {
+		handle_resubmit(c, id);
 		goto out;
 	}
 	if (m) {
 		static const char *const none[] = { NULL };
 		char qt[QUARANTINE_TENANT_MAX + 1];
 		enum q_state cur;
+		uint64_t seq = 0;
 		struct buf e = BUF_INIT(QUARANTINE_RECORD_MAX);
+		struct qlist l = { &b, NULL, NULL };
 		c->action = "sealtrail.quarantine.read";
-		if (!check_query(c, none) || quarantine_get(s->quarantine, id, &e, qt, &cur) < 0) {
+		if (!check_query(c, none) || quarantine_get(s->quarantine, id, &e, qt, &cur, &seq) < 0) {
 			if (!e.len)
 				reply_error(s, c->r, 404, "not_found", "no such quarantine entry", 0);
 			buf_release(&e);
 			goto out;
 		}
 		if (tenant_ok(c, qt)) {
-			list_q(&b, id, cur, e.data, e.len);
+			struct q_meta qm = { id, cur, seq };
+			list_q(&l, &qm, e.data, e.len);
 			buf_putc(&b, '\n');
 			reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
 		}
 		buf_release(&e);
 		goto out;
 	}
-	static const char *const allowed[] = { "tenant", "state", "after", "limit", NULL };
+	static const char *const allowed[] = { "tenant", "state", "schema", "producer", "cursor",
+					       "after", "limit", NULL };
+	struct qlist l = { &b, NULL, NULL };
 	c->action = "sealtrail.quarantine.list";
 	if (!check_query(c, allowed) || !read_tenant(c, tenant, sizeof(tenant)) ||
 	    !get_u64(c, "after", 0, UINT64_MAX, &after, &have) ||
+	    !get_u64(c, "cursor", 0, UINT64_MAX, &next, &have_c) ||
 	    !get_u64(c, "limit", 1, 1000, &limit, &have))
 		goto out;
+	if (have_c)   /* the cursor is the id to resume after; `after` is its older name */
+		after = next;
+	if (query_get(hreq_query(c->r), "schema", sch, sizeof(sch)) > 0) {
+		char nm[REGISTRY_NAME_MAX + 1];
+		uint32_t v;
+		if (!registry_parse_ref(sch, strlen(sch), nm, &v)) {
+			reply_error(s, c->r, 400, "bad_parameter", "parameter schema: expected name/version", 0);
+			goto out;
+		}
+		l.schema = sch;
+	}
+	if (query_get(hreq_query(c->r), "producer", prod, sizeof(prod)) > 0) {
+		if (strchr(prod, '"') || strchr(prod, '\\') || strlen(prod) > TOKEN_NAME_MAX) {
+			reply_error(s, c->r, 400, "bad_parameter", "parameter producer: expected a token name", 0);
+			goto out;
+		}
+		l.producer = prod;
+	}
 	int state = Q_PENDING;
 	if (query_get(hreq_query(c->r), "state", st, sizeof(st)) > 0) {
 		state = !strcmp(st, "pending") ? Q_PENDING : !strcmp(st, "discarded") ? Q_DISCARDED :
@@ -2227,8 +2757,12 @@ static void handle_quarantine(struct ctx *c, const struct path_match *m, bool di
 		}
 	}
 	buf_puts(&b, "{\"entries\":[");
-	quarantine_list(s->quarantine, after, tenant, state, (size_t)limit, list_q, &b);
-	buf_puts(&b, "]}\n");
+	quarantine_list(s->quarantine, after, tenant, state, (size_t)limit, QUARANTINE_SCAN_MAX, list_q, &l,
+			&next);
+	if (next)
+		buf_printf(&b, "],\"next_cursor\":\"%llu\"}\n", (unsigned long long)next);
+	else
+		buf_puts(&b, "]}\n");
 	reply_audited(c, 200, "application/json", NULL, 0, b.data, b.len);
 out:
 	buf_release(&b);
@@ -2236,11 +2770,19 @@ out:
 
 /* ---- the schema registry (docs/SCHEMAS.md) ------------------------------------- */
 
+struct slist {
+	struct buf *b;
+	const char *only;            /* one name's versions, or NULL: all */
+};
+
 static int list_schema(void *arg, const char *name, uint32_t version, bool breaking,
 		       const uint8_t digest[HASH_SIZE])
 {
-	struct buf *b = arg;
+	struct slist *l = arg;
+	struct buf *b = l->b;
 	char hex[2 * HASH_SIZE + 1];
+	if (l->only && strcmp(l->only, name))
+		return 0;
 	hex_encode(digest, HASH_SIZE, hex);
 	if (b->len && b->data[b->len - 1] == '}')
 		buf_putc(b, ',');
@@ -2258,14 +2800,28 @@ static void handle_schemas(struct ctx *c, const struct path_match *m)
 	enum http_method meth = hreq_method(c->r);
 
 	c->resource_type = "schema";
-	if (!m) {
+	if (!m || m->n == 1) {
+		/* every (name, version), or one name's versions (issue 5) */
 		static const char *const none[] = { NULL };
+		struct slist l = { &b, NULL };
 		if (!check_query(c, none))
 			goto out;
+		if (m) {
+			int nl = path_decode(m->seg[0], m->len[0], name, sizeof(name));
+			if (nl <= 0 || !registry_name_valid(name, (size_t)nl)) {
+				reply_error(s, c->r, 400, "bad_parameter",
+					    "expected /v1/schemas/{name}: name [a-z0-9][a-z0-9._-]{0,63}", 0);
+				goto out;
+			}
+			l.only = name;
+		}
 		buf_puts(&b, "{\"schemas\":[");
-		registry_list(s->registry, list_schema, &b);
+		registry_list(s->registry, list_schema, &l);
 		buf_puts(&b, "]}\n");
-		reply(s, c->r, 200, "application/json", NULL, 0, b.data, b.len);
+		if (m && b.len == strlen("{\"schemas\":[]}\n"))
+			reply_error(s, c->r, 404, "not_found", "no version of this schema is published", 0);
+		else
+			reply(s, c->r, 200, "application/json", NULL, 0, b.data, b.len);
 		goto out;
 	}
 	/* the same rule as an event's "schema":"name/version" */
@@ -2340,7 +2896,7 @@ static void handle_schemas(struct ctx *c, const struct path_match *m)
 		goto out;
 	}
 	if (rc == ST_ELIMIT) {
-		reply_error(s, c->r, 413, "limit", "over the registry's limits (256 KiB a schema, 1024 schemas)", 0);
+		reply_error(s, c->r, 413, "limit", "over the registry's limits (256 KiB a schema, 1024 schemas, 16 MiB in all)", 0);
 		goto out;
 	}
 	if (rc < 0) {
@@ -2590,16 +3146,24 @@ static void route(struct server *s, struct hreq *r)
 			handle_tokens(&c, &pm);
 	} else if (get && !strcmp(path, "/v1/quarantine")) {
 		if (authorize(&c, PERM_ADMIN))
-			handle_quarantine(&c, NULL, false);
+			handle_quarantine(&c, NULL, 0);
 	} else if (get && path_match(path, plen, "/v1/quarantine/{}", &pm)) {
 		if (authorize(&c, PERM_ADMIN))
-			handle_quarantine(&c, &pm, false);
+			handle_quarantine(&c, &pm, 0);
 	} else if (m == HTTP_POST && path_match(path, plen, "/v1/quarantine/{}/discard", &pm)) {
 		if (authorize(&c, PERM_ADMIN))
-			handle_quarantine(&c, &pm, true);
+			handle_quarantine(&c, &pm, 1);
+	} else if (m == HTTP_POST && path_match(path, plen, "/v1/quarantine/{}/resubmit", &pm)) {
+		/* issue 5: re-validated, then committed through the ingest queue */
+		if (authorize(&c, PERM_ADMIN))
+			handle_quarantine(&c, &pm, 2);
 	} else if (get && !strcmp(path, "/v1/schemas")) {
 		if (authorize(&c, PERM_READ_LOG))
 			handle_schemas(&c, NULL);
+	} else if (get && path_match(path, plen, "/v1/schemas/{}", &pm)) {
+		/* issue 5: the versions of one name */
+		if (authorize(&c, PERM_READ_LOG))
+			handle_schemas(&c, &pm);
 	} else if (path_match(path, plen, "/v1/schemas/{}/{}", &pm)) {
 		/* reads for any role that reads the log; a publish needs admin */
 		if (authorize(&c, m == HTTP_PUT ? PERM_ADMIN : PERM_READ_LOG))

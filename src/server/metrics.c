@@ -157,6 +157,14 @@ int metrics_render(struct server *s, struct buf *b)
 		TRY(head(b, "sealtrail_quarantine_bytes", "gauge", "Size of the quarantine file (quarantine_max bounds it)."));
 		TRY(buf_printf(b, "sealtrail_quarantine_bytes %llu\n", (unsigned long long)qb));
 	}
+	/* issue 5: pass rate per schema and producer (schemas.c), resubmits */
+	TRY(schema_stats_render(s->schema_stats, b));
+	TRY(head(b, "sealtrail_quarantine_resubmits_total", "counter",
+		 "Quarantine resubmits: committed to the log, refused again by the schema, failed (log or file)."));
+	for (int i = 0; i < 3; i++)
+		TRY(buf_printf(b, "sealtrail_quarantine_resubmits_total{result=\"%s\"} %llu\n",
+			       i == 0 ? "committed" : i == 1 ? "refused" : "failed",
+			       (unsigned long long)stat_get(&s->resubmits[i])));
 	TRY(counter(b, "sealtrail_events_sampled_out_total",
 		    "Events not written because their class is sampled (each counted in a summary event).",
 		    stat_get(&s->st.events_sampled_out)));

@@ -340,6 +340,9 @@ int server_run(const struct serve_options *o)
 			server_logf(s, "quarantine: a torn tail of %llu bytes at offset %llu was cut off",
 				    (unsigned long long)qr.truncated_bytes, (unsigned long long)qr.truncated_at);
 	}
+	/* schemas.c: the validation metric by schema and producer */
+	if ((r = schema_stats_new(&s->schema_stats)) < 0)
+		goto out;
 	if ((r = pipeline_open(s, err, sizeof(err))) < 0) {
 		server_logf(s, "policy: %s", err);
 		goto out;
@@ -425,6 +428,7 @@ out:
 	pipeline_close(s);
 	registry_free(s->registry);
 	quarantine_free(s->quarantine);
+	schema_stats_free(s->schema_stats);
 	index_close(s->index);
 	int64_t ts2 = now_monotonic_ns();
 	log_close(s->log);

@@ -107,7 +107,19 @@ struct server {
 	struct sampler *sampler;       /* with a policy: counts for the summaries */
 	struct registry *registry;     /* the schema registry (DIR/schemas) */
 	struct quarantine *quarantine; /* events that failed their schema (DIR/quarantine) */
+	struct schema_stats *schema_stats; /* schemas.c: validations by schema, producer, result */
+	struct stat_counter resubmits[3];  /* quarantine resubmits: committed, refused again, failed */
 };
+
+/* schemas.c (issue 5, DECISIONS 28): the schema-validation metric by
+ * (schema, producer, result), at most 256 pairs, the rest under _other. */
+enum schema_result { SCHEMA_PASS, SCHEMA_FAIL, SCHEMA_UNKNOWN };
+struct schema_stats;
+int schema_stats_new(struct schema_stats **ret);
+void schema_stats_free(struct schema_stats *t);   /* NULL is a no-op */
+void schema_stats_count(struct schema_stats *t, const char *ref, const char *producer,
+			enum schema_result res);
+int schema_stats_render(struct schema_stats *t, struct buf *out);
 
 /* pipeline.c: opens the policy, its key and the vault when policy_file
  * is set (errors name the file and line); swaps in the policy of path on
