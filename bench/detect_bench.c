@@ -121,7 +121,7 @@ static const char *const pii[] = {
 	"Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
 	"postgres://app:s3cr3t-pw@db.internal:5432/orders?sslmode=require",
 	"payout to DE89 3704 0044 0532 0130 00, call +44 20 7946 0958 on failure",
-	"aws_access_key_id=AKIA" "IOSFODNN7EXAMPLE aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+	("aws_access_key_id=AKIA" "IOSFODNN7EXAMPLE aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
 	"customer ssn 219-09-9999 verified, phone (555) 123-4567",
 };
 
