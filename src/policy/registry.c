@@ -344,11 +344,18 @@ int registry_put(struct registry *r, const char *name, uint32_t version, const c
 	}
 	if ((rc = mkdir_p(sub, 0755)) < 0 || (rc = fsync_dir(r->dir)) < 0)
 		goto out;
+	/* The marker goes first, so a crash never leaves a breaking version
+	 * looking compatible. A crash between the two leaves a marker with
+	 * no schema: a later put of that version replaces or removes it. */
+	char bp[PATH_MAX];
+	if ((rc = path_of(bp, r, name, version, "breaking")) < 0)
+		goto out;
 	if (e->breaking) {
-		char bp[PATH_MAX];
-		if ((rc = path_of(bp, r, name, version, "breaking")) < 0 ||
-		    (rc = write_file_atomic(bp, "", 0, 0644)) < 0)
+		if ((rc = write_file_atomic(bp, "", 0, 0644)) < 0)
 			goto out;
+	} else if (unlink(bp) < 0 && errno != ENOENT) {
+		rc = -errno;
+		goto out;
 	}
 	if ((rc = write_file_atomic(path, json, n, 0644)) < 0)
 		goto out;
