@@ -36,6 +36,7 @@ int cmd_reindex(int argc, char **argv);
 int cmd_erase(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
+int cmd_quarantine(int argc, char **argv);
 
 /* The HTTP client (http.c) of verify --url and the search commands. */
 #define CLI_TOKEN_MAX 4096
@@ -72,6 +73,20 @@ int cli_http_send(struct cli_http *h, const char *method, const char *path, cons
 		  const void *body, size_t n, struct buf *out, long *ret_code);
 int cli_http_post(struct cli_http *h, const char *path, const char *ctype, const void *body,
 		  size_t n, struct buf *out, long *ret_code);
+/* Appends "k=v" (after '&' unless b ends in '?') with v percent-encoded. */
+void cli_put_param(struct buf *b, const char *k, const char *v);
+/* One request through a running server: GET, or method with body[0..len)
+ * of type ctype (default application/json). A 2xx answer is written to
+ * stdout (a newline added when missing); any other is printed to stderr
+ * as "the server answered N: ...". Returns the exit status, 0 or 1; the
+ * HTTP status in *ret_code (0 when there was none). */
+struct cli_call {
+	const char *url, *token_file, *cacert, *agent;
+	const char *method, *path, *ctype;
+	const void *body;
+	size_t len;
+};
+int cli_http_call(const struct cli_call *c, struct buf *resp, long *ret_code);
 
 /* Prints "sealtrail: <msg>\n" to stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -119,28 +119,12 @@ static void src_close(struct src *s)
 }
 
 /* Percent-encodes v as a query parameter value into b. */
-static void put_param(struct buf *b, const char *k, const char *v)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	buf_printf(b, "%s%s=", b->len && b->data[b->len - 1] != '?' ? "&" : "", k);
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-			buf_putc(b, *p);
-		} else {
-			buf_putc(b, '%');
-			buf_putc(b, (uint8_t)hex[*p >> 4]);
-			buf_putc(b, (uint8_t)hex[*p & 15]);
-		}
-	}
-}
-
 /* GETs path (a C string) into out; non-200 prints the server's error. */
 static int src_get(struct src *s, struct buf *path, struct buf *out)
 {
 	long code = 0;
 	if (s->o->tenant)
-		put_param(path, "tenant", s->o->tenant);
+		cli_put_param(path, "tenant", s->o->tenant);
 	buf_cstr(path);
 	buf_reset(out);
 	int r = cli_http_get(&s->h, (const char *)path->data, out, &code);
@@ -470,15 +454,15 @@ static int remote_page(struct src *s, const char *qtext, const char *sort, size_
 	/* fresh=1: what was acknowledged before the command ran is in the
 	 * answer (the server waits for its index, at most 5 s). */
 	buf_puts(&path, "v1/events?fresh=1");
-	put_param(&path, "q", qtext);
-	put_param(&path, "sort", sort);
+	cli_put_param(&path, "q", qtext);
+	cli_put_param(&path, "sort", sort);
 	snprintf(lim, sizeof(lim), "%zu", limit);
-	put_param(&path, "limit", lim);
+	cli_put_param(&path, "limit", lim);
 	if (cursor[0]) {
-		put_param(&path, "cursor", cursor);
+		cli_put_param(&path, "cursor", cursor);
 	} else if (after_seq != UINT64_MAX) {
 		snprintf(lim, sizeof(lim), "%llu", (unsigned long long)after_seq);
-		put_param(&path, "after_seq", lim);
+		cli_put_param(&path, "after_seq", lim);
 	}
 	if ((r = src_get(s, &path, &body)) < 0)
 		goto out;
@@ -635,13 +619,13 @@ static int run_stats(struct src *s, const char *qtext)
 		struct buf path = BUF_INIT(16384), body = BUF_INIT(RESP_MAX);
 		char top[24];
 		buf_puts(&path, "v1/stats?");
-		put_param(&path, "q", qtext);
+		cli_put_param(&path, "q", qtext);
 		if (o->by)
-			put_param(&path, "by", o->by);
+			cli_put_param(&path, "by", o->by);
 		if (o->interval)
-			put_param(&path, "interval", o->interval);
+			cli_put_param(&path, "interval", o->interval);
 		snprintf(top, sizeof(top), "%llu", (unsigned long long)o->top);
-		put_param(&path, "top", top);
+		cli_put_param(&path, "top", top);
 		if ((r = src_get(s, &path, &body)) == 0) {
 			const char *t = memmem(body.data, body.len, "\"total\":", 8);
 			if (pr.fmt == FMT_TABLE && t)
@@ -731,9 +715,9 @@ static int run_timeline(struct src *s, const char *id)
 	if (s->http) {
 		struct buf path = BUF_INIT(16384), body = BUF_INIT(RESP_MAX);
 		buf_puts(&path, "v1/timeline?");
-		put_param(&path, o->idkey, id);
+		cli_put_param(&path, o->idkey, id);
 		if (o->skew)
-			put_param(&path, "skew", o->skew);
+			cli_put_param(&path, "skew", o->skew);
 		if ((r = src_get(s, &path, &body)) == 0)
 			each_object((const char *)body.data, body.len, "events", timeline_member, &pr);
 		buf_release(&path);

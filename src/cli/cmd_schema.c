@@ -39,8 +39,7 @@ int cmd_schema(int argc, char **argv)
 	};
 	const char *url = NULL, *token_file = NULL, *cacert = NULL;
 	bool breaking = false;
-	struct cli_http h = { 0 };
-	struct buf tok = BUF_INIT(CLI_TOKEN_MAX), body = BUF_INIT(SCHEMA_MAX_BYTES + 1);
+	struct buf body = BUF_INIT(SCHEMA_MAX_BYTES + 1);
 	struct buf resp = BUF_INIT(64u << 20), path = BUF_INIT(256);
 	char name[REGISTRY_NAME_MAX + 1];
 	uint32_t ver = 0;
@@ -82,29 +81,17 @@ int cmd_schema(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (!cli_http_open(&h, &tok, url, token_file, cacert, "sealtrail-schema"))
-		goto out;
 	if ((list ? buf_puts(&path, "v1/schemas") :
 		    buf_printf(&path, "v1/schemas/%s/%u%s", name, ver, breaking ? "?breaking=true" : "")) < 0 ||
 	    buf_cstr(&path) < 0)
 		goto out;
-	int r = put ? cli_http_send(&h, "PUT", (const char *)path.data, "application/schema+json",
-				    body.data, body.len, &resp, &code) :
-		      cli_http_get(&h, (const char *)path.data, &resp, &code);
-	if (r < 0)
-		goto out;
-	if (code >= 200 && code < 300) {
-		cli_write(resp.data, resp.len);
-		if (get && (!resp.len || resp.data[resp.len - 1] != '\n'))
-			cli_write("\n", 1);
-		rc = 0;
-	} else {
-		cli_err("the server answered %ld: %.*s", code, (int)resp.len, (const char *)resp.data);
-	}
+	struct cli_call call = {
+		.url = url, .token_file = token_file, .cacert = cacert, .agent = "sealtrail-schema",
+		.method = put ? "PUT" : NULL, .path = (const char *)path.data,
+		.ctype = "application/schema+json", .body = body.data, .len = body.len,
+	};
+	rc = cli_http_call(&call, &resp, &code);
 out:
-	if (h.h)
-		cli_http_close(&h, &tok);
-	buf_release(&tok);
 	buf_release(&body);
 	buf_release(&resp);
 	buf_release(&path);

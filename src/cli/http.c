@@ -257,3 +257,48 @@ void cli_http_release(struct cli_http *h)
 	wipe_headers(h->hdrs);
 	h->hdrs = NULL;
 }
+
+void cli_put_param(struct buf *b, const char *k, const char *v)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	buf_printf(b, "%s%s=", b->len && b->data[b->len - 1] != '?' ? "&" : "", k);
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+			buf_putc(b, *p);
+		} else {
+			buf_putc(b, '%');
+			buf_putc(b, (uint8_t)hex[*p >> 4]);
+			buf_putc(b, (uint8_t)hex[*p & 15]);
+		}
+	}
+}
+
+int cli_http_call(const struct cli_call *c, struct buf *resp, long *ret_code)
+{
+	struct cli_http h = { 0 };
+	struct buf tok = BUF_INIT(CLI_TOKEN_MAX);
+	int r, rc = 1;
+
+	*ret_code = 0;
+	if (!cli_http_open(&h, &tok, c->url, c->token_file, c->cacert, c->agent))
+		goto out;
+	r = c->method ? cli_http_send(&h, c->method, c->path, c->ctype ? c->ctype : "application/json",
+				      c->body, c->len, resp, ret_code) :
+			cli_http_get(&h, c->path, resp, ret_code);
+	if (r < 0)
+		goto out;
+	if (*ret_code >= 200 && *ret_code < 300) {
+		cli_write(resp->data, resp->len);
+		if (!resp->len || resp->data[resp->len - 1] != '\n')
+			cli_write("\n", 1);
+		rc = 0;
+	} else {
+		cli_err("the server answered %ld: %.*s", *ret_code, (int)resp->len, (const char *)resp->data);
+	}
+out:
+	if (h.h)
+		cli_http_close(&h, &tok);
+	buf_release(&tok);
+	return rc;
+}

@@ -28,6 +28,8 @@ static const char usage[] =
 	"  erase --url URL --tenant T --subject S|-   crypto-shred a data subject's vault entries (legal, admin)\n"
 	"  detokenize --url URL --tenant T TOKEN     the value behind one vault token (legal, admin)\n"
 	"  schema put|get|list --url URL [NAME/VERSION [FILE]] [--breaking]   the schema registry\n"
+	"  quarantine list|get|resubmit|discard --url URL [ID] [--tenant T] [--state S] ...\n"
+	"                                      events that failed their schema (admin)\n"
 	"  init --data DIR [--origin NAME] [--segment-size BYTES] [--max-entry BYTES]\n"
 	"       [--max-depth N] [--max-members N] [--max-string BYTES] [--max-tenants N]\n"
 	"                                      create a log; print its verifier key\n"
@@ -120,6 +122,7 @@ int main(int argc, char **argv)
 		{ "query", cmd_query }, { "stats", cmd_stats }, { "timeline", cmd_timeline },
 		{ "tail", cmd_tail }, { "reindex", cmd_reindex },
 		{ "erase", cmd_erase }, { "detokenize", cmd_detokenize }, { "schema", cmd_schema },
+		{ "quarantine", cmd_quarantine },
 	};
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||

@@ -236,6 +236,25 @@ expect "and the quarantine with its states and the resubmit's seq" \
 	'[[ $r == *"\"state\":\"pending\",\"k\":\"e\",\"id\":1,"*"\"state\":\"discarded\",\"k\":\"e\",\"id\":2,"*"\"state\":\"resubmitted\",\"seq\":$SEQ,\"k\":\"e\",\"id\":3,"* ]]' "$r"
 r=$(qpost "$ADMIN" 3/resubmit)
 expect "after the restart a resubmit is still refused (409)" '[[ $r == *" 409" ]]' "$r"
+# the same through the CLI
+qcli() { "$ST" quarantine "$@" --url "$BASE" --token-file "$T/admin.tok" 2>&1; }
+o=$(qcli list --tenant acme --state all --schema deploy/1) && crc=0 || crc=$?
+expect "sealtrail quarantine list --schema deploy/1 --state all: entry 3 only, resubmitted (exit 0)" \
+	'[ $crc = 0 ] && [[ $o == *"\"state\":\"resubmitted\",\"seq\":$SEQ,\"k\":\"e\",\"id\":3,"* && $o != *"\"id\":1,"* && $o != *"\"id\":2,"* ]]' "$crc $o"
+o=$(qcli get 1) && crc=0 || crc=$?
+expect "sealtrail quarantine get 1: the pending entry with its violations" \
+	'[ $crc = 0 ] && [[ $o == *"\"state\":\"pending\""*"\"violations\":["* ]]' "$crc $o"
+o=$(qcli resubmit 1) && crc=0 || crc=$?
+expect "sealtrail quarantine resubmit 1: exit 1 with the 422 and what still fails" \
+	'[ $crc = 1 ] && [[ $o == *"answered 422"*"/metadata/owner"* ]]' "$crc $o"
+o=$(qcli discard 1) && crc=0 || crc=$?
+o2=$(qcli discard 1) && crc2=0 || crc2=$?
+expect "sealtrail quarantine discard 1: exit 0, then exit 1 with 409" \
+	'[ $crc = 0 ] && [[ $o == *discarded* ]] && [ $crc2 = 1 ] && [[ $o2 == *"answered 409"* ]]' "$crc $o / $crc2 $o2"
+o=$(qcli get 0) && crc=0 || crc=$?
+o2=$(qcli list --tenant acme --cursor x) && crc2=0 || crc2=$?
+expect "bad input: id 0 is a usage error (2); a bad cursor the server's 400 (1)" \
+	'[ $crc = 2 ] && [ $crc2 = 1 ] && [[ $o2 == *"answered 400"*cursor* ]]' "$crc $o / $crc2 $o2"
 st_stop "$SPID" 20
 expect "the masked email appears nowhere in the data directory" '! grep -r -a -q -F "q.person.77@example.com" "$D"'
 
