@@ -29,7 +29,8 @@
 #define SUBJECT_MAX 1024
 
 struct vopts {
-	const char *url, *token_file, *cacert, *tenant, *subject, *subject_file;
+	const char *url, *token_file, *cacert, *tenant, *subject, *subject_file, *reason;
+	bool export;
 };
 
 static bool parse(int argc, char **argv, struct vopts *o, const char *usage, bool erase)
@@ -38,6 +39,7 @@ static bool parse(int argc, char **argv, struct vopts *o, const char *usage, boo
 		{ "url", required_argument, NULL, 'u' }, { "token-file", required_argument, NULL, 't' },
 		{ "cacert", required_argument, NULL, 'c' }, { "tenant", required_argument, NULL, 'n' },
 		{ "subject", required_argument, NULL, 's' }, { "subject-file", required_argument, NULL, 'f' },
+		{ "reason", required_argument, NULL, 'r' }, { "export", no_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -52,6 +54,8 @@ static bool parse(int argc, char **argv, struct vopts *o, const char *usage, boo
 		case 'n': o->tenant = optarg; break;
 		case 's': o->subject = optarg; break;
 		case 'f': o->subject_file = optarg; break;
+		case 'r': o->reason = optarg; break;
+		case 'x': o->export = true; break;
 		case 'h': fputs(usage, stdout); exit(0);
 		default: fputs(usage, stderr); return false;
 		}
@@ -67,6 +71,11 @@ static bool parse(int argc, char **argv, struct vopts *o, const char *usage, boo
 	}
 	if (!erase && (o->subject || o->subject_file)) {
 		cli_err("--subject is for erase");
+		return false;
+	}
+	if (erase ? o->reason || o->export : !!o->reason != o->export) {
+		cli_err(erase ? "--export and --reason are for detokenize" :
+			"--export needs --reason WHY (a case or ticket), and --reason is for --export");
 		return false;
 	}
 	return true;
@@ -153,11 +162,84 @@ out:
 	return rc;
 }
 
+#define EXPORT_TOKENS_MAX 1000
+
+/* --export: tokens one a line (blank lines skipped) into one request. */
+static int export_tokens(const struct vopts *o, int npos, char **pos)
+{
+	struct buf in = BUF_INIT(EXPORT_TOKENS_MAX * 80), body = BUF_INIT(EXPORT_TOKENS_MAX * 48 + 1024);
+	struct buf resp = BUF_INIT(64u << 20);
+	long code = 0;
+	int r, rc = 1, n = 0, line = 0;
+
+	if (npos > 1) {
+		cli_err("--export: expected at most one FILE (- or none: standard input)");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	r = read_file(npos == 1 && strcmp(pos[0], "-") ? pos[0] : "/dev/stdin", in.max, &in);
+	if (r < 0) {
+		cli_err("%s: %s", npos == 1 ? pos[0] : "standard input",
+			r == ST_ELIMIT ? "more than 1000 tokens' worth of lines" : st_strerror(r));
+		goto out;
+	}
+	if (buf_puts(&body, "{\"tenant\":") < 0 || json_put_str(&body, o->tenant, strlen(o->tenant)) < 0 ||
+	    buf_puts(&body, ",\"reason\":") < 0 || json_put_str(&body, o->reason, strlen(o->reason)) < 0 ||
+	    buf_puts(&body, ",\"tokens\":[") < 0)
+		goto toobig;
+	for (size_t at = 0; at < in.len;) {
+		const uint8_t *nl = memchr(in.data + at, '\n', in.len - at);
+		size_t e = nl ? (size_t)(nl - in.data) : in.len, len = e - at;
+		line++;
+		if (len && in.data[at + len - 1] == '\r')
+			len--;
+		if (len) {
+			if (len != 36 || memcmp(in.data + at, "tok_", 4)) {
+				cli_err("line %d: expected a token, tok_ and 32 base32 characters", line);
+				goto out;
+			}
+			if (++n > EXPORT_TOKENS_MAX) {
+				cli_err("line %d: more than %d tokens; split the export", line, EXPORT_TOKENS_MAX);
+				goto out;
+			}
+			if ((n > 1 && buf_putc(&body, ',') < 0) ||
+			    json_put_str(&body, (const char *)in.data + at, len) < 0)
+				goto toobig;
+		}
+		at = e + 1;
+	}
+	if (n == 0) {
+		cli_err("--export: no tokens in the input");
+		goto out;
+	}
+	if (buf_puts(&body, "]}") < 0)
+		goto toobig;
+	struct cli_call call = {
+		.url = o->url, .token_file = o->token_file, .cacert = o->cacert,
+		.agent = "sealtrail-detokenize", .method = "POST", .path = "v1/detokenize/export",
+		.body = body.data, .len = body.len,
+	};
+	rc = cli_http_call(&call, &resp, &code);
+	goto out;
+toobig:
+	cli_err("the request does not fit its buffer");
+out:
+	if (resp.data)
+		st_wipe(resp.data, resp.cap);
+	buf_release(&in);
+	buf_release(&body);
+	buf_release(&resp);
+	return rc;
+}
+
 int cmd_detokenize(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: sealtrail detokenize --url URL --tenant T [--token-file F] [--cacert F] TOKEN\n"
-		"The value behind one vault token (legal or admin; audited). Exit 3 when erased.\n";
+		"       sealtrail detokenize --url URL --tenant T --export --reason WHY [FILE|-]\n"
+		"The value behind one vault token (legal or admin; audited). Exit 3 when erased.\n"
+		"--export: the values of the tokens in FILE (or standard input), one a line, at most\n"
+		"1000, as one explicit export request whose reason is kept in the audit trail.\n";
 	struct vopts o;
 	struct cli_http h = { 0 };
 	struct buf tok = BUF_INIT(CLI_TOKEN_MAX), path = BUF_INIT(512), resp = BUF_INIT(1 << 20);
@@ -166,6 +248,10 @@ int cmd_detokenize(int argc, char **argv)
 
 	if (!parse(argc, argv, &o, usage, false))
 		goto out;
+	if (o.export) {
+		rc = export_tokens(&o, argc - optind, argv + optind);
+		goto out;
+	}
 	if (optind != argc - 1) {
 		cli_err("expected one TOKEN (tok_...)");
 		fputs(usage, stderr);

@@ -2978,6 +2978,108 @@ out:
 	buf_release(&b);
 }
 
+#define EXPORT_TOKENS_MAX 1000
+#define EXPORT_REASON_MAX 200
+
+/*
+ * POST /v1/detokenize/export {"tenant":T,"reason":R,"tokens":[...]}: the
+ * one way to resolve more than one token in a request (docs/VAULT.md).
+ * Explicit: its own path and action, a reason (a case or ticket, kept in
+ * the audit event) and at most EXPORT_TOKENS_MAX tokens. Each token is
+ * answered by itself (a value, or "erased" / "not_found"); the audit event
+ * counts them and never holds a value.
+ */
+static void handle_export(struct ctx *c)
+{
+	static const char *const none[] = { NULL };
+	const uint8_t *body;
+	size_t blen, nres = 0, nerased = 0, nmiss = 0;
+	struct jdoc_arena a;
+	const struct jdoc_value *root = NULL, *t, *why, *toks;
+	struct jdoc_error je;
+	char tenant[TOKEN_TENANT_MAX + 1], reason[EXPORT_REASON_MAX + 96], msg[ERR_MAX];
+	uint8_t val[VAULT_VALUE_MAX];
+	size_t vlen = 0;
+	struct buf b = BUF_INIT(EXPORT_TOKENS_MAX * (6 * VAULT_VALUE_MAX + 96) + 512);
+
+	c->action = "sealtrail.vault.export";
+	c->resource_type = "token";
+	jdoc_arena_init(&a, 1 << 20);
+	if (!check_query(c, none) || !have_vault(c))
+		goto out;
+	hreq_body(c->r, &body, &blen);
+	if (jdoc_parse(&a, (const char *)body, blen, NULL, 0, &root, &je) < 0 || root->type != JDOC_OBJECT ||
+	    !(t = jdoc_get(root, "tenant", 6)) || t->type != JDOC_STRING || t->len == 0 ||
+	    t->len > TOKEN_TENANT_MAX || !(why = jdoc_get(root, "reason", 6)) || why->type != JDOC_STRING ||
+	    !(toks = jdoc_get(root, "tokens", 6)) || toks->type != JDOC_ARRAY || root->len != 3) {
+		reply_error(c->s, c->r, 400, "bad_body",
+			    "expected {\"tenant\":\"T\",\"reason\":\"why\",\"tokens\":[\"tok_...\",...]}, nothing else", 0);
+		goto out;
+	}
+	if (why->len == 0 || why->len > EXPORT_REASON_MAX || memchr(why->u.s, 0, why->len)) {
+		snprintf(msg, sizeof(msg), "reason: expected 1..%d bytes saying why (a case or ticket): an export "
+			 "is an explicit, recorded request", EXPORT_REASON_MAX);
+		reply_error(c->s, c->r, 400, "bad_body", msg, 0);
+		goto out;
+	}
+	if (toks->len == 0 || toks->len > EXPORT_TOKENS_MAX) {
+		snprintf(msg, sizeof(msg), "tokens: expected 1..%d tokens, found %u", EXPORT_TOKENS_MAX, toks->len);
+		reply_error(c->s, c->r, 400, "bad_body", msg, 0);
+		goto out;
+	}
+	for (uint32_t i = 0; i < toks->len; i++) {
+		const struct jdoc_value *x = &toks->u.items[i];
+		if (x->type != JDOC_STRING || x->len != VAULT_TOKEN_LEN ||
+		    memcmp(x->u.s, VAULT_TOKEN_PREFIX, strlen(VAULT_TOKEN_PREFIX))) {
+			snprintf(msg, sizeof(msg), "tokens[%u] (byte %u): expected tok_ and 32 base32 characters", i,
+				 x->offset);
+			reply_error(c->s, c->r, 400, "bad_body", msg, 0);
+			goto out;
+		}
+	}
+	memcpy(tenant, t->u.s, t->len);
+	tenant[t->len] = 0;
+	if (!tenant_ok(c, tenant))
+		goto out;
+	snprintf(c->resource_id, sizeof(c->resource_id), "%u tokens", toks->len);
+	buf_puts(&b, "{\"tenant\":");
+	json_put_str(&b, tenant, strlen(tenant));
+	buf_puts(&b, ",\"values\":[");
+	for (uint32_t i = 0; i < toks->len; i++) {
+		const struct jdoc_value *x = &toks->u.items[i];
+		int r = vault_detokenize(c->s->vault, tenant, x->u.s, x->len, val, sizeof(val), &vlen);
+		if (r < 0 && r != ST_EERASED && r != ST_ENOTFOUND && r != ST_EINVAL) {
+			reply_error(c->s, c->r, 500, "internal", st_strerror(r), 0);
+			goto out;
+		}
+		buf_puts(&b, i ? ",{\"token\":" : "{\"token\":");
+		json_put_str(&b, x->u.s, x->len);
+		if (r == 0) {
+			buf_puts(&b, ",\"value\":");
+			json_put_str(&b, (const char *)val, vlen);
+			nres++;
+		} else {
+			buf_puts(&b, r == ST_EERASED ? ",\"error\":\"erased\"" : ",\"error\":\"not_found\"");
+			*(r == ST_EERASED ? &nerased : &nmiss) += 1;
+		}
+		buf_putc(&b, '}');
+		sodium_memzero(val, vlen);
+	}
+	buf_printf(&b, "],\"resolved\":%zu,\"erased\":%zu,\"not_found\":%zu}\n", nres, nerased, nmiss);
+	/* the reason and the counts in the audit event; never a value */
+	snprintf(reason, sizeof(reason), "%.*s (%zu resolved, %zu erased, %zu not found)", (int)why->len, why->u.s,
+		 nres, nerased, nmiss);
+	static const struct http_hdr nostore[] = { { "Cache-Control", "no-store" } };
+	if (audit_change(c, 200, "success", reason))
+		reply(c->s, c->r, 200, "application/json", nostore, 1, b.data, b.len);
+out:
+	sodium_memzero(val, sizeof(val));
+	if (b.data)
+		sodium_memzero(b.data, b.len);
+	jdoc_arena_release(&a);
+	buf_release(&b);
+}
+
 /* POST /v1/erase {"tenant":T,"subject":S}: crypto-shreds the subject's
  * vault entries. The subject travels in the body so it is never in the
  * audit event (which records the request's query); the event names it by
@@ -3171,6 +3273,9 @@ static void route(struct server *s, struct hreq *r)
 	} else if (get && !strcmp(path, "/v1/detokenize")) {
 		if (authorize(&c, PERM_VAULT))
 			handle_detokenize(&c);
+	} else if (m == HTTP_POST && !strcmp(path, "/v1/detokenize/export")) {
+		if (authorize(&c, PERM_VAULT))
+			handle_export(&c);
 	} else if (m == HTTP_POST && !strcmp(path, "/v1/erase")) {
 		if (authorize(&c, PERM_VAULT))
 			handle_erase(&c);

@@ -236,6 +236,40 @@ expect "sealtrail detokenize of an erased token exits 3 naming 410" '[ $crc = 3 
 CUST2=cust2.e55a@example.org
 r=$(post '{"time":"2026-11-28T10:00:07Z","action":"x.y","tenant":"acme","actor":{"id":"subj-cli-9a"},"resource":{"type":"t"},"metadata":{"customer":{"email":"'$CUST2'"}}}')
 tok2=$(field "$(entry "$(seq_of "$r")")" metadata.customer.email)
+# an export: the one way to resolve several tokens, explicit (its own
+# path, a reason, at most 1000), each token answered by itself, audited
+# with the reason and the counts, never a value
+NOTOK=tok_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+xport() { curl -s --max-time 10 -D "$T/xh" -w ' %{http_code}' -X POST -H "Authorization: Bearer $1" \
+	-H 'Content-Type: application/json' --data "$2" "$BASE/v1/detokenize/export"; }
+r=$(xport "$LEGAL" '{"tenant":"acme","reason":"case LGL-1182","tokens":["'$tok2'","'$tok'","'$NOTOK'"]}')
+expect "export: each token answered (a value, erased, not_found), no-store" \
+	'[[ $r == *" 200" && $r == *"\"token\":\"$tok2\",\"value\":\"$CUST2\""* && $r == *"\"token\":\"$tok\",\"error\":\"erased\""* && $r == *"\"error\":\"not_found\""* && $r == *"\"resolved\":1,\"erased\":1,\"not_found\":1"* ]] && grep -qi "^cache-control: no-store" "$T/xh"' "$r"
+r=$(xport "$LEGAL" '{"tenant":"acme","tokens":["'$tok2'"]}')
+r2=$(xport "$LEGAL" '{"tenant":"acme","reason":"","tokens":["'$tok2'"]}')
+r3=$(xport "$LEGAL" '{"tenant":"acme","reason":"x","tokens":["'$tok2'","tok_short"]}')
+big=$(python3 -c "import json; print(json.dumps({'tenant':'acme','reason':'x','tokens':['$NOTOK']*1001}))")
+r4=$(xport "$LEGAL" "$big")
+expect "export refuses: no reason, an empty reason, a bad token (named by index), 1001 tokens (400)" \
+	'[[ $r == *bad_body*" 400" && $r2 == *reason*" 400" && $r3 == *"tokens[1]"*" 400" && $r4 == *"found 1001"*" 400" ]]' "$r / $r2 / $r3 / $r4"
+r=$(xport "$PROD" '{"tenant":"acme","reason":"x","tokens":["'$tok2'"]}')
+r2=$(xport "$ADMIN_OTHER" '{"tenant":"acme","reason":"x","tokens":["'$tok2'"]}')
+expect "export: a producer (403) and legal of another tenant (403) may not" '[[ $r == *" 403" && $r2 == *" 403" ]]' "$r / $r2"
+printf '%s\n\n%s\n' "$tok2" "$NOTOK" >"$T/tokens.txt"
+cli_out=$("$ST" detokenize --url "$BASE" --token-file "$T/legal.tok" --tenant acme --export --reason "case LGL-1183" "$T/tokens.txt" 2>&1) && crc=0 || crc=$?
+expect "sealtrail detokenize --export --reason FILE: one request, exit 0" \
+	'[ $crc = 0 ] && [[ $cli_out == *"\"value\":\"$CUST2\""*"\"resolved\":1,\"erased\":0,\"not_found\":1"* ]]' "$crc $cli_out"
+cli_out=$("$ST" detokenize --url "$BASE" --token-file "$T/legal.tok" --tenant acme --export "$T/tokens.txt" 2>&1) && crc=0 || crc=$?
+cli_out2=$(printf 'tok_x\n' | "$ST" detokenize --url "$BASE" --token-file "$T/legal.tok" --tenant acme --export --reason r - 2>&1) && crc2=0 || crc2=$?
+expect "sealtrail detokenize --export without --reason: usage (2); a bad line named (1)" \
+	'[ $crc = 2 ] && [ $crc2 = 1 ] && [[ $cli_out2 == *"line 1"* ]]' "$crc $cli_out / $crc2 $cli_out2"
+for _ in $(seq 1 25); do
+	audit=$(curl -s --max-time 10 -H "Authorization: Bearer $AUD" "$BASE/v1/events?tenant=_sealtrail&limit=1000&fresh=1")
+	[[ $audit == *"case LGL-1183"* ]] && break
+	sleep 0.2
+done
+expect "exports are meta-audited with the reason and the counts, never a value" \
+	'[[ $audit == *sealtrail.vault.export*"case LGL-1182 (1 resolved, 1 erased, 1 not found)"* && $audit == *"case LGL-1183"* && $audit != *"$CUST2"* ]]' "$(printf '%s' "$audit" | head -c 1500)"
 cli_out=$(printf 'subj-cli-9a\n' | "$ST" erase --url "$BASE" --token-file "$T/legal.tok" --tenant acme --subject - 2>&1) && crc=0 || crc=$?
 expect "sealtrail erase --subject - (from standard input) erases the subject's token" \
 	'[ $crc = 0 ] && [[ $cli_out == *"\"tokens_erased\":1"* ]]' "$crc $cli_out"
