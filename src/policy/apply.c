@@ -229,8 +229,13 @@ static int transform(struct actx *a, const struct jw_leaf *lf, const struct poli
 				return ST_ELIMIT;
 			}
 		}
-		r = vault_tokenize(a->env->vault, a->tenant, f.val, f.val_len, v, n, tok, why,
-				   sizeof(why));
+		/* staged: the caller waits once for every token of its request
+		 * (vault_wait on res->vault_batch) before the event is stored */
+		uint64_t batch = 0;
+		r = vault_tokenize_staged(a->env->vault, a->tenant, f.val, f.val_len, v, n, tok, &batch,
+					  why, sizeof(why));
+		if (r >= 0 && batch > a->res->vault_batch)
+			a->res->vault_batch = batch;
 		sodium_memzero(f.copy, sizeof(f.copy));
 		if (r < 0) {
 			char msg[200];

@@ -73,6 +73,8 @@ struct apply_result {
 	const struct policy_sample *sample;  /* the sample class, or NULL */
 	const struct policy_schema *schema;  /* the policy's default schema binding, or NULL */
 	size_t changed;                  /* values dropped or replaced */
+	uint64_t vault_batch;            /* 0, or the vault group its tokens need durable:
+					  * vault_wait before the event is stored */
 	struct apply_counts counts;
 	char err[200];                   /* when apply_event fails: why, naming the path */
 };

@@ -669,9 +669,11 @@ static int tokenize_locked(struct vault *v, const char *tenant, size_t tlen,
 	return 1;
 }
 
-int vault_tokenize_batch(struct vault *v, const char *tenant, const struct vault_item *items,
-			 size_t n, char (*ret_tokens)[VAULT_TOKEN_LEN + 1], char *err,
-			 size_t errcap)
+/* The batch entry points: stage every item, then (wait) make the group
+ * durable; *ret_batch (may be NULL) is the group the tokens need. */
+static int tokenize_items(struct vault *v, const char *tenant, const struct vault_item *items,
+			  size_t n, char (*ret_tokens)[VAULT_TOKEN_LEN + 1], bool wait,
+			  uint64_t *ret_batch, char *err, size_t errcap)
 {
 	uint8_t ttag[TTAG_LEN], (*sids)[SID_LEN];
 	char (*tok)[VAULT_TOKEN_LEN + 1];
@@ -713,12 +715,14 @@ int vault_tokenize_batch(struct vault *v, const char *tenant, const struct vault
 		if (b > batch)
 			batch = b;
 	}
-	if (r >= 0)
+	if (r >= 0 && wait)
 		r = wait_durable(v, batch);
 	int failed = v->failed;
 	pthread_mutex_unlock(&v->mu);
 	if (r >= 0) {
 		memcpy(ret_tokens, tok, n * sizeof(*tok));
+		if (ret_batch)
+			*ret_batch = batch;
 		r = created;
 	} else if (r == ST_ESTICKY) {
 		fail(err, errcap, r, "vault: writes stopped after an earlier I/O failure: %s",
@@ -732,13 +736,38 @@ int vault_tokenize_batch(struct vault *v, const char *tenant, const struct vault
 	return r;
 }
 
+int vault_tokenize_batch(struct vault *v, const char *tenant, const struct vault_item *items,
+			 size_t n, char (*ret_tokens)[VAULT_TOKEN_LEN + 1], char *err,
+			 size_t errcap)
+{
+	return tokenize_items(v, tenant, items, n, ret_tokens, true, NULL, err, errcap);
+}
+
 int vault_tokenize(struct vault *v, const char *tenant, const void *subject,
 		   size_t subject_len, const void *value, size_t value_len,
 		   char ret_token[VAULT_TOKEN_LEN + 1], char *err, size_t errcap)
 {
 	struct vault_item it = { subject, subject ? subject_len : 0, value, value_len };
-	return vault_tokenize_batch(v, tenant, &it, 1, (char (*)[VAULT_TOKEN_LEN + 1])ret_token,
-				    err, errcap);
+	return tokenize_items(v, tenant, &it, 1, (char (*)[VAULT_TOKEN_LEN + 1])ret_token, true,
+			      NULL, err, errcap);
+}
+
+int vault_tokenize_staged(struct vault *v, const char *tenant, const void *subject,
+			  size_t subject_len, const void *value, size_t value_len,
+			  char ret_token[VAULT_TOKEN_LEN + 1], uint64_t *ret_batch, char *err,
+			  size_t errcap)
+{
+	struct vault_item it = { subject, subject ? subject_len : 0, value, value_len };
+	return tokenize_items(v, tenant, &it, 1, (char (*)[VAULT_TOKEN_LEN + 1])ret_token, false,
+			      ret_batch, err, errcap);
+}
+
+int vault_wait(struct vault *v, uint64_t batch)
+{
+	pthread_mutex_lock(&v->mu);
+	int r = wait_durable(v, batch);
+	pthread_mutex_unlock(&v->mu);
+	return r;
 }
 
 /* ---- detokenize ------------------------------------------------------ */

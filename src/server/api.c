@@ -263,6 +263,7 @@ struct item {
 	size_t path_off, path_len;   /* field path in errs */
 	size_t at;                   /* byte offset of the error in the body */
 	uint64_t qid;                /* RES_QUARANTINED: the quarantine entry */
+	uint64_t vbatch;             /* the vault group its tokens need durable, or 0 */
 	size_t viol_off, viol_len;   /* RES_QUARANTINED: its violations, a JSON array in errs */
 };
 
@@ -679,6 +680,7 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 		}
 		body = q->apply.out.data;
 		blen = q->apply.out.len;
+		it->vbatch = ar.vault_batch;
 		pipeline_count(s, &ar);
 	}
 	/* Schemas (docs/SCHEMAS.md): the event's own "schema", else the
@@ -787,6 +789,49 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 	it->kind = RES_OK;
 	it->ev = (uint32_t)q->nev;
 	q->nev++;
+}
+
+/*
+ * The tokens of the request's events were staged in the vault (apply.c):
+ * one wait makes them all durable before any event that holds one goes to
+ * the log or stays in the quarantine, so 1,000 new values cost one
+ * fdatasync, not 1,000. If the vault cannot (a sticky write error), every
+ * event holding a token is refused (policy_failed) and taken out of the
+ * job: a token in the log always resolves. Under cfg_lock (penv's vault).
+ */
+static void vault_settle(struct ingest_req *q, size_t n)
+{
+	uint64_t want = 0;
+	for (size_t i = 0; i < n; i++)
+		if (q->items[i].vbatch > want && (q->items[i].kind == RES_OK || q->items[i].kind == RES_QUARANTINED))
+			want = q->items[i].vbatch;
+	if (want == 0 || !q->penv || !q->penv->vault)
+		return;
+	int r = vault_wait(q->penv->vault, want);
+	if (r == 0)
+		return;
+	char msg[160];
+	snprintf(msg, sizeof(msg), "the token vault could not make this event's tokens durable (%s); retry later",
+		 st_strerror(r));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct item *it = &q->items[i];
+		bool held = it->vbatch && (it->kind == RES_OK || it->kind == RES_QUARANTINED);
+		if (held && it->kind == RES_QUARANTINED)
+			q->nquarantined--;
+		if (held) {
+			item_error(q, it, REJ_POLICY, msg, NULL, it->offset);
+			continue;
+		}
+		if (it->kind != RES_OK)
+			continue;
+		/* keep the event, moved down over the refused ones (order kept) */
+		q->ev[k] = q->ev[it->ev];
+		q->ev_off[k] = q->ev_off[it->ev];
+		q->id_off[k] = q->id_off[it->ev];
+		it->ev = (uint32_t)k++;
+	}
+	q->nev = k;
 }
 
 /* The hot path of a 1000-event response: no printf. */
@@ -1062,6 +1107,7 @@ static void handle_ingest(struct ctx *c)
 		q->items[i].offset = bi.offset;
 		ingest_item(q, &q->items[i], &bi, disk);
 	}
+	vault_settle(q, n);
 	q->penv = NULL;
 	pthread_rwlock_unlock(&s->cfg_lock);
 	if (q->nquarantined && quarantine_sync(s->quarantine) < 0) {

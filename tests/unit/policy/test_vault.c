@@ -290,6 +290,49 @@ static void test_batch(void)
 	vault_free(v);
 }
 
+/* Staged tokenizes share the one wait that follows: 200 new values, one
+ * group commit; the tokens equal vault_tokenize's; a staged token waits
+ * for its group when detokenized; a reopen finds them all. */
+static void test_staged(void)
+{
+	char dir[300], vals[200][24], toks[200][VAULT_TOKEN_LEN + 1], t2[VAULT_TOKEN_LEN + 1];
+	struct vault_stats st;
+	uint64_t want = 0, b;
+	make_dir(dir, sizeof(dir));
+	struct vault *v = open_ok(dir, NULL, VAULT_CREATE, NULL);
+	vault_stats(v, &st);
+	uint64_t commits = st.commits;
+	int created = 0;
+	for (int i = 0; i < 200; i++) {
+		snprintf(vals[i], sizeof(vals[i]), "staged-%d@example.org", i);
+		b = 0;
+		int r = vault_tokenize_staged(v, "acme", "subj", 4, vals[i], strlen(vals[i]), toks[i], &b, NULL, 0);
+		created += r == 1;
+		CHECK(b > 0);
+		if (b > want)
+			want = b;
+	}
+	CHECK(created == 200);
+	vault_stats(v, &st);
+	CHECK(st.commits == commits);          /* nothing waited yet */
+	CHECK(vault_wait(v, want) == 0);
+	vault_stats(v, &st);
+	CHECK_MSG(st.commits == commits + 1, "%llu group commits for 200 staged values",
+		  (unsigned long long)(st.commits - commits));
+	CHECK(vault_wait(v, 0) == 0 && vault_wait(v, want) == 0);
+	/* the same token as the waiting call, which now finds it */
+	CHECK(vault_tokenize(v, "acme", "subj", 4, vals[5], strlen(vals[5]), t2, NULL, 0) == 0);
+	CHECK(!strcmp(t2, toks[5]));
+	/* staged, never waited for: detokenize waits for its group */
+	CHECK(vault_tokenize_staged(v, "acme", "subj", 4, "late", 4, t2, &b, NULL, 0) == 1);
+	CHECK(resolves_to(v, "acme", t2, "late"));
+	vault_free(v);
+	v = open_ok(dir, NULL, 0, NULL);
+	for (int i = 0; i < 200; i += 17)
+		CHECK(resolves_to(v, "acme", toks[i], vals[i]));
+	vault_free(v);
+}
+
 /* ---- crypto-shredding ------------------------------------------------ */
 
 static void test_erase(void)
@@ -964,6 +1007,7 @@ int main(void)
 	test_round_trip();
 	test_limits();
 	test_batch();
+	test_staged();
 	test_erase();
 	test_erase_crash();
 	test_compact();
