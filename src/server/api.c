@@ -33,6 +33,7 @@
 #include "common/util.h"
 #include "common/uuid.h"
 #include "ingest/body.h"
+#include "ingest/k8s.h"
 #include "log/proof.h"
 #include "policy/jdoc.h"
 #include "policy/quarantine.h"
@@ -289,6 +290,7 @@ struct ingest_req {
 	struct apply_scratch apply;  /* its buffers, set up on first use */
 	bool apply_ready;
 	size_t nquarantined;         /* appended to the quarantine, to sync */
+	struct buf mapped;           /* a body made by the server (k8s): the events point into it */
 };
 
 _Static_assert(sizeof(struct log_event) % 8 == 0 && sizeof(struct item) % 8 == 0 &&
@@ -354,6 +356,7 @@ static void ingest_req_free(struct ingest_req *q)
 		apply_scratch_release(&q->apply);
 	buf_release(&q->errs);
 	buf_release(&q->cp_note);
+	buf_release(&q->mapped);
 	free(q);
 }
 
@@ -1013,16 +1016,17 @@ static void ingest_done(struct ingest_job *j)
 	hreq_post(q->r, ingest_finish_posted, q);
 }
 
+static void ingest_body(struct ctx *c, const uint8_t *body, size_t blen, enum body_kind kind,
+			bool wait_cp, struct buf *mapped);
+
 static void handle_ingest(struct ctx *c)
 {
 	static const char *const allowed[] = { "wait", NULL };
 	struct server *s = c->s;
 	struct hreq *r = c->r;
-	struct ingest_req *q = NULL;
 	const uint8_t *body;
 	size_t blen;
 	enum body_kind kind;
-	struct body_error berr;
 	char err[ERR_MAX], wait[32];
 	bool wait_cp = false;
 	const char *ct = hreq_header(r, "Content-Type");
@@ -1043,6 +1047,24 @@ static void handle_ingest(struct ctx *c)
 		return;
 	}
 	hreq_body(r, &body, &blen);
+	ingest_body(c, body, blen, kind, wait_cp, NULL);
+}
+
+/*
+ * The events of body[0..blen) (kind) into the log: each through the
+ * policy, the schemas and sampling, then one job; answered when durable
+ * (ingest_finish). mapped (may be NULL): a buffer the body lives in that
+ * the request takes over (its events point into it until the answer).
+ */
+static void ingest_body(struct ctx *c, const uint8_t *body, size_t blen, enum body_kind kind,
+			bool wait_cp, struct buf *mapped)
+{
+	struct server *s = c->s;
+	struct hreq *r = c->r;
+	struct ingest_req *q = NULL;
+	struct body_error berr;
+	char err[ERR_MAX];
+
 	pthread_rwlock_rdlock(&s->cfg_lock);
 	size_t max_events = s->cfg.max_batch_events;
 	pthread_rwlock_unlock(&s->cfg_lock);
@@ -1065,6 +1087,10 @@ static void handle_ingest(struct ctx *c)
 	if (!(q = ingest_req_new(n))) {
 		reply_error(s, r, 503, "unavailable", "out of memory", retry_after(s));
 		return;
+	}
+	if (mapped) {
+		q->mapped = *mapped;
+		*mapped = (struct buf)BUF_INIT(0);
 	}
 	q->s = s;
 	q->r = r;
@@ -1173,6 +1199,49 @@ static void handle_ingest(struct ctx *c)
 			    retry_after(s));
 	}
 	ingest_req_free(q);
+}
+
+/*
+ * POST /v1/ingest/k8s: kube-apiserver's audit webhook backend posts an
+ * audit.k8s.io/v1 EventList (docs/K8S.md). Each Event is mapped to an
+ * event (ingest/k8s.c) and the lot goes through ingest_body like an
+ * NDJSON request: policy (a Secret's data never stored), schemas, one
+ * durable group, then the answer. The apiserver retries every non-2xx
+ * with backoff, so: 2xx only once durable; 429 when the queue is full
+ * (before memory grows); a retry is a duplicate by id, never a copy; an
+ * event refused on its own (e.g. by policy) is named in a 207, not a
+ * reason to refuse its batch.
+ */
+static void handle_k8s(struct ctx *c)
+{
+	static const char *const none[] = { NULL };
+	struct server *s = c->s;
+	const uint8_t *body;
+	size_t blen;
+	struct k8s_error ke;
+	char err[ERR_MAX];
+	const char *ct = hreq_header(c->r, "Content-Type");
+
+	if (!check_query(c, none))
+		return;
+	if (!ct || strncasecmp(ct, "application/json", 16) || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
+		reply_error(s, c->r, 415, "unsupported_media_type",
+			    "expected Content-Type: application/json (an audit.k8s.io/v1 EventList)", 0);
+		return;
+	}
+	hreq_body(c->r, &body, &blen);
+	struct buf mapped = BUF_INIT(4 * blen + (1u << 20));
+	long n = k8s_map(body, blen, log_limits(s->log), &mapped, &ke);
+	if (n < 0) {
+		snprintf(err, sizeof(err), "byte %zu: %s", ke.offset, ke.msg);
+		reply_error(s, c->r, n == ST_ELIMIT ? 413 : 400, n == ST_ELIMIT ? "limit" : "malformed_body", err, 0);
+	} else if (n == 0) {
+		static const char empty[] = "{\"results\":[],\"accepted\":0}\n";
+		reply(s, c->r, 200, "application/json", NULL, 0, empty, sizeof(empty) - 1);
+	} else {
+		ingest_body(c, mapped.data, mapped.len, BODY_NDJSON, false, &mapped);
+	}
+	buf_release(&mapped);
 }
 
 /* ---- the tlog-tiles read API -------------------------------------------- */
@@ -3253,6 +3322,9 @@ static void route(struct server *s, struct hreq *r)
 	if (!strcmp(path, "/v1/events") && m == HTTP_POST) {
 		if (authorize(&c, PERM_INGEST))
 			handle_ingest(&c);
+	} else if (!strcmp(path, "/v1/ingest/k8s") && m == HTTP_POST) {
+		if (authorize(&c, PERM_INGEST))
+			handle_k8s(&c);
 	} else if (get && !strcmp(path, "/checkpoint")) {
 		if (authorize(&c, PERM_READ_LOG))
 			handle_checkpoint(&c);
