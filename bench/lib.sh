@@ -87,3 +87,33 @@ alt_run() {
 	alt_out "loadavg at the end: $(cut -d" " -f1-3 /proc/loadavg)"
 	alt_out "total: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s ($what)"
 }
+
+# policy_setup ST DIR URL SRC: for a server running docs/examples/policy.conf,
+# publishes the schemas that policy binds (auth-event/2, k8s-audit/1) with
+# the admin token in DIR.admin, so no event is quarantined for want of one.
+policy_setup() {
+	local st=$1 dir=$2 url=$3 src=$4 s
+	for s in auth-event/2 k8s-audit/1; do
+		"$st" schema put --url "$url" --token-file "$dir.admin" "$s" \
+			"$src/docs/examples/schemas/${s%/*}-${s#*/}.json" >/dev/null ||
+			{ echo "publishing schema $s failed" >&2; return 1; }
+	done
+}
+# policy_check URL DIR: fails when the server quarantined any event (the
+# run would not measure what it says); the operator token in DIR.ops.
+policy_check() {
+	local m
+	m=$(curl -sf -H "Authorization: Bearer $(cat "$2.ops")" "$1/metrics" |
+		awk '$1 == "sealtrail_events_quarantined_total" { print $2 }')
+	if [ "${m:-x}" != 0 ]; then
+		echo "policy on: ${m:-?} events were quarantined; the run does not measure what it says" >&2
+		return 1
+	fi
+}
+# tokens_for ST DIR TENANT: producer (DIR.tok), admin (DIR.admin) and
+# operator (DIR.ops) tokens, made before the server starts.
+tokens_for() {
+	"$1" token create --data "$2" --role producer --tenant "$3" --name loadgen 2>/dev/null | head -n 1 >"$2.tok"
+	"$1" token create --data "$2" --role admin --name bench-admin 2>/dev/null | head -n 1 >"$2.admin"
+	"$1" token create --data "$2" --role operator --name bench-ops 2>/dev/null | head -n 1 >"$2.ops"
+}

@@ -4,7 +4,8 @@
  *
  *   loadgen --url http://127.0.0.1:PORT/v1/events [-c CONNS=64] [-t THREADS=1]
  *           [-d SECONDS=10 | -n REQUESTS] [-b EVENTS_PER_REQUEST=1]
- *           [--mode single|ndjson|array] [--token-file FILE] [--run-id STR]
+ *           [--mode single|ndjson|array|k8s] [--token-file FILE] [--run-id STR]
+ *           (k8s: an audit.k8s.io/v1 EventList of -b Events, for /v1/ingest/k8s)
  *           [--rate EVENTS_PER_SECOND]  (pace requests to that event rate)
  *           [--json]
  *
@@ -63,7 +64,7 @@
 #define TID_DIGITS 3
 #define NS 1000000000ull
 
-enum mode { MODE_SINGLE, MODE_NDJSON, MODE_ARRAY };
+enum mode { MODE_SINGLE, MODE_NDJSON, MODE_ARRAY, MODE_K8S };
 
 /* ------------------------------------------------------------- options */
 
@@ -668,6 +669,40 @@ static void put_event(struct sb *b, char *base, unsigned i)
 	put(b, tail);
 }
 
+/* One audit.k8s.io/v1 Event (Metadata level, about 700 bytes) for
+ * --mode k8s; its auditID carries the thread and counter digits. */
+static void put_k8s_event(struct sb *b, char *base, unsigned i)
+{
+	static const char *const verbs[] = { "get", "list", "watch", "update", "create", "delete", "patch" };
+	static const char *const resources[] = { "pods", "configmaps", "deployments", "services", "nodes", "leases" };
+	static const char *const users[] = {
+		"alice@corp.example", "system:serviceaccount:kube-system:replicaset-controller",
+		"system:node:node-3", "bob@corp.example", "system:kube-scheduler",
+	};
+	static const int codes[] = { 200, 200, 200, 201, 200, 200, 403, 200, 404, 200, 200 };
+	char tail[1024];
+	put(b, "{\"level\":\"Metadata\",\"auditID\":\"");
+	put(b, opt.run_id);
+	put(b, "-");
+	tid_off[i] = (size_t)(b->cur - base);
+	put(b, "000-");
+	ctr_off[i] = (size_t)(b->cur - base);
+	put(b, "000000000000");
+	unsigned us = (i * 7919u) % 1000000u;
+	snprintf(tail, sizeof(tail),
+		 "\",\"stage\":\"ResponseComplete\",\"requestURI\":\"/api/v1/namespaces/ns-%u/%s/obj-%u\","
+		 "\"verb\":\"%s\",\"user\":{\"username\":\"%s\",\"groups\":[\"system:authenticated\"]},"
+		 "\"sourceIPs\":[\"10.2.%u.%u\"],\"userAgent\":\"kubectl/v1.29.2 (linux/amd64) kubernetes/4b8e819\","
+		 "\"objectRef\":{\"resource\":\"%s\",\"namespace\":\"ns-%u\",\"name\":\"obj-%u\",\"apiVersion\":\"v1\"},"
+		 "\"responseStatus\":{\"metadata\":{},\"code\":%d},"
+		 "\"requestReceivedTimestamp\":\"2026-11-27T10:00:%02u.%06uZ\",\"stageTimestamp\":\"2026-11-27T10:00:%02u.%06uZ\","
+		 "\"annotations\":{\"authorization.k8s.io/decision\":\"allow\","
+		 "\"authorization.k8s.io/reason\":\"RBAC: allowed by ClusterRoleBinding \\\"view\\\"\"}}",
+		 i % 20, resources[i % 6], i % 500, verbs[i % 7], users[i % 5], i / 250 % 250, i % 250 + 1,
+		 resources[i % 6], i % 20, i % 500, codes[i % 11], i % 60, us, i % 60, us);
+	put(b, tail);
+}
+
 static int read_token(const char *file, char *tok, size_t cap)
 {
 	FILE *f = fopen(file, "r");
@@ -691,7 +726,7 @@ static int read_token(const char *file, char *tok, size_t cap)
 
 static int build_template(const char *token)
 {
-	size_t body_cap = (size_t)opt.batch * 600 + 16;
+	size_t body_cap = (size_t)opt.batch * (opt.mode == MODE_K8S ? 1200 : 600) + 128;
 	size_t cap = body_cap + 1024 + (token ? strlen(token) : 0);
 	char *body = malloc(body_cap);
 	struct sb b;
@@ -704,15 +739,22 @@ static int build_template(const char *token)
 	b = (struct sb){ body, body + body_cap };
 	if (opt.mode == MODE_ARRAY)
 		put(&b, "[");
+	if (opt.mode == MODE_K8S)
+		put(&b, "{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"metadata\":{},\"items\":[");
 	for (unsigned i = 0; i < opt.batch; i++) {
-		if (i && opt.mode == MODE_ARRAY)
+		if (i && (opt.mode == MODE_ARRAY || opt.mode == MODE_K8S))
 			put(&b, ",");
-		put_event(&b, body, i);
+		if (opt.mode == MODE_K8S)
+			put_k8s_event(&b, body, i);
+		else
+			put_event(&b, body, i);
 		if (opt.mode == MODE_NDJSON)
 			put(&b, "\n");
 	}
 	if (opt.mode == MODE_ARRAY)
 		put(&b, "]");
+	if (opt.mode == MODE_K8S)
+		put(&b, "]}");
 	hlen = snprintf(tmpl, cap,
 			"POST %s HTTP/1.1\r\nHost: %s\r\n%s%s%s"
 			"Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
@@ -812,7 +854,7 @@ static void usage(void)
 {
 	fputs("usage: loadgen --url http://127.0.0.1:PORT/PATH [-c CONNS=64]\n"
 	      "         [-t THREADS=1] [-d SECONDS=10 | -n REQUESTS]\n"
-	      "         [-b EVENTS_PER_REQUEST=1] [--mode single|ndjson|array]\n"
+	      "         [-b EVENTS_PER_REQUEST=1] [--mode single|ndjson|array|k8s]\n"
 	      "         [--rate EVENTS_PER_SECOND]\n"
 	      "         [--token-file FILE] [--run-id STR] [--json]\n", stderr);
 }
@@ -864,6 +906,8 @@ int main(int argc, char **argv)
 				opt.mode = MODE_NDJSON;
 			else if (strcmp(val, "array") == 0)
 				opt.mode = MODE_ARRAY;
+			else if (strcmp(val, "k8s") == 0)
+				opt.mode = MODE_K8S;
 			else {
 				usage();
 				return 2;

@@ -29,7 +29,6 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ST=$BUILD/sealtrail
 LG=$BUILD/bench/loadgen
 POLICY=$SRC/docs/examples/policy.conf
-SCHEMAS=$SRC/docs/examples/schemas
 WORK=$(mktemp -d "${BENCH_TMPDIR:-$SRC/bench/out}/policy.XXXXXX")
 SERVER_PID=
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -46,10 +45,7 @@ trap cleanup EXIT
 one_run() {
 	local mode=$1 dir=$2 i out
 	"$ST" init --data "$dir" >/dev/null 2>&1
-	"$ST" token create --data "$dir" --role producer --tenant bench --name loadgen 2>/dev/null |
-		head -n 1 >"$dir.tok"
-	"$ST" token create --data "$dir" --role admin --name bench-admin 2>/dev/null | head -n 1 >"$dir.admin"
-	"$ST" token create --data "$dir" --role operator --name bench-ops 2>/dev/null | head -n 1 >"$dir.ops"
+	tokens_for "$ST" "$dir" bench
 	: >"$dir.conf"
 	[ "$mode" = on ] && printf 'policy_file = %s\n' "$POLICY" >"$dir.conf"
 	PORT=$(free_port)
@@ -59,26 +55,11 @@ one_run() {
 		curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
 		sleep 0.1
 	done
-	if [ "$mode" = on ]; then
-		# the schemas the policy binds (auth.**, k8s.**), so every event
-		# is validated and committed: none goes to the quarantine
-		for s in auth-event/2 k8s-audit/1; do
-			"$ST" schema put --url "http://127.0.0.1:$PORT" --token-file "$dir.admin" "$s" \
-				"$SCHEMAS/${s%/*}-${s#*/}.json" >/dev/null ||
-				{ echo "publishing schema $s failed" >&2; return 1; }
-		done
-	fi
+	# the schemas the policy binds, so every event is committed
+	[ "$mode" = off ] || policy_setup "$ST" "$dir" "http://127.0.0.1:$PORT" "$SRC"
 	out=$("$LG" --url "http://127.0.0.1:$PORT/v1/events" -c 8 -b 1000 --mode ndjson -d 10 \
 		--token-file "$dir.tok" --json | tail -n 1)
-	if [ "$mode" = on ]; then
-		local m
-		m=$(curl -sf -H "Authorization: Bearer $(cat "$dir.ops")" "http://127.0.0.1:$PORT/metrics" |
-			awk '$1 == "sealtrail_events_quarantined_total" { print $2 }')
-		if [ "${m:-x}" != 0 ]; then
-			echo "policy on: ${m:-?} events were quarantined; the run does not measure what it says" >&2
-			return 1
-		fi
-	fi
+	[ "$mode" = off ] || policy_check "http://127.0.0.1:$PORT" "$dir"
 	stop_pid "$SERVER_PID"
 	SERVER_PID=
 	if [ "$mode" = on ] && ! grep -q "policy .* loaded" "$dir.err"; then

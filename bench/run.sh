@@ -423,6 +423,14 @@ step_policy() {
 	fi
 	bounded bash "$SRC/bench/policy.sh" "$BUILD" "$RESULTS" "$RUNS"
 }
+# kube-apiserver's audit webhook, EventLists of 400 (bench/k8s.sh, issue 6).
+step_k8s() {
+	if [ ! -x "$BUILD/bench/loadgen" ]; then
+		log "k8s: skipped: $BUILD/bench/loadgen not built"
+		return 0
+	fi
+	bounded bash "$SRC/bench/k8s.sh" "$BUILD" "$RESULTS" "$RUNS"
+}
 bounded_long() { timeout --kill-after=10 $((RUN_TIMEOUT + ${BENCH_SOAK_SECONDS:-600} + 600)) "$@"; }
 
 # Search, the PostgreSQL side (issue 4): BENCH_SEARCH_EVENTS events
@@ -547,7 +555,7 @@ search_ratio() {
 }
 
 # Order matters: verify and proof use the log the batch=10000 step leaves.
-STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss server policy search_pg search)
+STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss server policy k8s search_pg search)
 if [ -n "${BENCH_STEPS:-}" ]; then
 	read -r -a STEPS <<<"$BENCH_STEPS"
 fi
