@@ -37,6 +37,7 @@ int cmd_erase(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 /* The HTTP client (http.c) of verify --url and the search commands. */
 #define CLI_TOKEN_MAX 4096

@@ -30,6 +30,8 @@ static const char usage[] =
 	"  schema put|get|list --url URL [NAME/VERSION [FILE]] [--breaking]   the schema registry\n"
 	"  quarantine list|get|resubmit|discard --url URL [ID] [--tenant T] [--state S] ...\n"
 	"                                      events that failed their schema (admin)\n"
+	"  import --url URL --format ndjson|k8s [--state FILE] FILE...\n"
+	"                                      audit records from files (gzip too), resumable\n"
 	"  init --data DIR [--origin NAME] [--segment-size BYTES] [--max-entry BYTES]\n"
 	"       [--max-depth N] [--max-members N] [--max-string BYTES] [--max-tenants N]\n"
 	"                                      create a log; print its verifier key\n"
@@ -122,7 +124,7 @@ int main(int argc, char **argv)
 		{ "query", cmd_query }, { "stats", cmd_stats }, { "timeline", cmd_timeline },
 		{ "tail", cmd_tail }, { "reindex", cmd_reindex },
 		{ "erase", cmd_erase }, { "detokenize", cmd_detokenize }, { "schema", cmd_schema },
-		{ "quarantine", cmd_quarantine },
+		{ "quarantine", cmd_quarantine }, { "import", cmd_import },
 	};
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
