@@ -38,18 +38,8 @@ trap cleanup EXIT
 
 # one_run off|on DIR: prints loadgen's JSON line.
 one_run() {
-	local mode=$1 dir=$2 i out
-	"$ST" init --data "$dir" >/dev/null 2>&1
-	tokens_for "$ST" "$dir" cluster-a
-	: >"$dir.conf"
-	[ "$mode" = on ] && printf 'policy_file = %s\n' "$SRC/docs/examples/policy.conf" >"$dir.conf"
-	PORT=$(free_port)
-	"$ST" serve --data "$dir" --config "$dir.conf" --listen "127.0.0.1:$PORT" >"$dir.out" 2>"$dir.err" &
-	SERVER_PID=$!
-	for i in $(seq 1 100); do
-		curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	local mode=$1 dir=$2 out
+	bench_server "$ST" "$dir" cluster-a "$([ "$mode" = on ] && echo "$SRC/docs/examples/policy.conf")"
 	[ "$mode" = off ] || policy_setup "$ST" "$dir" "http://127.0.0.1:$PORT" "$SRC"
 	out=$("$LG" --url "http://127.0.0.1:$PORT/v1/ingest/k8s" -c 4 -b 400 --mode k8s -d 10 \
 		--token-file "$dir.tok" --json | tail -n 1)

@@ -117,3 +117,23 @@ tokens_for() {
 	"$1" token create --data "$2" --role admin --name bench-admin 2>/dev/null | head -n 1 >"$2.admin"
 	"$1" token create --data "$2" --role operator --name bench-ops 2>/dev/null | head -n 1 >"$2.ops"
 }
+
+# bench_server ST DIR TENANT [POLICY]: a fresh log at DIR with tokens_for
+# TENANT, `sealtrail serve` on a free loopback port (with POLICY as its
+# policy_file when given), up and answering; sets PORT and SERVER_PID.
+bench_server() {
+	local st=$1 dir=$2 tenant=$3 policy=${4:-} i
+	"$st" init --data "$dir" >/dev/null 2>&1
+	tokens_for "$st" "$dir" "$tenant"
+	: >"$dir.conf"
+	[ -z "$policy" ] || printf 'policy_file = %s\n' "$policy" >"$dir.conf"
+	PORT=$(free_port)
+	"$st" serve --data "$dir" --config "$dir.conf" --listen "127.0.0.1:$PORT" >"$dir.out" 2>"$dir.err" &
+	SERVER_PID=$!
+	for i in $(seq 1 100); do
+		curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "the server did not start: $(head -n 3 "$dir.err")" >&2
+	return 1
+}

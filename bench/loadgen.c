@@ -635,6 +635,18 @@ static void put(struct sb *b, const char *s)
 	b->cur += n;
 }
 
+/* "<run-id>-000-000000000000": event i's id with its thread and counter
+ * digits zero; their offsets go to tid_off[i] and ctr_off[i]. */
+static void put_id(struct sb *b, char *base, unsigned i)
+{
+	put(b, opt.run_id);
+	put(b, "-");
+	tid_off[i] = (size_t)(b->cur - base);
+	put(b, "000-");
+	ctr_off[i] = (size_t)(b->cur - base);
+	put(b, "000000000000");
+}
+
 /* One event of about 350 bytes; its id's thread and counter digits are
  * zeros here, their offsets go to tid_off[i] and ctr_off[i]. */
 static void put_event(struct sb *b, char *base, unsigned i)
@@ -649,12 +661,7 @@ static void put_event(struct sb *b, char *base, unsigned i)
 	};
 	char tail[512];
 	put(b, "{\"id\":\"");
-	put(b, opt.run_id);
-	put(b, "-");
-	tid_off[i] = (size_t)(b->cur - base);
-	put(b, "000-");
-	ctr_off[i] = (size_t)(b->cur - base);
-	put(b, "000000000000");
+	put_id(b, base, i);
 	snprintf(tail, sizeof(tail),
 		 "\",\"time\":\"2026-11-27T10:00:%02u.%06uZ\",\"action\":\"%s\","
 		 "\"actor\":{\"id\":\"%s\",\"type\":\"user\",\"ip\":\"10.1.%u.%u\"},"
@@ -682,12 +689,7 @@ static void put_k8s_event(struct sb *b, char *base, unsigned i)
 	static const int codes[] = { 200, 200, 200, 201, 200, 200, 403, 200, 404, 200, 200 };
 	char tail[1024];
 	put(b, "{\"level\":\"Metadata\",\"auditID\":\"");
-	put(b, opt.run_id);
-	put(b, "-");
-	tid_off[i] = (size_t)(b->cur - base);
-	put(b, "000-");
-	ctr_off[i] = (size_t)(b->cur - base);
-	put(b, "000000000000");
+	put_id(b, base, i);
 	unsigned us = (i * 7919u) % 1000000u;
 	snprintf(tail, sizeof(tail),
 		 "\",\"stage\":\"ResponseComplete\",\"requestURI\":\"/api/v1/namespaces/ns-%u/%s/obj-%u\","

@@ -43,18 +43,8 @@ trap cleanup EXIT
 
 # one_run off|on DIR: prints loadgen's JSON line.
 one_run() {
-	local mode=$1 dir=$2 i out
-	"$ST" init --data "$dir" >/dev/null 2>&1
-	tokens_for "$ST" "$dir" bench
-	: >"$dir.conf"
-	[ "$mode" = on ] && printf 'policy_file = %s\n' "$POLICY" >"$dir.conf"
-	PORT=$(free_port)
-	"$ST" serve --data "$dir" --config "$dir.conf" --listen "127.0.0.1:$PORT" >"$dir.out" 2>"$dir.err" &
-	SERVER_PID=$!
-	for i in $(seq 1 100); do
-		curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	local mode=$1 dir=$2 out
+	bench_server "$ST" "$dir" bench "$([ "$mode" = on ] && echo "$POLICY")"
 	# the schemas the policy binds, so every event is committed
 	[ "$mode" = off ] || policy_setup "$ST" "$dir" "http://127.0.0.1:$PORT" "$SRC"
 	out=$("$LG" --url "http://127.0.0.1:$PORT/v1/events" -c 8 -b 1000 --mode ndjson -d 10 \
@@ -93,17 +83,7 @@ say "ratio on/off $(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }')
 # time; prints the events/s of each batch.
 tok_run() {
 	local tenant=$1 dir=$2 f
-	"$ST" init --data "$dir" >/dev/null 2>&1
-	"$ST" token create --data "$dir" --role producer --tenant "$tenant" --name tok 2>/dev/null |
-		head -n 1 >"$dir.tok"
-	printf 'policy_file = %s\n' "$POLICY" >"$dir.conf"
-	PORT=$(free_port)
-	"$ST" serve --data "$dir" --config "$dir.conf" --listen "127.0.0.1:$PORT" >"$dir.out" 2>"$dir.err" &
-	SERVER_PID=$!
-	for f in $(seq 1 100); do
-		curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	bench_server "$ST" "$dir" "$tenant" "$POLICY"
 	for f in $(seq 0 9); do
 		python3 -c '
 import json, sys

@@ -2545,12 +2545,30 @@ static bool q_redacted_at(const char *suf, size_t sl, const char *ptr)
 	return false;
 }
 
+/* The entry a resubmit or discard acts on, into e (its tenant, state and
+ * seq too), for the request's action; false once it has answered (a bad
+ * query, 404, 500, or a tenant outside the token's scope). */
+static bool q_load(struct ctx *c, uint64_t id, const char *action, struct buf *e,
+		   char qt[QUARANTINE_TENANT_MAX + 1], enum q_state *cur, uint64_t *seq)
+{
+	static const char *const none[] = { NULL };
+	c->action = action;
+	if (!check_query(c, none))
+		return false;
+	int r = quarantine_get(c->s->quarantine, id, e, qt, cur, seq);
+	if (r < 0) {
+		reply_error(c->s, c->r, r == ST_ENOTFOUND ? 404 : 500, r == ST_ENOTFOUND ? "not_found" : "internal",
+			    r == ST_ENOTFOUND ? "no such quarantine entry" : st_strerror(r), 0);
+		return false;
+	}
+	return tenant_ok(c, qt);
+}
+
 /* POST /v1/quarantine/{id}/resubmit: re-validated against the highest
  * published version of the entry's schema name, then committed through
  * the ingest queue as its producer's event; answered when durable. */
 static void handle_resubmit(struct ctx *c, uint64_t id)
 {
-	static const char *const none[] = { NULL };
 	struct server *s = c->s;
 	struct buf e = BUF_INIT(QUARANTINE_RECORD_MAX), b = BUF_INIT(1u << 20);
 	struct buf scratch = BUF_INIT(0);
@@ -2564,18 +2582,7 @@ static void handle_resubmit(struct ctx *c, uint64_t id)
 	int r;
 
 	jdoc_arena_init(&a, 4u * QUARANTINE_RECORD_MAX);
-	c->action = "sealtrail.quarantine.resubmit";
-	if (!check_query(c, none))
-		goto out;
-	if ((r = quarantine_get(s->quarantine, id, &e, qt, &cur, &seq)) == ST_ENOTFOUND) {
-		reply_error(s, c->r, 404, "not_found", "no such quarantine entry", 0);
-		goto out;
-	}
-	if (r < 0) {
-		reply_error(s, c->r, 500, "internal", st_strerror(r), 0);
-		goto out;
-	}
-	if (!tenant_ok(c, qt))
+	if (!q_load(c, id, "sealtrail.quarantine.resubmit", &e, qt, &cur, &seq))
 		goto out;
 	if ((r = quarantine_claim(s->quarantine, id, &was)) < 0) {
 		if (r == ST_EEXIST && was == Q_RESUBMITTED)
@@ -2731,7 +2738,6 @@ out:
  * that crashed before it could record itself): never both. */
 static void handle_discard(struct ctx *c, uint64_t id)
 {
-	static const char *const none[] = { NULL };
 	struct server *s = c->s;
 	struct buf e = BUF_INIT(QUARANTINE_RECORD_MAX), b = BUF_INIT(256);
 	struct jdoc_arena a;
@@ -2741,20 +2747,9 @@ static void handle_discard(struct ctx *c, uint64_t id)
 	uint64_t seq = 0;
 
 	jdoc_arena_init(&a, 4u * QUARANTINE_RECORD_MAX);
-	c->action = "sealtrail.quarantine.discard";
-	if (!check_query(c, none))
+	if (!q_load(c, id, "sealtrail.quarantine.discard", &e, qt, &cur, &seq))
 		goto out;
-	int r = quarantine_get(s->quarantine, id, &e, qt, &cur, &seq);
-	if (r == ST_ENOTFOUND) {
-		reply_error(s, c->r, 404, "not_found", "no such quarantine entry", 0);
-		goto out;
-	}
-	if (r < 0) {
-		reply_error(s, c->r, 500, "internal", st_strerror(r), 0);
-		goto out;
-	}
-	if (!tenant_ok(c, qt))
-		goto out;
+	int r;
 	if (cur == Q_PENDING && q_parts(&a, e.data, e.len, &qp) == 0 && qp.event_id &&
 	    log_find_id(s->log, qt, strlen(qt), qp.event_id, qp.event_id_len, &seq) == 0) {
 		snprintf(why, sizeof(why), "the entry's event is in the log at seq %llu (an interrupted resubmit): "
