@@ -65,11 +65,11 @@ enum {
 /* Content rules for a value, checked after it has been read. */
 enum {
 	R_NONE, R_NONEMPTY, R_TIME, R_TENANT, R_ID, R_OUTCOME, R_ACTION, R_RES_TYPE, R_SCHEMA,
-	R_U64, R_RTIME, R_B64_32, R_SID,
+	R_U64, R_RTIME, R_B64_32, R_SID, R_PSEQ, R_PID,
 };
 
 /* Contexts: objects whose members have field rules. */
-enum { C_NONE, C_ROOT, C_ACTOR, C_RESOURCE, C_STORED };
+enum { C_NONE, C_ROOT, C_ACTOR, C_RESOURCE, C_STORED, C_SOURCE };
 
 /* Fields seen, for required-field checks and results. */
 enum {
@@ -128,6 +128,9 @@ struct parser {
 	uint32_t seen;
 	int64_t time_ns, recv_ns;
 	uint64_t seq, tseq;
+	uint64_t pseq;                /* source.producer_seq, 0 when absent */
+	const uint8_t *pid;           /* source.producer_id as written */
+	size_t pid_len;
 	uint8_t tprev[32];
 	const uint8_t *tenant;
 	size_t tenant_len;
@@ -812,7 +815,7 @@ static const struct field root_fields[] = {
 	[RF_REQUEST_ID] = F("request_id", T_STR, R_NONE, 0, S_REQUEST_ID),
 	[RF_TRACE_ID] = F("trace_id", T_STR, R_NONE, 0, S_TRACE_ID),
 	[RF_PARENT_ID] = F("parent_id", T_STR, R_NONE, 0, 0),
-	[RF_SOURCE] = F("source", T_OBJ, R_NONE, 0, 0),
+	[RF_SOURCE] = F("source", T_OBJ, R_NONE, C_SOURCE, 0),
 	[RF_BEFORE] = F("before", T_ANY, R_NONE, 0, 0),
 	[RF_AFTER] = F("after", T_ANY, R_NONE, 0, 0),
 	[RF_METADATA] = F("metadata", T_OBJ, R_NONE, 0, 0),
@@ -849,6 +852,15 @@ static const struct field resource_fields[] = {
 	[SF_ID] = F("id", T_STR, R_NONE, 0, 0),
 	[SF_NAME] = F("name", T_STR, R_NONE, 0, 0),
 	[SF_PARENT] = F("parent", T_STR, R_NONE, 0, 0),
+};
+
+/* A producer's sequence (docs/CAPTURE.md): source.producer_id names the
+ * sending instance, source.producer_seq counts its events from 1. */
+enum { OF_PRODUCER_ID, OF_PRODUCER_SEQ };
+
+static const struct field source_fields[] = {
+	[OF_PRODUCER_ID] = F("producer_id", T_STR, R_PID, 0, 0),
+	[OF_PRODUCER_SEQ] = F("producer_seq", T_NUM, R_PSEQ, 0, 0),
 };
 
 static const struct field stored_fields[] = {
@@ -1011,6 +1023,10 @@ static int classify(struct parser *ps, const struct frame *f, const struct key *
 		case C_ACTOR:
 			fd = actor_lookup(name, len);
 			break;
+		case C_SOURCE:
+			fd = len == 11 && !memcmp(name, "producer_id", 11) ? &source_fields[OF_PRODUCER_ID] :
+			     len == 12 && !memcmp(name, "producer_seq", 12) ? &source_fields[OF_PRODUCER_SEQ] : NULL;
+			break;
 		default:
 			fd = resource_lookup(name, len);
 			break;
@@ -1071,6 +1087,20 @@ static int check_string(struct parser *ps, const struct want *w, const uint8_t *
 		ps->schema = s;
 		ps->schema_len = n;
 		break;
+	case R_PID: {
+		bool ok = !esc && n >= 1 && n <= EVENT_PRODUCER_ID_MAX;
+		for (size_t i = 0; ok && i < n; i++)
+			ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+			     s[i] == '.' || s[i] == '_' || s[i] == ':' || s[i] == '-';
+		if (!ok) {
+			quote(qs, q + 1, (size_t)(e - q - 1));
+			return fail(ps, ST_EINVAL, q, "expected a producer id matching [A-Za-z0-9._:-]{1,%d}, found %s",
+				    EVENT_PRODUCER_ID_MAX, qs);
+		}
+		ps->pid = s;
+		ps->pid_len = n;
+		break;
+	}
 	case R_NONEMPTY:
 	case R_ACTION:
 	case R_RES_TYPE:
@@ -1156,6 +1186,14 @@ static int check_number(struct parser *ps, const struct want *w, const uint8_t *
 	uint64_t v;
 	char qs[64];
 
+	if (w->rule == R_PSEQ) {
+		if (!st_parse_u64((const char *)s, (size_t)(e - s), &v) || v == 0) {
+			quote(qs, s, (size_t)(e - s));
+			return fail(ps, ST_EINVAL, s, "expected an integer from 1 to 2^64-1, found %s", qs);
+		}
+		ps->pseq = v;
+		return 0;
+	}
 	if (w->rule == R_U64) {
 		if (!st_parse_u64((const char *)s, (size_t)(e - s), &v)) {
 			quote(qs, s, (size_t)(e - s));
@@ -1481,7 +1519,9 @@ static void parser_init(struct parser *ps, const uint8_t *in, size_t len,
 	ps->over_at = 0;
 	ps->seen = 0;
 	ps->time_ns = ps->recv_ns = 0;
-	ps->seq = ps->tseq = 0;
+	ps->seq = ps->tseq = ps->pseq = 0;
+	ps->pid = NULL;
+	ps->pid_len = 0;
 	ps->tenant = NULL;
 	ps->tenant_len = 0;
 	ps->id = NULL;
@@ -1546,6 +1586,9 @@ int event_parse(const uint8_t *in, size_t len, const struct event_limits *lim,
 		ret_info->resource_type_len = ps.res_type_len;
 		ret_info->schema = (const char *)ps.schema;
 		ret_info->schema_len = ps.schema_len;
+		ret_info->producer_id = (const char *)ps.pid;
+		ret_info->producer_id_len = ps.pid_len;
+		ret_info->producer_seq = ps.pseq;
 		ret_info->has_request_id = (ps.seen & S_REQUEST_ID) != 0;
 		ret_info->has_trace_id = (ps.seen & S_TRACE_ID) != 0;
 		ret_info->id = (const char *)ps.id;

@@ -96,7 +96,16 @@ struct event_info {
 	 * the policy pipeline. */
 	const char *action, *outcome, *resource_type, *schema;
 	size_t action_len, outcome_len, resource_type_len, schema_len;
+	/* source.producer_id (NULL when absent; [A-Za-z0-9._:-], so as
+	 * written is as decoded) and source.producer_seq (0 when absent),
+	 * for capture-rate accounting (docs/CAPTURE.md). */
+	const char *producer_id;
+	size_t producer_id_len;
+	uint64_t producer_seq;
 };
+
+/* Most bytes of source.producer_id. */
+#define EVENT_PRODUCER_ID_MAX 64
 
 /* Most bytes of a decoded producer id. */
 #define EVENT_ID_MAX 128
