@@ -34,6 +34,7 @@
 #include "common/uuid.h"
 #include "ingest/body.h"
 #include "ingest/k8s.h"
+#include "server/capture.h"
 #include "log/proof.h"
 #include "policy/jdoc.h"
 #include "policy/quarantine.h"
@@ -877,6 +878,7 @@ static void ingest_finish(struct hreq *r, void *arg)
 	struct buf b = BUF_INIT(RESPONSE_MAX + (64u << 20));
 	size_t ok = 0, dup = 0, bad = 0, out_n = 0, qn = 0;
 	int jr = q->nev ? q->job.result : 0;
+	int64_t now_ns = now_realtime_ns();
 
 	if (jr < 0) {
 		enum reject_reason why = jr == -ENOSPC ? REJ_DISK : REJ_LOG;
@@ -921,6 +923,8 @@ static void ingest_finish(struct hreq *r, void *arg)
 			} else {
 				stat_add(&s->st.events_accepted, 1);
 				stat_add(&s->st.bytes_accepted, e->len);
+				if (e->info.producer_seq && s->capture)
+					capture_event(s->capture, q->tok->name, &e->info, now_ns);
 			}
 			if (q->job.wait_checkpoint && q->cp_note.len) {
 				uint8_t hashes[PROOF_MAX_HASHES][HASH_SIZE];
@@ -3245,6 +3249,21 @@ out:
 	buf_release(&b);
 }
 
+/* GET /v1/capture: per producer instance, what it sent against what
+ * reached the log (docs/CAPTURE.md). */
+static void handle_capture(struct ctx *c)
+{
+	static const char *const none[] = { NULL };
+	struct buf b = BUF_INIT(64u << 20);
+	if (!check_query(c, none))
+		return;
+	if (!c->s->capture || capture_json(c->s->capture, now_realtime_ns(), &b) < 0)
+		reply_error(c->s, c->r, 500, "internal", "the capture table did not fit its buffer", 0);
+	else
+		reply(c->s, c->r, 200, "application/json", NULL, 0, b.data, b.len);
+	buf_release(&b);
+}
+
 static void handle_readyz(struct ctx *c)
 {
 	struct server *s = c->s;
@@ -3392,6 +3411,9 @@ static void route(struct server *s, struct hreq *r)
 	} else if (m == HTTP_POST && !strcmp(path, "/v1/erase")) {
 		if (authorize(&c, PERM_VAULT))
 			handle_erase(&c);
+	} else if (get && !strcmp(path, "/v1/capture")) {
+		if (authorize(&c, PERM_METRICS))
+			handle_capture(&c);
 	} else if (get && !strcmp(path, "/readyz")) {
 		if (authorize(&c, PERM_METRICS))
 			handle_readyz(&c);

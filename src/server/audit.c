@@ -40,8 +40,13 @@ static void audit_done(struct ingest_job *j)
 {
 	struct audit_job *a = j->arg;
 
-	if (j->result < 0 && a->server)
+	/* the job, or the log on this one event: either way it is not in the
+	 * trail, which the metric and the server log must say */
+	int r = j->result < 0 ? j->result : a->ack.result;
+	if (r < 0 && a->server) {
 		stat_add(&a->server->st.audit_lost, 1);
+		server_logf(a->server, "a server event for tenant %s was not written: %s", a->tenant, st_strerror(r));
+	}
 
 	buf_release(&a->compact);
 	free(a);

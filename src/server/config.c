@@ -25,6 +25,7 @@ void config_defaults(struct server_config *c)
 	c->max_batch_events = 10000;
 	c->queue_max_events = 200000;
 	c->sample_summary_ms = 60000;
+	c->capture_grace_ms = 60000;
 	c->quarantine_max = 1ull << 30;
 	c->queue_max_bytes = (size_t)256 << 20;
 	c->checkpoint_ms = 1000;
@@ -192,6 +193,7 @@ static int set_key(struct server_config *c, const char *k, char *v, char *why, s
 	MS_KEY("checkpoint_max_age", checkpoint_max_age_ms, 10, 86400000, 1)
 	MS_KEY("retry_after", retry_after_s, 1000, 3600000, 1000)
 	MS_KEY("sample_summary_interval", sample_summary_ms, 1000, 86400000, 1)
+	MS_KEY("capture_grace", capture_grace_ms, 100, 86400000, 1)
 #undef SIZE_KEY
 #undef MS_KEY
 	if (!strcmp(k, "listen") || !strcmp(k, "listen_tls")) {

@@ -77,6 +77,7 @@ struct server_config {
 	char vault_key[PATH_MAX];    /* "" = DIR/vault/vault.key */
 	uint64_t quarantine_max;     /* 1 GiB: the quarantine file's bound */
 	uint64_t sample_summary_ms;  /* 60 s: how often sampling counts become summary events */
+	uint64_t capture_grace_ms;   /* 60 s: how long a producer seq may be late before it is a gap */
 };
 
 void config_defaults(struct server_config *c);

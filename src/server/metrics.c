@@ -5,6 +5,7 @@
  * (seconds, bytes), _total for counters.
  */
 #include "server/server.h"
+#include "server/capture.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -157,6 +158,9 @@ int metrics_render(struct server *s, struct buf *b)
 		TRY(head(b, "sealtrail_quarantine_bytes", "gauge", "Size of the quarantine file (quarantine_max bounds it)."));
 		TRY(buf_printf(b, "sealtrail_quarantine_bytes %llu\n", (unsigned long long)qb));
 	}
+	/* issue 6: capture rate per producer instance (capture.c) */
+	if (s->capture)
+		TRY(capture_metrics(s->capture, now_realtime_ns(), 256, b));
 	/* issue 5: pass rate per schema and producer (schemas.c), resubmits */
 	TRY(schema_stats_render(s->schema_stats, b));
 	TRY(head(b, "sealtrail_quarantine_resubmits_total", "counter",

@@ -22,6 +22,7 @@
 #include "common/timeutil.h"
 #include "common/util.h"
 #include "policy/quarantine.h"
+#include "server/capture.h"
 #include "policy/registry.h"
 
 void server_logf(struct server *s, const char *fmt, ...)
@@ -83,10 +84,13 @@ static void reload(struct server *s, struct httpd *h)
 	memcpy(s->cfg.critical, nc.critical, sizeof(nc.critical));
 	s->cfg.context = nc.context;
 	s->cfg.sample_summary_ms = nc.sample_summary_ms;
+	s->cfg.capture_grace_ms = nc.capture_grace_ms;
 	s->cfg.ncritical = nc.ncritical;
 	snprintf(s->cfg.log_file, sizeof(s->cfg.log_file), "%s", nc.log_file);
 	pthread_rwlock_unlock(&s->cfg_lock);
 	ingest_set_thresholds(s->ingest, nc.space_left, nc.admin_space_left, nc.disk_full);
+	if (s->capture)
+		capture_set_grace(s->capture, (int64_t)nc.capture_grace_ms * 1000000LL);
 	if (open_logfile(s) < 0)
 		server_logf(s, "reload: cannot open log file %s", nc.log_file);
 	int r = token_store_reload(s->tokens);
@@ -126,6 +130,107 @@ static void watch_disk(struct server *s)
  * open (recovery keeps exactly the acknowledged prefix), start ingest. If
  * the open fails, requests get 503 and the next attempt comes later. */
 /* Opens the search index of s->log and starts its indexer. */
+/* ---- capture-rate accounting (capture.c, docs/CAPTURE.md) ---- */
+
+struct replay_ctx {
+	struct capture *c;
+	int64_t now;
+};
+
+static int replay_one(void *arg, uint64_t seq, const uint8_t *entry, size_t len)
+{
+	struct replay_ctx *x = arg;
+	(void)seq;
+	capture_replay(x->c, entry, len, x->now);
+	return 0;
+}
+
+static void capture_path(const struct server *s, char *path, size_t cap)
+{
+	if (snprintf(path, cap, "%s/capture.state", s->dir) >= (int)cap)
+		path[0] = 0;   /* a data dir this long failed to open before */
+}
+
+/* The saved state, then the log entries it may not have counted. */
+static int capture_start(struct server *s)
+{
+	char path[PATH_MAX], err[512];
+	uint64_t from = 0, n = 0;
+	int r;
+	if ((r = capture_new(&s->capture, (int64_t)s->cfg.capture_grace_ms * 1000000LL)) < 0)
+		return r;
+	capture_path(s, path, sizeof(path));
+	if ((r = capture_load(s->capture, path, &from, err, sizeof(err))) < 0) {
+		server_logf(s, "capture: %s (remove the file to rebuild it from the log)", err);
+		return r;
+	}
+	uint64_t size = log_size(s->log);
+	int64_t t0 = now_monotonic_ns();
+	struct replay_ctx x = { s->capture, now_realtime_ns() };
+	struct buf scratch = BUF_INIT(64u << 20);
+	for (uint64_t seq = from; seq < size;) {
+		int64_t k = log_read_run(s->log, seq, size - seq, 1u << 20, &scratch, replay_one, &x);
+		if (k <= 0) {
+			server_logf(s, "capture: reading the log at seq %llu: %s", (unsigned long long)seq,
+				    st_strerror(k < 0 ? (int)k : ST_ECORRUPT));
+			buf_release(&scratch);
+			return k < 0 ? (int)k : ST_ECORRUPT;
+		}
+		seq += (uint64_t)k;
+		n += (uint64_t)k;
+	}
+	buf_release(&scratch);
+	if (n)
+		server_logf(s, "capture: counted %llu log entries from seq %llu in %lld ms", (unsigned long long)n,
+			    (unsigned long long)from, (long long)((now_monotonic_ns() - t0) / 1000000));
+	return 0;
+}
+
+/* Each second: due gaps become sealtrail.capture.gap events; every 10 s
+ * the state is saved (a crash then replays from there). */
+static void capture_periodic(struct server *s, int64_t *last_save)
+{
+	struct capture_gap g[64];
+	char now[RFC3339_US_LEN + 1];
+	int64_t t = now_realtime_ns();
+	size_t k = capture_tick(s->capture, t, g, ARRAY_SIZE(g));
+	pthread_rwlock_rdlock(&s->cfg_lock);
+	double grace = (double)s->cfg.capture_grace_ms / 1000.0;
+	pthread_rwlock_unlock(&s->cfg_lock);
+	rfc3339_format_us(t, now);
+	for (size_t i = 0; i < k; i++) {
+		struct buf ev = BUF_INIT(2048);
+		/* names are from charsets with nothing to escape (token names,
+		 * producer ids: event.c) */
+		if (buf_printf(&ev, "{\"time\":\"%s\",\"tenant\":\"_sealtrail\",\"action\":\"sealtrail.capture.gap\","
+				    "\"actor\":{\"id\":\"sealtrail\",\"type\":\"server\"},"
+				    "\"resource\":{\"type\":\"producer\",\"id\":\"%s/%s\"},\"outcome\":\"failure\","
+				    "\"reason\":\"producer seqs %llu..%llu did not arrive within the grace period\","
+				    "\"metadata\":{\"producer\":\"%s\",\"producer_id\":\"%s\",\"from\":%llu,\"to\":%llu,"
+				    "\"count\":%llu,\"grace_seconds\":%.3f}}",
+			       now, g[i].producer, g[i].producer_id, (unsigned long long)g[i].from,
+			       (unsigned long long)g[i].to, g[i].producer, g[i].producer_id,
+			       (unsigned long long)g[i].from, (unsigned long long)g[i].to,
+			       (unsigned long long)(g[i].to - g[i].from + 1), grace) < 0 ||
+		    server_event_submit(s, ev.data, ev.len, "_sealtrail") < 0)
+			server_logf(s, "capture: the gap %s/%s %llu..%llu could not be recorded", g[i].producer,
+				    g[i].producer_id, (unsigned long long)g[i].from, (unsigned long long)g[i].to);
+		else
+			server_logf(s, "capture: gap %s/%s %llu..%llu", g[i].producer, g[i].producer_id,
+				    (unsigned long long)g[i].from, (unsigned long long)g[i].to);
+		buf_release(&ev);
+	}
+	int64_t m = now_monotonic_ns();
+	if (m - *last_save >= 10000000000LL) {
+		char path[PATH_MAX];
+		*last_save = m;
+		capture_path(s, path, sizeof(path));
+		int r = capture_save(s->capture, path, log_size(s->log), false);
+		if (r < 0)
+			server_logf(s, "capture: saving %s: %s", path, st_strerror(r));
+	}
+}
+
 static int start_index(struct server *s)
 {
 	char err[512];
@@ -347,6 +452,8 @@ int server_run(const struct serve_options *o)
 		server_logf(s, "policy: %s", err);
 		goto out;
 	}
+	if ((r = capture_start(s)) < 0)
+		goto out;
 	if ((r = httpd_start(&h, s, err, sizeof(err))) < 0) {
 		server_logf(s, "%s", err);
 		goto out;
@@ -372,7 +479,7 @@ int server_run(const struct serve_options *o)
 	}
 	server_logf(s, "serving %s (tree size %llu)", o->dir, (unsigned long long)log_size(s->log));
 	atomic_store(&s->last_disk_level, (int)ingest_disk_level(s->ingest));
-	int64_t last_recover = 0;
+	int64_t last_recover = 0, last_capture_save = now_monotonic_ns();
 
 	for (;;) {
 		struct timespec ts = { 1, 0 };
@@ -398,6 +505,8 @@ int server_run(const struct serve_options *o)
 			pthread_rwlock_unlock(&s->cfg_lock);
 			sampler_tick(s, s->sampler, every, false);
 		}
+		if (s->capture && s->ingest)
+			capture_periodic(s, &last_capture_save);
 	}
 	server_logf(s, "draining");
 	atomic_store(&s->draining, true);
@@ -416,6 +525,14 @@ int server_run(const struct serve_options *o)
 	if (s->log)
 		server_logf(s, "drained: tree size %llu, final checkpoint signed",
 			    (unsigned long long)log_size(s->log));
+	if (s->capture && s->log) {
+		/* every committed event was counted: the next start replays nothing */
+		char path[PATH_MAX];
+		capture_path(s, path, sizeof(path));
+		int cr = capture_save(s->capture, path, log_size(s->log), true);
+		if (cr < 0)
+			server_logf(s, "capture: saving %s: %s", path, st_strerror(cr));
+	}
 	r = 0;
 out:
 	if (s->ingest)
@@ -429,6 +546,7 @@ out:
 	registry_free(s->registry);
 	quarantine_free(s->quarantine);
 	schema_stats_free(s->schema_stats);
+	capture_free(s->capture);
 	index_close(s->index);
 	int64_t ts2 = now_monotonic_ns();
 	log_close(s->log);

@@ -103,6 +103,7 @@ struct server {
 	 * swapped under cfg_lock), the token vault and the policy key. */
 	struct apply_env *penv;
 	struct vault *vault;
+	struct capture *capture;         /* capture-rate accounting (capture.c) */
 	uint8_t policy_key[APPLY_KEY_BYTES];
 	struct sampler *sampler;       /* with a policy: counts for the summaries */
 	struct registry *registry;     /* the schema registry (DIR/schemas) */

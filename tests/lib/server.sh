@@ -61,6 +61,7 @@ st_test_setup() {
 	st_loopback_only
 }
 _st_test_cleanup() {
+	[ -z "${ST_KEEP:-}" ] || cp -r "$T" "$ST_KEEP" 2>/dev/null || true
 	st_kill_all
 	rm -rf "$T"
 }
