@@ -80,10 +80,23 @@ struct sealtrail_options {
 	 * its seq and the server's message. May be NULL. */
 	void (*on_refused)(void *arg, uint64_t seq, const char *message);
 	void *arg;
+	/* Receipts: each request waits for the server's next signed
+	 * checkpoint (POST /v1/events?wait=checkpoint; slower: one checkpoint
+	 * interval a batch) and on_receipt is called (from the library's
+	 * thread) for every event stored, with its producer seq, its log
+	 * seq, its leaf hash (base64) and a C2SP tlog-proof@v1 that embeds
+	 * the signed checkpoint: proof of inclusion anyone can check offline
+	 * with the log's verifier key. An event the server already had (a
+	 * retry after a lost answer) is reported with proof NULL: fetch its
+	 * proof from GET /v1/proof/inclusion?seq= with a reader token. */
+	bool wait_checkpoint;
+	void (*on_receipt)(void *arg, uint64_t producer_seq, uint64_t log_seq, const char *leaf_hash,
+			   const char *proof, size_t proof_len);
 };
 
 #define SEALTRAIL_OPTIONS_INIT { NULL, NULL, NULL, NULL, NULL, 256u << 20, 64u << 20, 1000, 4u << 20, \
-				 100, 30000, 30000, 30000, SEALTRAIL_FULL_BLOCK, SEALTRAIL_SYNC_BATCH, NULL, NULL }
+				 100, 30000, 30000, 30000, SEALTRAIL_FULL_BLOCK, SEALTRAIL_SYNC_BATCH, NULL, NULL, \
+				 false, NULL }
 
 struct sealtrail_client;
 

@@ -394,7 +394,8 @@ static int list_segments(struct sealtrail_client *c, uint64_t **ret, size_t *ret
 		v[n++] = s;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_u64);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_u64);
 	*ret = v;
 	*ret_n = n;
 	return 0;
@@ -938,8 +939,82 @@ static int read_batch(struct sealtrail_client *c, uint64_t seg, uint64_t off, ui
 
 /* Counts the server's per-event answers; refusals are reported. The
  * server's results are {"index":I,...} objects in input order. */
+/* The string member whose key (with its quotes, colon and opening quote)
+ * is key, first in [p, lim), unescaped as far as quotes go, into out.
+ * False when there is none. */
+static bool str_member(const char *p, const char *lim, const char *key, char *out, size_t cap)
+{
+	size_t kl = strlen(key);
+	const char *m = memmem(p, (size_t)(lim - p), key, kl);
+	out[0] = 0;
+	if (!m)
+		return false;
+	m += kl;
+	size_t k = 0;
+	while (m < lim && *m != '"' && k < cap - 1) {
+		if (*m == '\\' && m + 1 < lim)
+			m++;
+		out[k++] = *m++;
+	}
+	out[k] = 0;
+	return true;
+}
+
+/* As str_member, for a value that may hold any JSON escape (a proof's
+ * newlines): into a growing sbuf, NUL-terminated. */
+static bool str_member_sb(const char *p, const char *lim, const char *key, struct sbuf *out)
+{
+	size_t kl = strlen(key);
+	const char *m = memmem(p, (size_t)(lim - p), key, kl);
+	out->len = 0;
+	if (!m)
+		return false;
+	for (m += kl; m < lim && *m != '"'; m++) {
+		char ch = *m;
+		if (ch == '\\' && m + 1 < lim) {
+			ch = *++m;
+			unsigned cp;
+			if (ch == 'u' && lim - m > 4 && sscanf(m + 1, "%4x", &cp) == 1) {
+				/* a BMP code point as UTF-8 (the server escapes controls) */
+				char u[3];
+				size_t k = 0;
+				if (cp < 0x80) {
+					u[k++] = (char)cp;
+				} else if (cp < 0x800) {
+					u[k++] = (char)(0xc0 | (cp >> 6));
+					u[k++] = (char)(0x80 | (cp & 0x3f));
+				} else {
+					u[k++] = (char)(0xe0 | (cp >> 12));
+					u[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+					u[k++] = (char)(0x80 | (cp & 0x3f));
+				}
+				if (sb_add(out, u, k) < 0)
+					return false;
+				m += 4;
+				continue;
+			}
+			ch = ch == 'n' ? '\n' : ch == 't' ? '\t' : ch == 'r' ? '\r' : ch == 'b' ? '\b' : ch == 'f' ? '\f' : ch;
+		}
+		if (sb_add(out, &ch, 1) < 0)
+			return false;
+	}
+	return sb_add(out, "", 1) == 0;
+}
+
+static uint64_t u64_member(const char *p, const char *lim, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *m = memmem(p, (size_t)(lim - p), key, kl);
+	uint64_t v = 0;
+	if (m)
+		for (m += kl; m < lim && *m >= '0' && *m <= '9'; m++)
+			v = v * 10 + (uint64_t)(*m - '0');
+	return v;
+}
+
 static void tally(struct sealtrail_client *c, const struct req *r, uint64_t *dup, uint64_t *refused)
 {
+	struct sbuf proof = { 0 };
 	const char *p = r->resp.p, *end = p + r->resp.len;
 	for (size_t i = 0; i < r->n; i++) {
 		char pat[40];
@@ -954,25 +1029,33 @@ static void tally(struct sealtrail_client *c, const struct req *r, uint64_t *dup
 		if (e) {
 			(*refused)++;
 			if (c->o.on_refused) {
-				char msg[512] = "";
-				const char *m = memmem(e, (size_t)(lim - e), "\"message\":\"", 11);
-				if (m) {
-					m += 11;
-					size_t k = 0;
-					while (m < lim && *m != '"' && k < sizeof(msg) - 1) {
-						if (*m == '\\' && m + 1 < lim)
-							m++;
-						msg[k++] = *m++;
+				char msg[512] = "", field[200] = "";
+				str_member(e, lim, "\"message\":\"", msg, sizeof(msg));
+				if (str_member(e, lim, "\"field\":\"", field, sizeof(field))) {
+					size_t fl = strlen(field);
+					if (fl + 2 < sizeof(field)) {
+						snprintf(field + fl, sizeof(field) - fl, ": ");
+						fl += 2;
+						snprintf(field + fl, sizeof(field) - fl, "%s", msg);
+						snprintf(msg, sizeof(msg), "%s", field);
 					}
-					msg[k] = 0;
 				}
 				c->o.on_refused(c->o.arg, r->seqs[i], msg);
 			}
-		} else if (memmem(at, (size_t)(lim - at), "\"duplicate\":true", 16)) {
-			(*dup)++;
+		} else {
+			bool is_dup = memmem(at, (size_t)(lim - at), "\"duplicate\":true", 16) != NULL;
+			*dup += is_dup;
+			if (c->o.on_receipt && r->seqs[i]) {
+				char leaf[64];
+				str_member(at, lim, "\"leaf_hash\":\"", leaf, sizeof(leaf));
+				bool has = !is_dup && str_member_sb(at, lim, "\"proof\":\"", &proof);
+				c->o.on_receipt(c->o.arg, r->seqs[i], u64_member(at, lim, "\"seq\":"), leaf,
+						has ? proof.p : NULL, has ? proof.len - 1 : 0);
+			}
 		}
 		p = at + 1;
 	}
+	free(proof.p);
 }
 
 static void *sender_main(void *arg)
@@ -986,7 +1069,7 @@ static void *sender_main(void *arg)
 	uint32_t backoff = 250;
 
 	r.seqs = calloc(c->o.batch_max_events, sizeof(*r.seqs));
-	snprintf(urlbuf, sizeof(urlbuf), "%s/v1/events", c->url);
+	snprintf(urlbuf, sizeof(urlbuf), "%s/v1/events%s", c->url, c->o.wait_checkpoint ? "?wait=checkpoint" : "");
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
 	hdrs = curl_slist_append(hdrs, auth);
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/x-ndjson");
@@ -1038,6 +1121,10 @@ static void *sender_main(void *arg)
 		bool answered = code == 200 || code == 207 ||
 				((code == 400 || code == 403 || code == 413 || code == 422) &&
 				 memmem(r.resp.p, r.resp.len, "\"results\"", 9));
+		/* the callbacks run without the lock: they may call emit */
+		uint64_t dup = 0, refused = 0;
+		if (rc == 0 && answered)
+			tally(c, &r, &dup, &refused);
 		pthread_mutex_lock(&c->mu);
 		c->st.requests += rc == 0;
 		if (rc < 0) {
@@ -1050,8 +1137,6 @@ static void *sender_main(void *arg)
 			break;
 		}
 		if (answered) {
-			uint64_t dup = 0, refused = 0;
-			tally(c, &r, &dup, &refused);
 			uint64_t events = 0;
 			for (size_t i = 0; i < r.n; i++)
 				events += r.seqs[i] != 0;
