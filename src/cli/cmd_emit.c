@@ -322,7 +322,6 @@ int cmd_emit(int argc, char **argv)
 	o.cacert = cacert;
 	o.spool_dir = spool;
 	o.producer_id = pid;
-	o.heartbeat_interval_ms = 0;   /* a short-lived producer: the last seq goes in free's heartbeat */
 	o.on_refused = on_refused;
 	o.wait_checkpoint = wait_cp;
 	o.on_receipt = wait_cp ? on_receipt : NULL;

@@ -9,9 +9,11 @@
  * (default 120000) and prints one JSON line of stats. COUNT 0 only
  * flushes what the spool holds (a restart after a kill). Exit 0 when
  * everything was acknowledged, 1 otherwise. With RATE 0 it also prints
- * the emit rate (calls/s into the buffer).
+ * the emit rate (calls/s into the buffer). CLIENT_BATCH in the
+ * environment sets batch_max_events (default 1000).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,9 @@ int main(int argc, char **argv)
 	o.heartbeat_interval_ms = 1000;
 	o.retry_max_ms = 2000;
 	o.timeout_ms = 5000;
+	const char *bm = getenv("CLIENT_BATCH");   /* the bench's knob: events a request */
+	if (bm && atoi(bm) > 0)
+		o.batch_max_events = (uint32_t)atoi(bm);
 	struct sealtrail_client *c;
 	int r = sealtrail_client_new(&o, &c, err, sizeof(err));
 	memset(tok, 0, sizeof(tok));
