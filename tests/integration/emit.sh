@@ -11,6 +11,7 @@
 # - --wait-checkpoint: a receipt per event whose proof verifies offline;
 # - an event for a tenant outside the token's scope: the server's refusal
 #   printed, exit 1;
+# - TLS: an untrusted certificate sends nothing (kept), --cacert sends;
 # - usage errors (no action, two sources, a bad --resource/--meta): 2.
 set -euo pipefail
 ST=${SEALTRAIL:?}
@@ -109,6 +110,29 @@ o=$(em --action a --meta novalue 2>&1) && rc=0 || rc=$?
 expect "usage: --meta without = (2)" '[ $rc = 2 ] && [[ $o == *"expected KEY=VALUE"* ]]' "$rc $o"
 o=$(em --json '[1]' 2>&1) && rc=0 || rc=$?
 expect "usage: --json that is not an object (2)" '[ $rc = 2 ] && [[ $o == *"not a JSON object"* ]]' "$rc $o"
+
+# TLS: a listener with a certificate made here (never a committed key)
+st_stop "$SPID" 20
+mkdir -p "$T/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1 -days 1 -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" >"$T/tls/out" 2>&1
+TLSPORT=$(st_free_port)
+printf 'checkpoint_interval = 100ms\nlisten_tls = 127.0.0.1:%s\ntls_cert = %s\ntls_key = %s\n' \
+	"$TLSPORT" "$T/tls/cert.pem" "$T/tls/key.pem" >"$T/tls.conf"
+"$ST" serve --data "$D" --config "$T/tls.conf" >"$T/s3.out" 2>"$T/s3.err" &
+SPID=$!
+PIDS+=("$SPID")
+for _ in $(seq 1 200); do grep -q '^Serving on' "$T/s3.out" 2>/dev/null && break; sleep 0.05; done
+TSP=$T/tls-spool
+o=$("$ST" emit --url "https://127.0.0.1:$TLSPORT" --token-file "$T/prod.tok" --spool "$TSP" --timeout 3s \
+	--action tls.untrusted --actor erin --resource svc:a 2>&1) && rc=0 || rc=$?
+expect "TLS: a server certificate the client does not trust: nothing sent, exit 1, the event kept" \
+	'[ $rc = 1 ] && [[ $o == *"stays in"* ]]' "$rc $o"
+o=$("$ST" emit --url "https://127.0.0.1:$TLSPORT" --token-file "$T/prod.tok" --spool "$TSP" --cacert "$T/tls/cert.pem" \
+	--action tls.trusted --actor erin --resource svc:a 2>&1) && rc=0 || rc=$?
+n=$(curl -s --max-time 20 --cacert "$T/tls/cert.pem" -G -H "Authorization: Bearer $AUD" --data-urlencode "q=actor.id:erin" \
+	--data-urlencode fresh=1 "https://127.0.0.1:$TLSPORT/v1/events" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["events"]))' 2>&1) || true
+expect "TLS: with --cacert both events arrive (the kept one first)" '[ $rc = 0 ] && [ "$n" = 2 ]' "$rc $o / $n"
 
 st_stop "$SPID" 20
 echo "# $pass passed, $fail failed"
