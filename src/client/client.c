@@ -1073,6 +1073,7 @@ static void *sender_main(void *arg)
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
 	hdrs = curl_slist_append(hdrs, auth);
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/x-ndjson");
+	hdrs = curl_slist_append(hdrs, "Expect:");   /* no 100-continue round trip before each batch */
 	explicit_bzero(auth, sizeof(auth));
 	if (!payload || !r.seqs || !h || !hdrs) {
 		pthread_mutex_lock(&c->mu);
