@@ -49,7 +49,7 @@ struct arec {
 
 struct auditd_pending {
 	char key[NODE_CAP + 64];     /* node '\0' seconds.millis:serial */
-	size_t key_len;
+	size_t key_len, node_len;    /* node_len: the node may hold any byte, NUL too */
 	uint64_t offset, line, last_seen;
 	struct buf recs;             /* the record lines, each ending in '\n' */
 	uint32_t nrec, dropped;
@@ -340,7 +340,7 @@ struct ev {
 	uint32_t nrec;
 	struct afield *fields;
 	const char *key;             /* node '\0' time:serial */
-	size_t key_len;
+	size_t key_len, node_len;
 	const char *ended;
 	uint32_t dropped;
 };
@@ -458,7 +458,7 @@ static int compose(struct buf *b, const struct ev *e, enum tier tier, const char
 		}
 	const struct arec *proc = sys ? sys : main_rec;
 	const struct arec *r0 = &e->recs[0];
-	size_t nodelen = strlen(e->key);
+	size_t nodelen = e->node_len;
 	const char *tkey = e->key + nodelen + 1;
 	size_t tlen = e->key_len - nodelen - 1;
 	char t[RFC3339_US_LEN + 1];
@@ -701,6 +701,7 @@ static int emit(struct auditd_asm *a, struct auditd_pending *pe, const char *end
 	}
 	e.key = pe->key;
 	e.key_len = pe->key_len;
+	e.node_len = pe->node_len;
 	e.ended = ended;
 	e.dropped = pe->dropped;
 	uint32_t nf = 0;
@@ -834,6 +835,7 @@ long auditd_asm_feed(struct auditd_asm *a, const uint8_t *line, size_t n, uint64
 		memset(&a->p[i], 0, sizeof(a->p[i]));
 		memcpy(a->p[i].key, key, kl);
 		a->p[i].key_len = kl;
+		a->p[i].node_len = rec.nn < NODE_CAP ? rec.nn : NODE_CAP;
 		a->p[i].offset = offset;
 		a->p[i].line = lineno;
 		a->p[i].recs = (struct buf)BUF_INIT(AUDITD_EVENT_BYTES);
