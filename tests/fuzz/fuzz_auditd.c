@@ -109,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!q || !nl)
 				abort();
 			size_t idn = (size_t)(q - tail.data) - at + 1;
-			if (!memmem(again.data, again.len, tail.data + at, idn))
+			if (!again.len || !memmem(again.data, again.len, tail.data + at, idn))
 				abort();
 			at = (size_t)(nl - tail.data) + 1;
 		}
