@@ -2,8 +2,8 @@
  * cmd_import.c - `sealtrail import`: audit records from files, through a
  * running server (docs/IMPORT.md).
  *
- *   sealtrail import --url URL --format ndjson|k8s [--state FILE]
- *                    [--batch N] [--retries N] [--token-file F] [--cacert F] FILE...
+ *   sealtrail import --url URL --format ndjson|k8s|cloudtrail|auditd [--state FILE]
+ *                    [--batch N] [--retries N] [--final] [--token-file F] [--cacert F] FILE...
  *
  * Each file (gzip or plain: zlib reads both) is read line by line, each
  * line mapped to events, and the events sent in NDJSON batches to
@@ -20,6 +20,16 @@
  *     file that grew is read from where the last run stopped.
  * A line is imported only once it ends in a newline (a log being written
  * may hold half a line), except at the end of a gzip file, which is whole.
+ *
+ * Two formats bend the line-by-line rule:
+ *   - cloudtrail: a file is one JSON document, so it is one unit; its
+ *     state line (w1) says done, with the size and SHA-256 of all its
+ *     bytes, once every batch is acknowledged (import_whole);
+ *   - auditd: an event's records interleave with others' and may span
+ *     runs, so the offset saved is the start of the oldest event not yet
+ *     ended (safe_point), never past a record whose event is not in the
+ *     log; open events end at EOF only when the file cannot grow (gzip,
+ *     or --final).
  *
  * Exit status: 0 every event is in the log; 1 some were refused (each
  * named by FILE:LINE on stderr) or a file could not be finished (its
