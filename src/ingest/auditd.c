@@ -683,7 +683,7 @@ static int emit(struct auditd_asm *a, struct auditd_pending *pe, const char *end
 	struct auditd_error err;
 	struct event_info info;
 	struct event_error perr;
-	struct buf line = BUF_INIT(8 * a->lim.max_entry + 65536), scratch = BUF_INIT(a->lim.max_entry);
+	struct buf *line = &a->line, *scratch = &a->scratch;
 	char why[256] = "";
 	int r = 0;
 	size_t nf_cap = 0;
@@ -724,13 +724,13 @@ static int emit(struct auditd_asm *a, struct auditd_pending *pe, const char *end
 		goto out;   /* only an EOE: nothing to say */
 	memset(&perr, 0, sizeof(perr));
 	for (int tier = FULL; tier <= MINIMAL; tier++) {
-		buf_reset(&line);
-		r = compose(&line, &e, (enum tier)tier, tier == FULL ? NULL : why);
+		buf_reset(line);
+		r = compose(line, &e, (enum tier)tier, tier == FULL ? NULL : why);
 		if (r == 0) {
-			buf_reset(&scratch);
-			r = event_parse(line.data, line.len, &a->lim, &scratch, &info, &perr);
+			buf_reset(scratch);
+			r = event_parse(line->data, line->len, &a->lim, scratch, &info, &perr);
 			if (r == 0) {
-				if (buf_append(out, line.data, line.len) < 0 || buf_putc(out, '\n') < 0)
+				if (buf_append(out, line->data, line->len) < 0 || buf_putc(out, '\n') < 0)
 					r = ST_ELIMIT;
 				else
 					a->emitted_lines[a->nemitted++] = pe->line;
@@ -747,8 +747,6 @@ out:
 	free(e.recs);
 	free(e.fields);
 	free(dec);
-	buf_release(&line);
-	buf_release(&scratch);
 	return r;
 }
 
@@ -777,6 +775,8 @@ void auditd_asm_init(struct auditd_asm *a, const struct event_limits *lim)
 		a->lim = *lim;
 	else
 		event_limits_default(&a->lim);
+	a->line = (struct buf)BUF_INIT(8 * a->lim.max_entry + 65536);
+	a->scratch = (struct buf)BUF_INIT(a->lim.max_entry);
 }
 
 void auditd_asm_release(struct auditd_asm *a)
@@ -786,6 +786,8 @@ void auditd_asm_release(struct auditd_asm *a)
 	free(a->p);
 	a->p = NULL;
 	a->np = 0;
+	buf_release(&a->line);
+	buf_release(&a->scratch);
 }
 
 long auditd_asm_feed(struct auditd_asm *a, const uint8_t *line, size_t n, uint64_t offset, uint64_t lineno,

@@ -71,6 +71,8 @@ struct auditd_asm {
 	/* the first line of each event the last feed/flush appended */
 	uint64_t emitted_lines[AUDITD_PENDING_MAX + 1];
 	size_t nemitted;
+	/* reused between events: the line being composed, event_parse's output */
+	struct buf line, scratch;
 };
 
 /* lim NULL: the defaults. */
