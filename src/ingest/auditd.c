@@ -81,9 +81,13 @@ static bool key_is(const struct afield *f, const char *k)
  * hex digits is encoded. EXECVE's arguments are aN and aN[M]. */
 static bool hex_field(const struct arec *rec, const char *k, size_t kn)
 {
+	/* the fields the audit field dictionary calls "encoded" (saddr
+	 * aside: it is a binary sockaddr, kept in hex) */
 	static const char *const names[] = { "proctitle", "cmd", "comm", "exe", "cwd", "name", "path",
-					     "acct", "key", "data", "vm", "old-name", "new-name", "grp",
-					     "new_group", "new_user", "id" };
+					     "acct", "key", "data", "vm", "grp", "addr", "apparmor", "cgroup",
+					     "device", "dir", "file", "invalid_context", "ocomm", "watch",
+					     "new-chardev", "new-disk", "new-fs", "new-net", "new-rng",
+					     "old-chardev", "old-disk", "old-fs", "old-net", "old-rng" };
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (kn == strlen(names[i]) && !memcmp(k, names[i], kn))
 			return true;

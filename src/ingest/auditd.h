@@ -7,8 +7,9 @@
  *   [node=HOST ]type=TYPE msg=audit(SECONDS.MILLIS:SERIAL): key=value ...[\x1dKEY=value ...]
  *
  * values quoted ("..."), unquoted, or, for the fields the kernel escapes
- * when they hold unsafe bytes (proctitle, cmd, comm, exe, cwd, name,
- * path, acct, key, data, vm, EXECVE's aN), hex-encoded; user-space
+ * when they hold unsafe bytes (the audit field dictionary's "encoded"
+ * fields: proctitle, cmd, comm, exe, cwd, name, path, acct, key, addr,
+ * EXECVE's aN, ...), hex-encoded; user-space
  * records carry their own fields in msg='...'; auditd >= 3 in ENRICHED
  * format appends, after a 0x1D byte, the numbers translated (UID="root",
  * SYSCALL=openat, ...). The records of one kernel event share

@@ -130,6 +130,17 @@ int main(void)
 	CHECK(valid_lines(&out) == AUDITD_WINDOW + 2);
 	auditd_asm_release(&a);
 
+	/* hex only where the field dictionary says "encoded": acct yes, a
+	 * numeric id no, a SYSCALL's a0 no (it is a number in hex) */
+	auditd_asm_init(&a, &lim);
+	buf_reset(&out);
+	CHECK(feed(&a, "type=USER_CHAUTHTOK msg=audit(7.000:1): pid=9 uid=0 auid=4294967295 msg='op=change password "
+		       "id=1234 acct=6A6F686E20646F65 exe=\"/usr/bin/passwd\" res=success'", 0, 1, &out) == 1);
+	CHECK(has(&out, "\"actor\":{\"id\":\"john doe\",") && has(&out, "\"id\":\"1234\""));
+	CHECK(feed(&a, "type=SYSCALL msg=audit(7.000:2): arch=c000003e syscall=2 a0=4142 comm=6C73", 0, 2, &out) == 0);
+	CHECK(auditd_asm_flush(&a, &out) == 1 && has(&out, "\"a0\":\"4142\"") && has(&out, "\"comm\":\"ls\""));
+	auditd_asm_release(&a);
+
 	/* an event too large for the log: its records are left out and it says so */
 	buf_reset(&in);
 	for (int i = 0; i < 1200; i++)
