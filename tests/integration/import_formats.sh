@@ -8,7 +8,8 @@
 #   sends nothing (the file is done by size and SHA-256); without the
 #   state file every event is a duplicate; a record that is no event is
 #   named by Records[i] and byte, the rest imported; a file that is not a
-#   CloudTrail file is named, nothing sent;
+#   CloudTrail file is named, nothing sent; with the server down the
+#   file is not marked done, and the next run imports it;
 # - auditd: a log imported; lines appended are imported on the next run
 #   exactly once; an event cut in the middle (no EOE yet) waits, and is
 #   imported whole, once, when the rest is appended; a malformed line is
@@ -133,6 +134,22 @@ o=$(imp --format auditd audit.log.2 2>&1)
 o2=$(imp --format auditd --final audit.log.2 2>&1) && rc=0 || rc=$?
 expect "a plain log: an open event waits; with --final it is imported as it is" \
 	'[[ $o == *"0 events new"* && $o2 == *"1 events new"* ]] && [ $rc = 0 ]' "$o / $rc $o2"
+
+# a CloudTrail file the server could not take is not marked done: the next run sends it
+python3 - "$T/late.json" <<'EOF2'
+import json, sys
+json.dump({"Records": [{"eventID": "late-%d" % i, "eventTime": "2026-11-28T13:00:0%dZ" % i, "eventSource": "iam.amazonaws.com",
+                        "eventName": "ListUsers", "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::1:user/x"}} for i in range(3)]},
+          open(sys.argv[1], "w"))
+EOF2
+st_stop "$SPID" 20
+o=$(imp --format cloudtrail --retries 0 late.json 2>&1) && rc=0 || rc=$?
+st_start_server s2 --data "$D" --config "$T/server.conf"
+BASE=http://127.0.0.1:$PORT
+o2=$(imp --format cloudtrail late.json 2>&1) && rc2=0 || rc2=$?
+expect "the server down: the file not done (exit 1); the server back: imported, then done" \
+	'[ $rc = 1 ] && [[ $o == *"late.json: 0 events new, 0 already in the log, 0 refused; not done (stopped: run again to resume)"* ]] &&
+	 [ $rc2 = 0 ] && [[ $o2 == *"late.json: 3 events new, 0 already in the log, 0 refused; done"* ]]' "$rc $o / $rc2 $o2"
 
 st_stop "$SPID" 20
 echo "# $pass passed, $fail failed"
