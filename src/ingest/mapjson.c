@@ -19,7 +19,7 @@ int mj_kv(struct buf *b, const char *key, const char *s, size_t n, size_t cap)
 
 int mj_kv_v(struct buf *b, const char *key, const struct jdoc_value *v, size_t cap)
 {
-	return v && v->type == JDOC_STRING ? mj_kv(b, key, v->u.s, v->len, cap) : 0;
+	return v && v->type == JDOC_STRING && v->len ? mj_kv(b, key, v->u.s, v->len, cap) : 0;
 }
 
 int mj_value(struct buf *b, const struct jdoc_value *v, int depth, int max_depth)

@@ -19,7 +19,8 @@
 /* ,"key":"s" with s cut to cap bytes (a cut UTF-8 sequence becomes
  * U+FFFD). key is written as is: the callers pass literals. */
 int mj_kv(struct buf *b, const char *key, const char *s, size_t n, size_t cap);
-/* mj_kv of a jdoc string value; nothing when v is NULL or not a string. */
+/* mj_kv of a jdoc string value; nothing when v is NULL, not a string or
+ * empty (CloudTrail writes "" for what it does not know). */
 int mj_kv_v(struct buf *b, const char *key, const struct jdoc_value *v, size_t cap);
 /* The value v as JSON (strings re-escaped, numbers as written). Deeper
  * than max_depth below depth is ST_ELIMIT (and b holds a partial value:
