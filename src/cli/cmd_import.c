@@ -2,8 +2,8 @@
  * cmd_import.c - `sealtrail import`: audit records from files, through a
  * running server (docs/IMPORT.md).
  *
- *   sealtrail import --url URL --format ndjson|k8s [--state FILE]
- *                    [--batch N] [--retries N] [--token-file F] [--cacert F] FILE...
+ *   sealtrail import --url URL --format ndjson|k8s|cloudtrail|auditd [--state FILE]
+ *                    [--batch N] [--retries N] [--final] [--token-file F] [--cacert F] FILE...
  *
  * Each file (gzip or plain: zlib reads both) is read line by line, each
  * line mapped to events, and the events sent in NDJSON batches to
@@ -20,6 +20,16 @@
  *     file that grew is read from where the last run stopped.
  * A line is imported only once it ends in a newline (a log being written
  * may hold half a line), except at the end of a gzip file, which is whole.
+ *
+ * Two formats bend the line-by-line rule:
+ *   - cloudtrail: a file is one JSON document, so it is one unit; its
+ *     state line (w1) says done, with the size and SHA-256 of all its
+ *     bytes, once every batch is acknowledged (import_whole);
+ *   - auditd: an event's records interleave with others' and may span
+ *     runs, so the offset saved is the start of the oldest event not yet
+ *     ended (safe_point), never past a record whose event is not in the
+ *     log; open events end at EOF only when the file cannot grow (gzip,
+ *     or --final).
  *
  * Exit status: 0 every event is in the log; 1 some were refused (each
  * named by FILE:LINE on stderr) or a file could not be finished (its
@@ -42,6 +52,8 @@
 #include "common/hash.h"
 #include "common/util.h"
 #include "event/event.h"
+#include "ingest/auditd.h"
+#include "ingest/cloudtrail.h"
 #include "ingest/k8s.h"
 #include "policy/jdoc.h"
 
@@ -51,17 +63,26 @@
 #define STATE_MAX (16u << 20)
 #define HEAD_BYTES 4096
 
-enum format { F_NDJSON, F_K8S };
+enum format { F_NDJSON, F_K8S, F_CLOUDTRAIL, F_AUDITD };
 
 static const char usage_text[] =
-	"usage: sealtrail import --url URL --format ndjson|k8s [--state FILE] [--batch N]\n"
-	"                        [--retries N] [--token-file F] [--cacert F] FILE...\n"
+	"usage: sealtrail import --url URL --format ndjson|k8s|cloudtrail|auditd [--state FILE]\n"
+	"                        [--batch N] [--retries N] [--final] [--token-file F] [--cacert F] FILE...\n"
 	"Sends the audit records of each FILE (plain or gzip) to the server as events, resumably:\n"
-	"the state file (default .sealtrail-import.state) says how far each file got.\n";
+	"the state file (default .sealtrail-import.state) says how far each file got.\n"
+	"  ndjson      one Sealtrail event a line\n"
+	"  k8s         kube-apiserver's audit log (one audit.k8s.io/v1 Event a line)\n"
+	"  cloudtrail  AWS CloudTrail log files ({\"Records\":[...]}, usually .json.gz), each file whole\n"
+	"  auditd      Linux audit logs (audit.log), records grouped into events by audit(TS:SERIAL)\n"
+	"--final: the files will not grow (rotated logs): auditd events still open at the end\n"
+	"         (no EOE record yet) are imported as they are instead of waiting for the next run.\n";
 
-/* One file's line in the state file. */
+/* One file's line in the state file. A line-based file (v2) records how
+ * far it got; a whole file (w1: CloudTrail) records that it is done,
+ * with its size and the SHA-256 of all its (decompressed) bytes in head. */
 struct fstate {
 	char *path;
+	bool whole;
 	uint64_t dev, ino, offset, lines;
 	uint64_t head_len;           /* bytes hashed: min(HEAD_BYTES, offset) when saved */
 	char head[2 * HASH_SIZE + 1];
@@ -79,6 +100,9 @@ struct imp {
 	size_t nst;
 	/* the batch being built */
 	struct buf batch, scratch, mapped, resp;
+	struct auditd_asm au;        /* F_AUDITD: the events of the file being read */
+	bool final;                  /* --final: flush open auditd events at each file's end */
+	bool records;                /* refusals name Records[i], not lines (whole files) */
 	uint64_t *lines;             /* the input line of each event in the batch */
 	size_t nbatch;
 	/* totals */
@@ -112,7 +136,18 @@ static int state_load(struct imp *im)
 		at = e + 1;
 		if (!rec[0])
 			continue;
-		if (sscanf(rec, "v2 %llu %llu %llu %llu %llu %64s %n", &dev, &ino, &off, &lines, &hl, head, &pos) != 6 ||
+		bool whole = !strncmp(rec, "w1 ", 3);
+		if (whole) {
+			dev = ino = 0;
+			hl = HEAD_BYTES;
+			if (sscanf(rec, "w1 %llu %llu %64s %n", &off, &lines, head, &pos) != 3 || !pos || !rec[pos] ||
+			    strlen(head) != 2 * HASH_SIZE) {
+				cli_err("%s:%zu: not a state line (w1 SIZE RECORDS SHA256 PATH); remove the file to start over",
+					im->state_path, line);
+				buf_release(&b);
+				return ST_EINVAL;
+			}
+		} else if (sscanf(rec, "v2 %llu %llu %llu %llu %llu %64s %n", &dev, &ino, &off, &lines, &hl, head, &pos) != 6 ||
 		    !pos || !rec[pos] || strlen(head) != 2 * HASH_SIZE || hl > HEAD_BYTES) {
 			cli_err("%s:%zu: not a state line (v2 DEV INO OFFSET LINES HEADLEN HEAD PATH); remove the file to start over",
 				im->state_path, line);
@@ -127,6 +162,7 @@ static int state_load(struct imp *im)
 			return -ENOMEM;
 		}
 		im->st = nv;
+		nv[im->nst].whole = whole;
 		nv[im->nst].dev = dev;
 		nv[im->nst].ino = ino;
 		nv[im->nst].offset = off;
@@ -144,7 +180,10 @@ static int state_save(struct imp *im)
 	struct buf b = BUF_INIT(STATE_MAX);
 	int r = 0;
 	for (size_t i = 0; i < im->nst && r == 0; i++)
-		r = buf_printf(&b, "v2 %llu %llu %llu %llu %llu %s %s\n", (unsigned long long)im->st[i].dev,
+		r = im->st[i].whole ?
+		    buf_printf(&b, "w1 %llu %llu %s %s\n", (unsigned long long)im->st[i].offset,
+			       (unsigned long long)im->st[i].lines, im->st[i].head, im->st[i].path) :
+		    buf_printf(&b, "v2 %llu %llu %llu %llu %llu %s %s\n", (unsigned long long)im->st[i].dev,
 			       (unsigned long long)im->st[i].ino, (unsigned long long)im->st[i].offset,
 			       (unsigned long long)im->st[i].lines, (unsigned long long)im->st[i].head_len,
 			       im->st[i].head, im->st[i].path);
@@ -174,6 +213,11 @@ static struct fstate *state_of(struct imp *im, const char *path, const struct st
 		struct fstate *f = &im->st[i];
 		if (strcmp(f->path, path))
 			continue;
+		if (f->whole) {
+			/* was a whole file (another --format): from the start */
+			f->whole = false;
+			f->head_len = HEAD_BYTES + 1;
+		}
 		head_hash(head, f->head_len <= hn ? f->head_len : hn, hx);
 		if (f->dev != (uint64_t)sb->st_dev || f->ino != (uint64_t)sb->st_ino || f->head_len > hn ||
 		    strcmp(f->head, hx)) {
@@ -235,7 +279,8 @@ static void tally(struct imp *im, const char *file)
 		if (e) {
 			const struct jdoc_value *m = jdoc_get(e, "message", 7);
 			im->refused++;
-			fprintf(stderr, "sealtrail: %s:%llu: refused: %.*s\n", file, (unsigned long long)line,
+			fprintf(stderr, im->records ? "sealtrail: %s: Records[%llu]: refused: %.*s\n" :
+				"sealtrail: %s:%llu: refused: %.*s\n", file, (unsigned long long)line,
 				m && m->type == JDOC_STRING ? (int)m->len : 0, m && m->type == JDOC_STRING ? m->u.s : "");
 		} else if ((d = jdoc_get(it, "duplicate", 9)) && d->type == JDOC_TRUE) {
 			im->dup++;
@@ -294,9 +339,20 @@ static int send_batch(struct imp *im, const char *file)
 
 /* ---- mapping one line ---- */
 
-/* Appends the events of line[0..n) (input line number ln) to the batch;
- * a line that is no event is reported and counted as refused. */
-static int map_line(struct imp *im, const char *file, uint64_t ln, const uint8_t *line, size_t n)
+/* Appends the events auditd ended (in im->mapped; their first lines in
+ * im->au) to the batch. */
+static int take_auditd(struct imp *im, long k)
+{
+	for (long i = 0; i < k; i++)
+		im->lines[im->nbatch + (size_t)i] = im->au.emitted_lines[i];
+	im->nbatch += (size_t)k;
+	return buf_append(&im->batch, im->mapped.data, im->mapped.len);
+}
+
+/* Appends the events of line[0..n) (input line number ln, at byte off of
+ * the stream) to the batch; a line that is no event is reported and
+ * counted as refused. */
+static int map_line(struct imp *im, const char *file, uint64_t ln, uint64_t off, const uint8_t *line, size_t n)
 {
 	struct event_info info;
 	struct event_error perr;
@@ -304,6 +360,21 @@ static int map_line(struct imp *im, const char *file, uint64_t ln, const uint8_t
 		n--;
 	if (n == 0)
 		return 0;
+	if (im->fmt == F_AUDITD) {
+		struct auditd_error ae;
+		buf_reset(&im->mapped);
+		long k = auditd_asm_feed(&im->au, line, n, off, ln, &im->mapped, &ae);
+		if (k == ST_EINVAL) {
+			fprintf(stderr, "sealtrail: %s:%llu: byte %zu: %s\n", file, (unsigned long long)ln, ae.offset, ae.msg);
+			im->refused++;
+			return 0;
+		}
+		if (k < 0) {
+			cli_err("%s:%llu: %s", file, (unsigned long long)ln, st_strerror((int)k));
+			return (int)k;
+		}
+		return take_auditd(im, k);
+	}
 	if (im->fmt == F_K8S) {
 		struct k8s_error ke;
 		buf_reset(&im->mapped);
@@ -346,6 +417,131 @@ static int map_line(struct imp *im, const char *file, uint64_t ln, const uint8_t
 
 /* ---- one file ---- */
 
+/* Where a resumed run must start: before the oldest auditd event not yet
+ * ended (its records are read again; those of ended events read again
+ * are duplicates by id), else *pos itself. */
+static void safe_point(const struct imp *im, uint64_t *pos, uint64_t *ln)
+{
+	uint64_t off, first;
+	if (im->fmt == F_AUDITD && auditd_asm_oldest(&im->au, &off, &first) && off < *pos) {
+		*pos = off;
+		*ln = first - 1;
+	}
+}
+
+/* A CloudTrail file: one JSON document, imported whole. Its state says
+ * done (size and SHA-256 of every byte) once every batch is acknowledged;
+ * a run cut off before that sends the file again, and what was already
+ * in the log comes back as duplicates. */
+static int import_whole(struct imp *im, const char *path)
+{
+	struct buf doc = BUF_INIT((size_t)CT_FILE_MAX + 1);
+	struct ct_file f = { 0 };
+	struct ct_error ce;
+	uint64_t sent0 = im->sent, dup0 = im->dup, ref0 = im->refused;
+	char hx[2 * HASH_SIZE + 1];
+	uint8_t h[HASH_SIZE], chunk[65536];
+	bool skipped = false, bad = false;
+	int rc = 0, k;
+	gzFile gz = gzopen(path, "rb");
+
+	/* a batch a failed file left behind is not this file's */
+	buf_reset(&im->batch);
+	im->nbatch = 0;
+
+	if (!gz) {
+		cli_err("%s: %s", path, strerror(errno ? errno : EIO));
+		return -EIO;
+	}
+	gzbuffer(gz, 256 * 1024);
+	while ((k = gzread(gz, chunk, sizeof(chunk))) > 0) {
+		if (buf_append(&doc, chunk, (size_t)k) < 0) {
+			cli_err("%s: larger than %u bytes (decompressed), the most a CloudTrail file may be", path,
+				CT_FILE_MAX);
+			rc = ST_ELIMIT;
+			break;
+		}
+	}
+	if (rc == 0 && k < 0) {
+		cli_err("%s: %s", path, gzerror(gz, NULL));
+		rc = -EIO;
+	}
+	gzclose(gz);
+	if (rc < 0)
+		goto out;
+	sha256(doc.data, doc.len, h);
+	hex_encode(h, HASH_SIZE, hx);
+	struct fstate *fs = NULL;
+	for (size_t i = 0; i < im->nst && !fs; i++)
+		if (!strcmp(im->st[i].path, path))
+			fs = &im->st[i];
+	if (fs && fs->whole && fs->offset == doc.len && !strcmp(fs->head, hx)) {
+		skipped = true;   /* done before: the same bytes */
+		goto out;
+	}
+	if ((rc = ct_file_open(&f, doc.data, doc.len, &ce)) < 0) {
+		fprintf(stderr, "sealtrail: %s: byte %zu: %s\n", path, ce.offset, ce.msg);
+		im->refused++;
+		bad = true;
+		goto out;
+	}
+	im->records = true;
+	for (uint32_t i = 0; i < f.count; i++) {
+		int r = ct_file_map(&f, i, &im->lim, &im->batch, &ce);
+		if (r == ST_EINVAL) {
+			fprintf(stderr, "sealtrail: %s: byte %zu: %s\n", path, ce.offset, ce.msg);
+			im->refused++;
+			continue;
+		}
+		if (r < 0) {
+			cli_err("%s: %s", path, ce.msg);
+			rc = r;
+			break;
+		}
+		im->lines[im->nbatch++] = i;
+		if (im->nbatch >= im->batch_max && (rc = send_batch(im, path)) < 0)
+			break;
+	}
+	if (rc == 0 && (rc = send_batch(im, path)) == 0) {
+		if (!fs) {
+			struct fstate *nv = realloc(im->st, (im->nst + 1) * sizeof(*nv));
+			if (!nv) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			im->st = nv;
+			fs = &nv[im->nst];
+			memset(fs, 0, sizeof(*fs));
+			if (!(fs->path = strdup(path))) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			im->nst++;
+		}
+		fs->whole = true;
+		fs->dev = fs->ino = 0;
+		fs->offset = doc.len;
+		fs->lines = f.count;
+		fs->head_len = HEAD_BYTES;
+		memcpy(fs->head, hx, sizeof(hx));
+		rc = state_save(im);
+	}
+out:
+	/* a batch cut off by an error is not sent: the file is not done */
+	buf_reset(&im->batch);
+	im->nbatch = 0;
+	im->records = false;
+	printf("%s: %llu events new, %llu already in the log, %llu refused; %s%s\n", path,
+	       (unsigned long long)(im->sent - sent0), (unsigned long long)(im->dup - dup0),
+	       (unsigned long long)(im->refused - ref0),
+	       skipped ? "imported before (same size and SHA-256)" : bad ? "not a CloudTrail file" :
+	       rc < 0 ? "not done" : "done", rc < 0 && !bad ? " (stopped: run again to resume)" : "");
+	fflush(stdout);
+	ct_file_release(&f);
+	buf_release(&doc);
+	return rc;
+}
+
 static int import_file(struct imp *im, const char *path)
 {
 	struct stat sb;
@@ -368,11 +564,16 @@ static int import_file(struct imp *im, const char *path)
 		return -EIO;
 	}
 	struct fstate *fs = state_of(im, path, &sb, headbuf, (size_t)hn);
+	/* a batch a failed file left behind is not this file's */
+	buf_reset(&im->batch);
+	im->nbatch = 0;
 	if (!fs) {
 		gzclose(gz);
 		return -ENOMEM;
 	}
 	uint64_t start = fs->offset, ln = fs->lines;
+	if (im->fmt == F_AUDITD)
+		auditd_asm_init(&im->au, &im->lim);
 	if ((whole ? false : (uint64_t)sb.st_size < start) || gzrewind(gz) < 0 ||
 	    (start && gzseek(gz, (z_off_t)start, SEEK_SET) != (z_off_t)start)) {
 		cli_err("%s: cannot resume at byte %llu (the file is shorter now): from the start", path,
@@ -403,15 +604,17 @@ static int import_file(struct imp *im, const char *path)
 			if (!nl && !(eof && whole && e > at))
 				break;
 			ln++;
-			if ((rc = map_line(im, path, ln, carry.data + at, e - at)) < 0)
+			if ((rc = map_line(im, path, ln, pos, carry.data + at, e - at)) < 0)
 				break;
 			pos += e - at + (nl ? 1 : 0);
 			at = e + (nl ? 1 : 0);
 			if (im->nbatch >= im->batch_max) {
+				uint64_t safe = pos, safe_ln = ln;
+				safe_point(im, &safe, &safe_ln);
 				if ((rc = send_batch(im, path)) < 0 ||
-				    (rc = state_advance(im, fs, pos, ln, headbuf, (size_t)hn)) < 0)
+				    (rc = state_advance(im, fs, safe, safe_ln, headbuf, (size_t)hn)) < 0)
 					break;
-				acked = pos;
+				acked = safe;
 			}
 			if (!nl)
 				break;
@@ -431,9 +634,27 @@ static int import_file(struct imp *im, const char *path)
 		if (eof)
 			break;
 	}
+	/* auditd: events still open end here only when the file will not
+	 * grow (gzip, or --final); otherwise the state keeps their start and
+	 * the next run reads them again, whole */
+	size_t open_events = im->fmt == F_AUDITD ? im->au.np : 0;
+	if (rc == 0 && open_events && (whole || im->final)) {
+		long k;
+		buf_reset(&im->mapped);
+		if ((k = auditd_asm_flush(&im->au, &im->mapped)) < 0 || (rc = take_auditd(im, k)) < 0)
+			rc = k < 0 ? (int)k : rc;
+		open_events = 0;
+	}
+	uint64_t safe = pos, safe_ln = ln;
+	safe_point(im, &safe, &safe_ln);
 	if (rc == 0 && (rc = send_batch(im, path)) == 0 &&
-	    (rc = state_advance(im, fs, pos, ln, headbuf, (size_t)hn)) == 0)
-		acked = pos;
+	    (rc = state_advance(im, fs, safe, safe_ln, headbuf, (size_t)hn)) == 0)
+		acked = safe;
+	if (rc == 0 && open_events)
+		fprintf(stderr, "sealtrail: %s: %zu events without their end (EOE) yet, from byte %llu: left for the "
+			"next run (--final imports them as they are)\n", path, open_events, (unsigned long long)safe);
+	if (im->fmt == F_AUDITD)
+		auditd_asm_release(&im->au);
 	gzclose(gz);
 	bool partial = carry.len > 0;
 	buf_release(&carry);
@@ -454,6 +675,7 @@ int cmd_import(int argc, char **argv)
 		{ "cacert", required_argument, NULL, 'c' }, { "format", required_argument, NULL, 'f' },
 		{ "state", required_argument, NULL, 's' }, { "batch", required_argument, NULL, 'b' },
 		{ "retries", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' },
+		{ "final", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *url = NULL, *token_file = NULL, *cacert = NULL, *format = NULL;
@@ -484,6 +706,7 @@ int cmd_import(int argc, char **argv)
 			}
 			im.retries = (unsigned)v;
 			break;
+		case 'F': im.final = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return EXIT_USAGE;
 		}
@@ -496,8 +719,12 @@ int cmd_import(int argc, char **argv)
 		im.fmt = F_NDJSON;
 	} else if (!strcmp(format, "k8s")) {
 		im.fmt = F_K8S;
+	} else if (!strcmp(format, "cloudtrail")) {
+		im.fmt = F_CLOUDTRAIL;
+	} else if (!strcmp(format, "auditd")) {
+		im.fmt = F_AUDITD;
 	} else {
-		cli_err("--format: expected ndjson or k8s, found \"%.40s\"", format);
+		cli_err("--format: expected ndjson, k8s, cloudtrail or auditd, found \"%.40s\"", format);
 		return EXIT_USAGE;
 	}
 	rc = 1;
@@ -516,7 +743,7 @@ int cmd_import(int argc, char **argv)
 		goto out;
 	int failed = 0;
 	for (int i = optind; i < argc; i++)
-		if (import_file(&im, argv[i]) < 0)
+		if ((im.fmt == F_CLOUDTRAIL ? import_whole(&im, argv[i]) : import_file(&im, argv[i])) < 0)
 			failed++;
 	printf("total: %llu events new, %llu already in the log, %llu refused\n", (unsigned long long)im.sent,
 	       (unsigned long long)im.dup, (unsigned long long)im.refused);
