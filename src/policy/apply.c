@@ -35,6 +35,22 @@ struct red {
 	uint32_t count;
 };
 
+/* The views of the last (policy, tenant, action) seen: a request's events
+ * are mostly one tenant and a few actions, and a view costs a tenant
+ * lookup and a glob per section. Keyed by policy_serial, never by the
+ * pointer, so a policy freed and another allocated at its address cannot
+ * hit. Longer keys are not cached. */
+#define VIEW_CACHE 8
+#define VIEW_KEY_MAX 64
+
+struct vslot {
+	uint64_t serial;                 /* 0: empty */
+	uint8_t tl, al;
+	char tenant[VIEW_KEY_MAX];
+	char action[VIEW_KEY_MAX];
+	struct policy_view v;
+};
+
 struct actx {
 	const struct apply_env *env;
 	char tenant[VAULT_TENANT_MAX + 1];
@@ -47,7 +63,10 @@ struct actx {
 	struct hmac_sha256 hk;
 	char hk_tenant[VAULT_TENANT_MAX + 1];
 	bool hk_ready;
-	struct policy_view view;
+	const struct policy_view *view;  /* in vc[] or in own_view */
+	struct policy_view own_view;
+	struct vslot vc[VIEW_CACHE];
+	unsigned vc_next;
 	bool k8s_secret;
 	struct apply_scratch *s;
 	struct apply_result *res;
@@ -90,6 +109,31 @@ static void fail(struct actx *a, const struct jw_leaf *lf, int err, const char *
 	/* the path is cut to leave room for why */
 	int pl = lf->path_len > 64 ? 64 : (int)lf->path_len;
 	snprintf(a->res->err, sizeof(a->res->err), "field %.*s: %.120s", pl, lf->path, what);
+}
+
+static const struct policy_view *view_of(struct actx *a, const struct policy *p,
+					 const char *tenant, size_t tl, const char *action, size_t al)
+{
+	uint64_t serial = policy_serial(p);
+	if (tl > VIEW_KEY_MAX || al > VIEW_KEY_MAX || !action || !tenant) {
+		policy_view(p, tenant, tl, action, al, &a->own_view);
+		return &a->own_view;
+	}
+	for (unsigned i = 0; i < VIEW_CACHE; i++) {
+		const struct vslot *e = &a->vc[i];
+		if (e->serial == serial && e->tl == tl && e->al == al &&
+		    !memcmp(e->tenant, tenant, tl) && !memcmp(e->action, action, al))
+			return &e->v;
+	}
+	struct vslot *e = &a->vc[a->vc_next];
+	a->vc_next = (a->vc_next + 1) % VIEW_CACHE;
+	policy_view(p, tenant, tl, action, al, &e->v);
+	e->serial = serial;
+	e->tl = (uint8_t)tl;
+	e->al = (uint8_t)al;
+	memcpy(e->tenant, tenant, tl);
+	memcpy(e->action, action, al);
+	return &e->v;
 }
 
 /* ---- the transformations ----------------------------------------------- */
@@ -257,7 +301,7 @@ static enum rw_action detect(struct actx *a, const struct jw_leaf *lf, bool keep
 			     struct buf *repl)
 {
 	struct det_hit hits[HITS_MAX];
-	uint32_t on = a->view.det_on;
+	uint32_t on = a->view->det_on;
 	size_t nh = 0;
 
 	if (a->k8s_secret && (on & DET_BIT(DET_K8S_SECRET)) &&
@@ -281,7 +325,7 @@ static enum rw_action detect(struct actx *a, const struct jw_leaf *lf, bool keep
 	}
 	/* A drop anywhere drops the value. */
 	for (size_t i = 0; i < nh; i++) {
-		const struct policy_rule *d = policy_detector(&a->view, (enum detector)hits[i].det);
+		const struct policy_rule *d = policy_detector(a->view, (enum detector)hits[i].det);
 		if (d && d->action == POLICY_DROP) {
 			a->res->counts.by_det[hits[i].det][POLICY_DROP]++;
 			note(a, lf, POLICY_DROP, hits[i].det);
@@ -292,7 +336,7 @@ static enum rw_action detect(struct actx *a, const struct jw_leaf *lf, bool keep
 	bool changed = false;
 	for (size_t i = 0; i < nh; i++) {
 		const struct det_hit *h = &hits[i];
-		const struct policy_rule *d = policy_detector(&a->view, (enum detector)h->det);
+		const struct policy_rule *d = policy_detector(a->view, (enum detector)h->det);
 		enum policy_action act = d ? d->action : POLICY_MASK;
 		if (act == POLICY_KEEP) {
 			a->res->counts.misses[h->det]++;
@@ -334,14 +378,19 @@ static enum rw_action on_value(void *arg, const struct jw_leaf *lf, struct buf *
 		return RW_KEEP;
 	if (a->inherit && lf->depth <= a->inherit_depth)
 		a->inherit = NULL;
-	if (a->view.has_crit_fields && !container)
-		a->res->crit = policy_crit_field(&a->view, lf->path, lf->path_len, lf->val,
-						 lf->val_len, a->res->crit);
+	/* the path's key, made once for both lookups */
+	struct policy_key key;
+	bool crit_q = a->view->has_crit_fields && !container;
+	bool field_q = !a->inherit && a->view->has_fields && !lf->path_cut;
+	if (crit_q || field_q)
+		policy_key(&key, lf->path, lf->path_len);
+	if (crit_q)
+		a->res->crit = policy_crit_field_key(a->view, &key, lf->val, lf->val_len, a->res->crit);
 
 	const struct policy_rule *rule = a->inherit;
-	if (!rule && a->view.has_fields && !lf->path_cut)
-		rule = policy_field(&a->view, lf->path, lf->path_len, container ? NULL : lf->val,
-				    container ? 0 : lf->val_len);
+	if (field_q)
+		rule = policy_field_key(a->view, &key, container ? NULL : lf->val,
+					container ? 0 : lf->val_len);
 	if (!rule)
 		return lf->type == JW_STRING ? detect(a, lf, false, repl) : RW_KEEP;
 
@@ -436,7 +485,15 @@ int apply_event(const struct apply_env *env, const char *tenant, size_t tl,
 	struct actx *a;
 	int r;
 
-	memset(res, 0, sizeof(*res));
+	/* all but err's bytes after the first (a 200-byte memset per event
+	 * showed in profiles) */
+	res->crit = POLICY_CRIT_UNSET;
+	res->sample = NULL;
+	res->schema = NULL;
+	res->changed = 0;
+	res->vault_batch = 0;
+	memset(&res->counts, 0, sizeof(res->counts));
+	res->err[0] = 0;
 	buf_reset(&s->out);
 	buf_reset(&s->redacted);
 	if (tl > VAULT_TENANT_MAX) {
@@ -447,6 +504,9 @@ int apply_event(const struct apply_env *env, const char *tenant, size_t tl,
 		if (!(s->a = malloc(sizeof(*s->a))))
 			return -ENOMEM;
 		s->a->hk_ready = false;
+		for (unsigned i = 0; i < VIEW_CACHE; i++)
+			s->a->vc[i].serial = 0;
+		s->a->vc_next = 0;
 	}
 	a = s->a;
 	/* Only the fields an event starts from; red[] is written before it
@@ -464,9 +524,9 @@ int apply_event(const struct apply_env *env, const char *tenant, size_t tl,
 	a->n = n;
 	a->s = s;
 	a->res = res;
-	policy_view(env->policy, tenant, tl, info->action, info->action_len, &a->view);
+	a->view = view_of(a, env->policy, tenant, tl, info->action, info->action_len);
 	a->k8s_secret = detect_k8s_secret_event(info->resource_type, info->resource_type_len, NULL, 0);
-	res->crit = a->view.crit;
+	res->crit = a->view->crit;
 
 	r = rewrite_json(in, n, on_value, a, &s->repl, &s->out, &res->changed);
 	if (r == 0 && a->err)
@@ -478,8 +538,8 @@ int apply_event(const struct apply_env *env, const char *tenant, size_t tl,
 			 st_strerror(r));
 	res->crit = policy_crit_final(res->crit);
 	if (r == 0) {
-		res->sample = policy_sample(&a->view, info->outcome, info->outcome_len, res->crit);
-		res->schema = policy_view_schema(&a->view);
+		res->sample = policy_sample(a->view, info->outcome, info->outcome_len, res->crit);
+		res->schema = policy_view_schema(a->view);
 	}
 	return r;
 }

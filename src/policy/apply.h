@@ -82,7 +82,7 @@ struct apply_result {
 /* Per-thread scratch (reused across events; release with apply_scratch_release). */
 struct apply_scratch {
 	struct buf out, repl, redacted;
-	struct actx *a;              /* the walk's state (about 9 KiB), made once */
+	struct actx *a;              /* the walk's state (about 15 KiB, with its cache of views), made once */
 };
 void apply_scratch_init(struct apply_scratch *s);
 void apply_scratch_release(struct apply_scratch *s);

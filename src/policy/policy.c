@@ -42,6 +42,9 @@
 #include "common/util.h"
 
 #define TAIL_WILD 0xFFFFu
+/* 256 bits: with the example's 11 literal last segments in one section,
+ * about 1 lookup in 25 of another segment passes the filter. */
+#define TAIL_BLOOM_WORDS 4
 #define MAX_TOKENS 64
 #define NONE ((size_t)-1)
 
@@ -170,6 +173,9 @@ struct pfilter {
 	uint16_t tail_len;     /* TAIL_WILD: the last segment holds a '*' */
 	uint8_t kind;          /* PF_EXACT: no '*', compare bytes; PF_ANY: "**" */
 	uint8_t has_value;
+	/* has_value and the value glob starts with a literal byte: a value
+	 * must start with vfirst (most values are refused without a call) */
+	uint8_t vlit, vfirst;
 	uint16_t prefix_len;   /* PF_GLOB: literal bytes before the first '*' */
 	uint16_t skip;         /* PF_GLOB: whole literal segments in the prefix (bytes, with their '.') */
 };
@@ -211,9 +217,14 @@ struct psection {
 	struct prule *rules;
 	struct pfilter *flt;
 	unsigned nrules, caprules;
-	/* A lookup whose last segment's key misses tail_bloom can only match
-	 * the rules listed in wild (last segment with a '*'), in file order. */
-	uint64_t tail_bloom;
+	/* A lookup whose last segment's key misses tail_bloom (bloom_bit)
+	 * can only match the rules listed in wild (last segment with a '*'),
+	 * in file order. */
+	uint64_t tail_bloom[TAIL_BLOOM_WORDS];
+	/* the same for the criticality rules with a field: a literal last
+	 * segment's bit in crit_bloom, else crit_wild */
+	uint64_t crit_bloom[TAIL_BLOOM_WORDS];
+	bool crit_wild;
 	unsigned *wild;
 	unsigned nwild;
 
@@ -265,7 +276,16 @@ struct policy {
 	uint8_t digest[HASH_SIZE], src_digest[HASH_SIZE];
 	unsigned lines;
 	unsigned nsections, nfield, nvalue, ndet, ncrit, nsamp, nschema;
+	uint64_t serial;             /* policy_serial() */
 };
+
+_Static_assert(TAIL_BLOOM_WORDS == sizeof(((struct policy_view *)0)->tail_bloom) / sizeof(uint64_t),
+	       "the view's blooms are the sections' blooms merged");
+_Static_assert(POLICY_VIEW_MAX <= UINT8_MAX && POLICY_RULES_MAX <= UINT16_MAX,
+	       "a view's wild rule is a scope index and a rule index");
+
+/* The serials: never 0, never reused within a process. */
+static _Atomic uint64_t last_serial;
 
 static uint32_t fnv1a(const char *s, size_t n)
 {
@@ -320,6 +340,19 @@ static inline uint32_t tail_key(const char *s, size_t n)
 	       (uint32_t)(uint8_t)s[n - 1] << 24;
 }
 
+/* A key's bit in a section's tail_bloom. Multiplied first: the key's low
+ * bits are the length alone (a bit taken from them let every segment of
+ * a rule's length through: `outcome` and `service` with `api_key`). */
+static inline unsigned bloom_bit(uint32_t key)
+{
+	return (key * 2654435761u) >> (32 - 8);
+}
+
+static inline bool bloom_has(const uint64_t *bloom, unsigned bit)
+{
+	return (bloom[bit / 64] >> (bit % 64)) & 1;
+}
+
 static void filter_init(struct pfilter *f, const char *path, size_t n, bool has_value)
 {
 	size_t t = n;
@@ -332,6 +365,8 @@ static void filter_init(struct pfilter *f, const char *path, size_t n, bool has_
 	while (f->skip > 0 && path[f->skip - 1] != '.')
 		f->skip--;
 	f->has_value = has_value;
+	f->vlit = 0;     /* set by the caller that knows the value glob */
+	f->vfirst = 0;
 	if (memchr(path + t, '*', n - t)) {
 		f->tail_len = TAIL_WILD;
 		f->tail_hash = 0;
@@ -845,6 +880,10 @@ static int parse_field(struct pstate *st, bool value_form)
 	q->vlen = vlen;
 	q->from_value = value_form;
 	filter_init(&s->flt[s->nrules], path, plen, value != NULL);
+	if (value && vlen && value[0] != '*') {
+		s->flt[s->nrules].vlit = 1;
+		s->flt[s->nrules].vfirst = (uint8_t)value[0];
+	}
 	s->nrules++;
 	return 0;
 }
@@ -1210,18 +1249,27 @@ static int build_index(struct policy *p)
 					s->det_on |= bit;
 			}
 		for (unsigned k = 0; k < s->ncrit; k++) {
-			if (s->crit[k].path)
+			if (s->crit[k].path) {
 				s->crit_cond = true;
-			else if (s->crit[k].level > s->crit_base)
+				if (s->crit[k].flt.tail_len == TAIL_WILD) {
+					s->crit_wild = true;
+				} else {
+					unsigned bit = bloom_bit(s->crit[k].flt.tail_hash);
+					s->crit_bloom[bit / 64] |= 1ull << (bit % 64);
+				}
+			} else if (s->crit[k].level > s->crit_base) {
 				s->crit_base = s->crit[k].level;
+			}
 		}
 		if (s->nrules && !(s->wild = malloc(s->nrules * sizeof(*s->wild))))
 			return -ENOMEM;
 		for (unsigned k = 0; k < s->nrules; k++) {
 			if (s->flt[k].tail_len == TAIL_WILD)
 				s->wild[s->nwild++] = k;
-			else
-				s->tail_bloom |= 1ull << (s->flt[k].tail_hash % 64);
+			else {
+				unsigned bit = bloom_bit(s->flt[k].tail_hash);
+				s->tail_bloom[bit / 64] |= 1ull << (bit % 64);
+			}
 		}
 		if (!s->ndirectives)
 			continue;
@@ -1291,6 +1339,7 @@ int policy_parse(const char *text, size_t n, const char *file_name,
 	}
 	st->p = p;
 	st->err = err;
+	p->serial = ++last_serial;
 	if ((r = new_section(st, 0, T_ANY, "*", 1, "**", 2)) < 0)
 		goto fail_free;
 	for (size_t i = 0; i < n;) {
@@ -1506,6 +1555,11 @@ void policy_digest(const struct policy *p, uint8_t out[HASH_SIZE])
 	memcpy(out, p->digest, HASH_SIZE);
 }
 
+uint64_t policy_serial(const struct policy *p)
+{
+	return p->serial;
+}
+
 void policy_source_digest(const struct policy *p, uint8_t out[HASH_SIZE])
 {
 	memcpy(out, p->src_digest, HASH_SIZE);
@@ -1567,8 +1621,23 @@ void policy_view(const struct policy *p, const char *tenant, size_t tl,
 	bool has_fields = false, has_crit_fields = false;
 	enum policy_crit crit = POLICY_CRIT_UNSET;
 	const struct policy_schema *schema = NULL;
+	unsigned nwild = 0;
+	bool crit_wild = false;
+	for (unsigned w = 0; w < TAIL_BLOOM_WORDS; w++)
+		v->tail_bloom[w] = v->crit_bloom[w] = 0;
 	for (unsigned i = 0; i < v->nsec; i++) {
 		const struct psection *s = v->sec[i];
+		for (unsigned w = 0; w < TAIL_BLOOM_WORDS; w++) {
+			v->tail_bloom[w] |= s->tail_bloom[w];
+			if (s->crit_cond)
+				v->crit_bloom[w] |= s->crit_bloom[w];
+		}
+		crit_wild |= s->crit_cond && s->crit_wild;
+		for (unsigned k = 0; k < s->nwild && nwild <= POLICY_VIEW_WILD_MAX; k++, nwild++)
+			if (nwild < POLICY_VIEW_WILD_MAX) {
+				v->wild[nwild].sec = (uint8_t)i;
+				v->wild[nwild].rule = (uint16_t)s->wild[k];
+			}
 		has_fields |= s->nrules != 0;
 		has_crit_fields |= s->crit_cond;
 		if (s->crit_base > crit)
@@ -1580,6 +1649,8 @@ void policy_view(const struct policy *p, const char *tenant, size_t tl,
 	}
 	on |= open;
 	v->det_on = on;
+	v->nwild = (uint8_t)nwild;
+	v->crit_wild = crit_wild;
 	v->has_fields = has_fields;
 	v->has_crit_fields = has_crit_fields;
 	v->crit = crit;
@@ -1628,9 +1699,15 @@ static inline bool rule_match(const struct psection *s, unsigned k, uint32_t th,
 {
 	const struct pfilter *f = &s->flt[k];
 	const struct prule *q = &s->rules[k];
-	if (!filter_pass(f, th, tl) || !path_match(f, q->pub.path, q->plen, path, pl))
+	if (!filter_pass(f, th, tl))
 		return false;
-	return !f->has_value || (value && policy_glob_flat(q->pub.value, q->vlen, value, vl));
+	/* the value's first byte before the path: `value "sk_live_*"` is a
+	 * rule on `**`, asked about every value */
+	if (f->has_value && (!value || (f->vlit && (vl == 0 || (uint8_t)value[0] != f->vfirst))))
+		return false;
+	if (!path_match(f, q->pub.path, q->plen, path, pl))
+		return false;
+	return !f->has_value || policy_glob_flat(q->pub.value, q->vlen, value, vl);
 }
 
 const struct policy_rule *policy_detector(const struct policy_view *v, enum detector d)
@@ -1643,20 +1720,47 @@ const struct policy_rule *policy_detector(const struct policy_view *v, enum dete
 	return &default_detector;
 }
 
+void policy_key(struct policy_key *k, const char *path, size_t pl)
+{
+	k->path = path;
+	k->pl = pl;
+	tail_of(path, pl, &k->th, &k->tl);
+}
+
 const struct policy_rule *policy_field(const struct policy_view *v,
 				       const char *path, size_t pl,
 				       const char *value, size_t vl)
 {
-	uint32_t th;
-	size_t tl;
+	struct policy_key k;
 
 	if (!v->has_fields)
 		return NULL;
-	tail_of(path, pl, &th, &tl);
-	uint64_t bit = 1ull << (th % 64);
+	policy_key(&k, path, pl);
+	return policy_field_key(v, &k, value, vl);
+}
+
+const struct policy_rule *policy_field_key(const struct policy_view *v, const struct policy_key *key,
+					   const char *value, size_t vl)
+{
+	const char *path = key->path;
+	size_t pl = key->pl, tl = key->tl;
+	uint32_t th = key->th;
+
+	if (!v->has_fields)
+		return NULL;
+	unsigned bit = bloom_bit(th);
+	if (v->nwild <= POLICY_VIEW_WILD_MAX && !bloom_has(v->tail_bloom, bit)) {
+		/* no scope's filter passes: what the loop below would try */
+		for (unsigned w = 0; w < v->nwild; w++) {
+			const struct psection *s = v->sec[v->wild[w].sec];
+			if (rule_match(s, v->wild[w].rule, th, tl, path, pl, value, vl))
+				return &s->rules[v->wild[w].rule].pub;
+		}
+		return NULL;
+	}
 	for (unsigned i = 0; i < v->nsec; i++) {
 		const struct psection *s = v->sec[i];
-		if (s->tail_bloom & bit) {
+		if (bloom_has(s->tail_bloom, bit)) {
 			for (unsigned k = 0; k < s->nrules; k++)
 				if (rule_match(s, k, th, tl, path, pl, value, vl))
 					return &s->rules[k].pub;
@@ -1674,12 +1778,25 @@ enum policy_crit policy_crit_field(const struct policy_view *v,
 				   const char *value, size_t vl,
 				   enum policy_crit so_far)
 {
-	uint32_t th;
-	size_t tl;
+	struct policy_key k;
 
 	if (!v->has_crit_fields || so_far == POLICY_CRIT_CRITICAL)
 		return so_far;
-	tail_of(path, pl, &th, &tl);
+	policy_key(&k, path, pl);
+	return policy_crit_field_key(v, &k, value, vl, so_far);
+}
+
+enum policy_crit policy_crit_field_key(const struct policy_view *v, const struct policy_key *key,
+				       const char *value, size_t vl, enum policy_crit so_far)
+{
+	const char *path = key->path;
+	size_t pl = key->pl, tl = key->tl;
+	uint32_t th = key->th;
+
+	if (!v->has_crit_fields || so_far == POLICY_CRIT_CRITICAL)
+		return so_far;
+	if (!v->crit_wild && !bloom_has(v->crit_bloom, bloom_bit(th)))
+		return so_far;     /* no rule's filter passes */
 	for (unsigned i = 0; i < v->nsec; i++) {
 		const struct psection *s = v->sec[i];
 		for (unsigned k = 0; s->crit_cond && k < s->ncrit; k++) {
@@ -1690,6 +1807,39 @@ enum policy_crit policy_crit_field(const struct policy_view *v,
 			if (c->value && (!value || !policy_glob_flat(c->value, c->vlen, value, vl)))
 				continue;
 			so_far = c->level;
+		}
+	}
+	return so_far;
+}
+
+const struct policy_rule *policy_field_ref(const struct policy_view *v,
+					   const char *path, size_t pl,
+					   const char *value, size_t vl)
+{
+	for (unsigned i = 0; i < v->nsec; i++) {
+		const struct psection *s = v->sec[i];
+		for (unsigned k = 0; k < s->nrules; k++) {
+			const struct prule *q = &s->rules[k];
+			if (policy_glob_path(q->pub.path, q->plen, path, pl) &&
+			    (!q->pub.value || (value && policy_glob_flat(q->pub.value, q->vlen, value, vl))))
+				return &q->pub;
+		}
+	}
+	return NULL;
+}
+
+enum policy_crit policy_crit_field_ref(const struct policy_view *v,
+				       const char *path, size_t pl,
+				       const char *value, size_t vl,
+				       enum policy_crit so_far)
+{
+	for (unsigned i = 0; i < v->nsec; i++) {
+		const struct psection *s = v->sec[i];
+		for (unsigned k = 0; k < s->ncrit; k++) {
+			const struct pcrit *c = &s->crit[k];
+			if (c->path && c->level > so_far && policy_glob_path(c->path, c->plen, path, pl) &&
+			    (!c->value || (value && policy_glob_flat(c->value, c->vlen, value, vl))))
+				so_far = c->level;
 		}
 	}
 	return so_far;

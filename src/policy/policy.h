@@ -118,9 +118,13 @@ struct policy_schema {
 struct policy;
 struct psection;   /* a compiled [section]; private to policy.c */
 
+/* The rules of a view whose last path segment holds a '*', listed in
+ * the view for policy_field (more than this: its per-scope loop). */
+#define POLICY_VIEW_WILD_MAX 16
+
 /*
  * The policy as it applies to one (tenant, action): filled by
- * policy_view() on the caller's stack (about 550 bytes), read by the
+ * policy_view() on the caller's stack (about 700 bytes), read by the
  * functions below. Valid while the policy is. Treat as opaque except for
  * the documented read-only fields.
  */
@@ -133,6 +137,13 @@ struct policy_view {
 	enum policy_crit crit;                          /* from rules without a field condition */
 	uint16_t det_on;                                /* bit d set: detector d runs */
 	const struct policy_schema *schema;             /* NULL: no binding */
+	/* Private to policy.c: the scopes' filters merged, so that a path no
+	 * literal last segment of the view matches is decided by the wild
+	 * rules alone (field) or at once (criticality). */
+	uint64_t tail_bloom[4], crit_bloom[4];
+	bool crit_wild;                                 /* a criticality path ends in a '*' */
+	uint8_t nwild;                                  /* POLICY_VIEW_WILD_MAX + 1: too many */
+	struct { uint8_t sec; uint16_t rule; } wild[POLICY_VIEW_WILD_MAX];
 };
 
 struct policy_error {
@@ -172,6 +183,11 @@ int policy_format(const struct policy *p, struct buf *out);
 /* SHA-256 of the canonical text: stable under comments, spacing, quoting
  * and spelling; changes with any rule, its order or its scope. */
 void policy_digest(const struct policy *p, uint8_t out[HASH_SIZE]);
+
+/* A number that names this policy object for the life of the process:
+ * two policies never share one, even when one is freed and the other
+ * allocated at its address (a key for caches of policy_view results). */
+uint64_t policy_serial(const struct policy *p);
 
 /* SHA-256 of the file's bytes as parsed. */
 void policy_source_digest(const struct policy *p, uint8_t out[HASH_SIZE]);
@@ -225,6 +241,33 @@ enum policy_crit policy_crit_field(const struct policy_view *v,
 				   const char *path, size_t pl,
 				   const char *value, size_t vl,
 				   enum policy_crit so_far);
+
+/* The same two lookups with the work on the path done once
+ * (policy_key), for a caller that asks both about each value. k->path
+ * must stay valid while k is used. */
+struct policy_key {
+	const char *path;
+	size_t pl;
+	uint32_t th;   /* the last segment's filter key and length */
+	size_t tl;
+};
+void policy_key(struct policy_key *k, const char *path, size_t pl);
+const struct policy_rule *policy_field_key(const struct policy_view *v, const struct policy_key *k,
+					   const char *value, size_t vl);
+enum policy_crit policy_crit_field_key(const struct policy_view *v, const struct policy_key *k,
+				       const char *value, size_t vl, enum policy_crit so_far);
+
+/* For the tests and the fuzz target: policy_field and policy_crit_field
+ * by their definition, every rule of every scope of the view matched with
+ * policy_glob_path / policy_glob_flat, none of the filters that make the
+ * real ones fast. Both must give the same answers. */
+const struct policy_rule *policy_field_ref(const struct policy_view *v,
+					   const char *path, size_t pl,
+					   const char *value, size_t vl);
+enum policy_crit policy_crit_field_ref(const struct policy_view *v,
+				       const char *path, size_t pl,
+				       const char *value, size_t vl,
+				       enum policy_crit so_far);
 static inline enum policy_crit policy_crit_final(enum policy_crit c)
 {
 	return c == POLICY_CRIT_UNSET ? POLICY_CRIT_NORMAL : c;

@@ -6,6 +6,13 @@
  * (readers: registry_get on every validated event; writers: a publish).
  * Entries are allocated one by one and never freed before registry_free,
  * so a schema pointer outlives the lock.
+ *
+ * A published (name, version) never changes and is never removed, so each
+ * thread remembers the last few registry_get hits (keyed by the
+ * registry's serial, never by its address) and answers them again without
+ * the lock: on ingest every validated event asks, and the read lock's
+ * counter is a cache line both workers write. Misses are not remembered
+ * (the schema may be published a moment later).
  */
 #include "policy/registry.h"
 
@@ -38,7 +45,21 @@ struct registry {
 	struct rentry **v;          /* sorted by name, then version */
 	size_t n;
 	size_t bytes;               /* schema text in all, <= REGISTRY_MAX_BYTES */
+	uint64_t serial;            /* never 0, never reused within a process */
 };
+
+static _Atomic uint64_t last_serial;
+
+#define MEMO_N 4
+struct memo {
+	uint64_t serial;            /* 0: empty */
+	uint32_t version;
+	size_t nl;
+	char name[REGISTRY_NAME_MAX];
+	const struct schema *s;
+};
+static _Thread_local struct memo memo[MEMO_N];
+static _Thread_local unsigned memo_next;
 
 bool registry_name_valid(const char *s, size_t n)
 {
@@ -190,6 +211,7 @@ int registry_open(struct registry **ret, const char *dir, char *err, size_t errc
 		return -ENOMEM;
 	pthread_rwlock_init(&r->lock, NULL);
 	pthread_mutex_init(&r->put_mu, NULL);
+	r->serial = ++last_serial;
 	if (snprintf(r->dir, sizeof(r->dir), "%s/schemas", dir) >= (int)sizeof(r->dir)) {
 		rc = ST_ELIMIT;
 		goto fail;
@@ -377,10 +399,25 @@ out:
 const struct schema *registry_get(struct registry *r, const char *name, size_t nl,
 				  uint32_t version)
 {
+	for (unsigned i = 0; i < MEMO_N; i++) {
+		const struct memo *m = &memo[i];
+		if (m->serial == r->serial && m->version == version && m->nl == nl &&
+		    !memcmp(m->name, name, nl))
+			return m->s;
+	}
 	pthread_rwlock_rdlock(&r->lock);
 	struct rentry *e = find(r, name, nl, version);
 	const struct schema *s = e ? e->s : NULL;
 	pthread_rwlock_unlock(&r->lock);
+	if (s && nl <= REGISTRY_NAME_MAX) {
+		struct memo *m = &memo[memo_next];
+		memo_next = (memo_next + 1) % MEMO_N;
+		m->serial = r->serial;
+		m->version = version;
+		m->nl = nl;
+		memcpy(m->name, name, nl);
+		m->s = s;
+	}
 	return s;
 }
 

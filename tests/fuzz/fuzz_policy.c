@@ -7,7 +7,9 @@
  * a refusal is ST_EINVAL or ST_ELIMIT with a message, *ret untouched, and
  * a place inside the input (line <= lines + 1, col >= 1); an accepted
  * policy's canonical text parses back to the same canonical text and the
- * same digest; lookups on it never crash and return rules of the policy.
+ * same digest; lookups on it never crash and return rules of the policy,
+ * the same rules and levels as policy_field_ref / policy_crit_field_ref
+ * (the lookups by definition, without the filters that make them fast).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -80,7 +82,10 @@ static void lookups(const struct policy *p, const uint8_t *data, size_t size)
 {
 	static const char *const tenants[] = { "acme", "acme-eu", "other", "", NULL };
 	static const char *const actions[] = { "k8s.secrets.get", "auth.login", "a", "iam.role.update" };
-	static const char *const paths[] = { "actor.id", "metadata.db.password", "a.b.c", "data", "" };
+	static const char *const paths[] = {
+		"actor.id", "metadata.db.password", "a.b.c", "data", "", "token", "x.token",
+		"actor.type", "type", "host", "metadata.customer.email", "a..b", ".", "k8s.x.y.z",
+	};
 	struct policy_view v;
 
 	for (size_t t = 0; t < sizeof(tenants) / sizeof(tenants[0]); t++)
@@ -91,11 +96,17 @@ static void lookups(const struct policy *p, const uint8_t *data, size_t size)
 				abort();
 			enum policy_crit c = v.crit;
 			for (size_t k = 0; k < sizeof(paths) / sizeof(paths[0]); k++) {
-				const struct policy_rule *r = policy_field(&v, paths[k], strlen(paths[k]),
-									   (const char *)data, size);
+				size_t pl = strlen(paths[k]);
+				const struct policy_rule *r = policy_field(&v, paths[k], pl, (const char *)data, size);
 				if (r && (r->action < POLICY_DROP || r->action > POLICY_KEEP || !r->path))
 					abort();
-				c = policy_crit_field(&v, paths[k], strlen(paths[k]), (const char *)data, size, c);
+				if (r != policy_field_ref(&v, paths[k], pl, (const char *)data, size) ||
+				    policy_field(&v, paths[k], pl, NULL, 0) != policy_field_ref(&v, paths[k], pl, NULL, 0))
+					abort();
+				enum policy_crit c2 = policy_crit_field(&v, paths[k], pl, (const char *)data, size, c);
+				if (c2 != policy_crit_field_ref(&v, paths[k], pl, (const char *)data, size, c))
+					abort();
+				c = c2;
 			}
 			if (c < v.crit || c > POLICY_CRIT_CRITICAL)
 				abort();
@@ -112,7 +123,24 @@ static void lookups(const struct policy *p, const uint8_t *data, size_t size)
 	/* the input's own bytes as tenant, action and path */
 	size_t h = size / 2;
 	policy_view(p, (const char *)data, h, (const char *)data + h, size - h, &v);
-	policy_field(&v, (const char *)data, size, NULL, 0);
+	if (policy_field(&v, (const char *)data, size, NULL, 0) !=
+	    policy_field_ref(&v, (const char *)data, size, NULL, 0))
+		abort();
+	/* the bytes as a path (to the first NUL) and a value (after it) */
+	const uint8_t *z = memchr(data, 0, size);
+	if (z) {
+		size_t pl = (size_t)(z - data);
+		const char *val = (const char *)z + 1;
+		size_t vl = size - pl - 1;
+		for (size_t a = 0; a < sizeof(actions) / sizeof(actions[0]); a++) {
+			policy_view(p, "acme", 4, actions[a], strlen(actions[a]), &v);
+			if (policy_field(&v, (const char *)data, pl, val, vl) !=
+			    policy_field_ref(&v, (const char *)data, pl, val, vl) ||
+			    policy_crit_field(&v, (const char *)data, pl, val, vl, POLICY_CRIT_UNSET) !=
+			    policy_crit_field_ref(&v, (const char *)data, pl, val, vl, POLICY_CRIT_UNSET))
+				abort();
+		}
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -5,8 +5,10 @@
  * inside), numbers under hash become strings, detectors on spans only,
  * drop-by-detector drops the value, keep counts misses and changes
  * nothing, the identity fields are immune, the redacted list's cap and
- * "more", an unchanged event comes out identical with no list, and a
- * tokenize rule without a vault refuses the event naming the field.
+ * "more", an unchanged event comes out identical with no list, a
+ * tokenize rule without a vault refuses the event naming the field, and
+ * one scratch reused across tenants, actions and policies (its cache of
+ * views) gives what a fresh scratch gives.
  */
 #include "test.h"
 
@@ -171,6 +173,72 @@ static void test_event(void)
 	buf_release(&out);
 }
 
+/* The same event through one scratch and through a fresh one: the same
+ * bytes, list, criticality, sample class and schema binding. */
+static void same_as_fresh(const struct apply_env *env, struct apply_scratch *s, const char *tenant,
+			  const char *ev, const char *why)
+{
+	struct buf c = BUF_INIT(1 << 16), fresh = BUF_INIT(1 << 16);
+	struct event_info info;
+	struct event_error err;
+	struct apply_result r1, r2;
+	CHECK_MSG(event_parse((const uint8_t *)ev, strlen(ev), NULL, &c, &info, &err) == 0, "%s", err.msg);
+	int k1 = apply_event(env, tenant, strlen(tenant), &info, c.data, c.len, s, &r1);
+	int k2 = run(env, tenant, ev, &fresh, &r2);
+	CHECK_MSG(k1 == k2 && k1 == 0, "%s: %d / %d", why, k1, k2);
+	CHECK_MSG(s->out.len + s->redacted.len == fresh.len &&
+		  !memcmp(s->out.data, fresh.data, s->out.len) &&
+		  !memcmp(s->redacted.data, fresh.data + s->out.len, s->redacted.len),
+		  "%s: tenant %s: %.*s%.*s, fresh %.*s", why, tenant, (int)s->out.len, (const char *)s->out.data,
+		  (int)s->redacted.len, (const char *)s->redacted.data, (int)fresh.len, (const char *)fresh.data);
+	CHECK_MSG(r1.crit == r2.crit && r1.sample == r2.sample && r1.schema == r2.schema &&
+		  r1.changed == r2.changed && !memcmp(&r1.counts, &r2.counts, sizeof(r1.counts)),
+		  "%s: tenant %s: results differ", why, tenant);
+	buf_release(&c);
+	buf_release(&fresh);
+}
+
+static void test_reuse(void)
+{
+	struct apply_env env = { 0 };
+	struct apply_scratch s;
+	static const char *const tenants[] = {
+		"acme", "globex", "t3", "initech",
+		"a-tenant-name-of-64-bytes-0123456789012345678901234567890123456x",
+	};
+	static const char *const actions[] = {
+		"k8s.secrets.get", "iam.role.update", "auth.login", "x",
+		"iam.an-action-longer-than-a-cached-key.0123456789012345678901234567890123456789",
+	};
+	char ev[512];
+
+	apply_scratch_init(&s);
+	/* more (tenant, action) pairs than the scratch keeps views of, in
+	 * turn, and an action longer than a cached key */
+	env.policy = parse("field actor.id hash\n"
+			   "[tenant acme]\nfield actor.id drop\ndetector email off\n"
+			   "[action k8s.secrets.*]\ncriticality critical\nfield metadata.m mask\n"
+			   "[tenant globex action iam.**]\nfield metadata.m drop\nsample s 0.5\n"
+			   "[action auth.**]\nschema auth-event/2\n");
+	for (int round = 0; round < 3; round++)
+		for (size_t t = 0; t < ARRAY_SIZE(tenants); t++)
+			for (size_t a = 0; a < ARRAY_SIZE(actions); a++) {
+				snprintf(ev, sizeof(ev), "{\"time\":\"2026-11-28T10:00:00Z\",\"action\":\"%s\","
+					 "\"actor\":{\"id\":\"bob@example.com\"},\"resource\":{\"type\":\"r\"},"
+					 "\"outcome\":\"success\",\"metadata\":{\"m\":\"v a@b.co\"}}", actions[a]);
+				same_as_fresh(&env, &s, tenants[t], ev, "reuse");
+			}
+	/* A new policy, very likely at the freed one's address: the scratch
+	 * must not answer with the old one's views. */
+	for (int i = 0; i < 4; i++) {
+		policy_free((struct policy *)env.policy);
+		env.policy = parse(i % 2 ? "field actor.id drop\n" : "field actor.id keep\n");
+		same_as_fresh(&env, &s, "acme", EV(""), "new policy");
+	}
+	policy_free((struct policy *)env.policy);
+	apply_scratch_release(&s);
+}
+
 /* SEALTRAIL_APPLY_BENCH=N: N events like bench/loadgen's through
  * event_parse alone and through event_parse + apply_event with
  * docs/examples/policy.conf; prints ns per event for both. */
@@ -223,5 +291,6 @@ int main(void)
 	bench();
 	test_mask_hash();
 	test_event();
+	test_reuse();
 	return test_report("test_apply");
 }

@@ -205,6 +205,103 @@ static void test_fields(void)
 	}
 }
 
+/* policy_field and policy_crit_field (their tail filters, the view's
+ * merged blooms, its list of wild rules, the value's first byte) give
+ * what the rules say by definition (policy_field_ref and
+ * policy_crit_field_ref), over every path of depth 1 to 3 made of
+ * segments the policies name, for several tenants, actions and values. */
+static void check_against_ref(const struct policy *p, const char *what, bool sparse)
+{
+	static const char *const segs[] = {
+		"password", "passwd", "token", "id", "type", "ip", "data", "email", "note", "key",
+		"metadata", "actor", "customer", "secret", "host", "policy_document", "x", "",
+		"pan", "card", "phone", "request_object", "w7", "authorization", "a", "t5",
+	};
+	static const char *const tenants[] = { "acme", "acme-eu", "other", NULL };
+	static const char *const actions[] = {
+		"k8s.secrets.get", "k8s.pods.get", "iam.x", "pay.charge", "payments.refund", "auth.login",
+		"health.check",
+	};
+	static const char *const values[] = { NULL, "", "sk_live_1", "root", "AKIA1", "s", "x" };
+	const size_t ns = ARRAY_SIZE(segs);
+	struct policy_view v;
+	unsigned bad = 0, hits = 0, n = 0;
+
+	for (size_t t = 0; t < ARRAY_SIZE(tenants); t++)
+		for (size_t a = 0; a < ARRAY_SIZE(actions); a += sparse ? 3 : 1) {
+			const char *tn = tenants[t];
+			policy_view(p, tn, tn ? strlen(tn) : 0, actions[a], strlen(actions[a]), &v);
+			for (size_t k = 0; k < ns + ns * ns + ns * ns * ns; k++) {
+				char path[200];
+				size_t x = k < ns ? k : k < ns + ns * ns ? k - ns : k - ns - ns * ns;
+				int depth = k < ns ? 1 : k < ns + ns * ns ? 2 : 3;
+				if (depth == 3 && (sparse || x % 7))
+					continue;   /* a seventh of depth 3 */
+				path[0] = 0;
+				for (int d = 0; d < depth; d++, x /= ns)
+					snprintf(path + strlen(path), sizeof(path) - strlen(path), "%s%s",
+						 d ? "." : "", segs[x % ns]);
+				size_t pl = strlen(path);
+				for (size_t vi = 0; vi < ARRAY_SIZE(values); vi++) {
+					const char *val = values[vi];
+					size_t vl = val ? strlen(val) : 0;
+					const struct policy_rule *r = policy_field(&v, path, pl, val, vl);
+					struct policy_key key;
+					policy_key(&key, path, pl);
+					n++;
+					if (r != policy_field_key(&v, &key, val, vl) && bad++ < 5)
+						CHECK_MSG(0, "%s: path %s: policy_field_key differs", what, path);
+					hits += r != NULL;
+					if (r != policy_field_ref(&v, path, pl, val, vl) && bad++ < 5)
+						CHECK_MSG(0, "%s: tenant %s action %s path %s value %s: policy_field differs from the reference",
+							  what, tn ? tn : "(none)", actions[a], path, val ? val : "(null)");
+					for (int so = POLICY_CRIT_UNSET; so <= POLICY_CRIT_CRITICAL; so++)
+						if ((policy_crit_field(&v, path, pl, val, vl, (enum policy_crit)so) !=
+						     policy_crit_field_ref(&v, path, pl, val, vl, (enum policy_crit)so) ||
+						     policy_crit_field_key(&v, &key, val, vl, (enum policy_crit)so) !=
+						     policy_crit_field_ref(&v, path, pl, val, vl, (enum policy_crit)so)) &&
+						    bad++ < 5)
+							CHECK_MSG(0, "%s: tenant %s action %s path %s: policy_crit_field differs from the reference",
+								  what, tn ? tn : "(none)", actions[a], path);
+				}
+			}
+		}
+	CHECK_MSG(bad == 0, "%s: %u lookups differ from the reference", what, bad);
+	/* the sample reaches both answers */
+	CHECK_MSG(hits > 0 && hits < n, "%s: %u of %u lookups found a rule", what, hits, n);
+}
+
+static struct policy *load_example(void);
+
+static void test_fields_ref(void)
+{
+	struct policy *p = parse(fields_policy);
+	if (p) {
+		check_against_ref(p, "fields_policy", false);
+		policy_free(p);
+	}
+	if ((p = load_example())) {
+		check_against_ref(p, "docs/examples/policy.conf", false);
+		policy_free(p);
+	}
+	/* More wild rules than a view lists (POLICY_VIEW_WILD_MAX), and more
+	 * literal last segments than a section's bloom holds apart. */
+	struct buf b = BUF_INIT(1 << 20);
+	CHECK(buf_puts(&b, "version 1\ncriticality high field=**.key value=s\n") == 0);
+	for (int i = 0; i < POLICY_VIEW_WILD_MAX + 4; i++)
+		CHECK(buf_printf(&b, "field metadata.w%d.* hash\n", i) == 0);
+	for (int i = 0; i < 100; i++)
+		CHECK(buf_printf(&b, "field a.t%d drop\n", i) == 0);
+	CHECK(buf_puts(&b, "field **.x* keep\nvalue \"s*\" drop\n[action k8s.**]\nfield **.ty* mask\n"
+		       "criticality critical field=a.*\n") == 0);
+	CHECK(buf_putc(&b, 0) == 0);
+	if ((p = parse((const char *)b.data))) {
+		check_against_ref(p, "wild and literal rules", true);
+		policy_free(p);
+	}
+	buf_release(&b);
+}
+
 /* ---- detectors ---- */
 
 static void test_detectors(void)
@@ -863,6 +960,7 @@ int main(int argc, char **argv)
 
 	test_globs();
 	test_fields();
+	test_fields_ref();
 	test_detectors();
 	test_crit_sample_schema();
 	test_errors();

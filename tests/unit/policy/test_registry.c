@@ -126,6 +126,10 @@ int main(void)
 	CHECK(registry_latest(r, "auth-event", 10, &hv) != NULL && hv == 3);
 	CHECK(registry_latest(r, "auth-even", 9, &hv) == NULL && hv == 0);
 	CHECK(registry_latest(r, "k8s-audit", 9, &hv) == registry_get(r, "k8s-audit", 9, 6) && hv == 6);
+	/* asked again (the thread's memo of hits): the same schema */
+	CHECK(registry_get(r, "k8s-audit", 9, 6) == registry_get(r, "k8s-audit", 9, 6) &&
+	      registry_get(r, "k8s-audit", 9, 6) != registry_get(r, "auth-event", 10, 2));
+	CHECK(registry_get(r, "k8s-audit", 9, 7) == NULL && registry_get(r, "k8s-audi", 8, 6) == NULL);
 	CHECK(registry_latest(r, "zzz", 3, &hv) == NULL && hv == 0);
 	registry_free(r);
 
@@ -138,6 +142,11 @@ int main(void)
 		char *txt = malloc(big + 1);
 		CHECK(mkdtemp(d2) != NULL && txt != NULL);
 		CHECK_MSG(registry_open(&r2, d2, err, sizeof(err)) == 0, "%s", err);
+		/* registry_get remembers its hits per thread; a registry freed
+		 * and another opened (very likely at its address) does not
+		 * answer with the first one's schemas */
+		CHECK(registry_get(r2, "auth-event", 10, 2) == NULL);
+		CHECK(registry_get(r2, "k8s-audit", 9, 6) == NULL);
 		int rc = 0;
 		uint32_t k;
 		for (k = 1; k <= REGISTRY_MAX_BYTES / big + 1; k++) {
