@@ -546,7 +546,7 @@ static int one_pass(struct mctx *c, const struct fields *f, const struct cef_msg
 		return r;
 	if (f->v[SF_ACTOR_TYPE].p)
 		r = put_field(c, &fa, "type", &f->v[SF_ACTOR_TYPE]);
-	else if ((r = put_key(c, &fa, "type")) == 0)
+	else if (f->actor_type && (r = put_key(c, &fa, "type")) == 0)
 		r = json_put_str(c->out, f->actor_type, strlen(f->actor_type));
 	if (r < 0 || (r = put_field(c, &fa, "name", &f->v[SF_ACTOR_NAME])) < 0 ||
 	    (r = put_field(c, &fa, "ip", &f->v[SF_ACTOR_IP])) < 0 ||
@@ -622,7 +622,6 @@ int syslog_map(const struct syslog_msg *m, const uint8_t *frame, const struct sy
 	int r;
 
 	memset(&f, 0, sizeof(f));
-	f.actor_type = "host";
 	f.resource_type = "syslog";
 	/* 1. the rules */
 	for (size_t i = 0; rules && i < rules->n; i++) {
@@ -693,6 +692,7 @@ int syslog_map(const struct syslog_msg *m, const uint8_t *frame, const struct sy
 			f.v[SF_ACTOR_ID] = (struct fv){ m->hostname.p, m->hostname.len, DEC_RAW };
 		else
 			f.v[SF_ACTOR_ID] = (struct fv){ (const uint8_t *)"unknown", 7, DEC_RAW };
+		f.actor_type = "host";
 	}
 	if (!f.v[SF_RESOURCE_ID].p && !f.v[SF_RESOURCE_TYPE].p && m->app.p && !cm)
 		f.v[SF_RESOURCE_ID] = (struct fv){ m->app.p, m->app.len, DEC_RAW };

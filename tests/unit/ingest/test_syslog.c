@@ -290,7 +290,7 @@ static const struct map_case maps[] = {
 	  { "\"msg\":\"\"", NULL, NULL } },
 	{ "<86>1 2026-11-28T10:00:00Z web app 42 login [audit@32473 id=\"evt-1\" actor=\"alice\" "
 	  "action=\"user.login\" resource=\"acct-7\" resource_type=\"account\" outcome=\"denied\" reason=\"bad \\\"pw\\\"\"]",
-	  { "\"id\":\"evt-1\"", "\"action\":\"user.login\"", "\"actor\":{\"id\":\"alice\",\"type\":\"host\"}",
+	  { "\"id\":\"evt-1\"", "\"action\":\"user.login\"", "\"actor\":{\"id\":\"alice\"}",
 	    "\"resource\":{\"type\":\"account\",\"id\":\"acct-7\"}", "\"outcome\":\"denied\"",
 	    "\"reason\":\"bad \\\"pw\\\"\"", "\"sd\":{\"audit@32473\":{\"id\":\"evt-1\"", "\"procid\":\"42\"" },
 	  { NULL, NULL, NULL } },
