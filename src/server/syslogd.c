@@ -329,7 +329,12 @@ static void frame(struct syslogd *d, struct sconn *c, const struct syslog_frame 
 	stat_add(&d->st.frames[f->framing], 1);
 	if (c->nbatch == 0)
 		c->batch_t0 = now_monotonic_ns();
-	if (syslog_parse(f->p, f->len, now, &m, &pe) < 0) {
+	/* a sender's template often ends an octet-counted message with LF
+	 * (rsyslog's RFC 5424 templates do): not part of the message */
+	size_t len = f->len;
+	if (f->framing == SYSLOG_FRAMING_OCTET && len && f->p[len - 1] == '\n')
+		len -= 1 + (len > 1 && f->p[len - 2] == '\r');
+	if (syslog_parse(f->p, len, now, &m, &pe) < 0) {
 		stat_add(&d->st.frames_rejected[SR_MALFORMED], 1);
 		snprintf(msg, sizeof(msg), "byte %zu of the message: %s", pe.offset, pe.msg);
 		reject_log(d, c, f->offset, "malformed message", msg);
