@@ -11,10 +11,11 @@
  * holds syslog_batch_events events or syslog_batch_delay after its first.
  *
  * Invariants:
- *  1. Backpressure, never drops: while a connection's batch is not durable
- *     (in flight, or refused by a full queue, a failed log or a low disk
- *     and waiting to be submitted again), the connection is not read; the
- *     sender is slowed by TCP. A batch is only ever freed after
+ *  1. Backpressure, never drops: a connection has at most one batch in
+ *     flight and one filling; once the filling one is full (or a batch is
+ *     held: refused by a full queue, a failed log or a low disk and waiting
+ *     to be submitted again), the connection is not read until the batch
+ *     in flight is durable; the sender is slowed by TCP. A batch is only ever freed after
  *     ingest_req_settle saw it committed (each event committed, a
  *     duplicate, or refused on its own by the pipeline: counted and
  *     logged).
@@ -235,6 +236,7 @@ static void flush(struct syslogd *d, struct sconn *c)
 
 	if (c->nbatch == 0 || c->q)
 		return;
+	c->retry_at = 0;
 	pthread_rwlock_rdlock(&s->log_lock);
 	if (!s->log || !s->ingest || ingest_disk_level(s->ingest) >= DISK_ADMIN_SPACE_LEFT) {
 		/* hold it: the sender waits (TCP), nothing is refused */
@@ -476,17 +478,19 @@ static bool conn_step(struct syslogd *d, struct sconn *c, bool readable)
 		submit(d, c);
 		pthread_rwlock_unlock(&d->s->log_lock);
 	}
-	for (int round = 0; round < 8 && !c->q; round++) {
+	/* One batch in flight and the next one filling (double buffering):
+	 * the connection is read until the next batch is full too. */
+	for (int round = 0; round < 8; round++) {
 		frame_buffered(d, c, draining);
 		bool full = c->nbatch >= d->batch_events;
 		bool due = c->nbatch && (now - c->batch_t0 >= d->batch_ns || c->eof || draining);
-		if (full || due) {
+		if ((full || due) && !c->q && !(c->retry_at && now < c->retry_at)) {
 			flush(d, c);
-			if (c->q)
-				break;
-			if (c->nbatch)
-				break;   /* held: retried later */
+			if (c->q && c->nbatch == 0)
+				continue;   /* the next batch starts empty */
 		}
+		if (c->nbatch >= d->batch_events)
+			break;
 		if (!readable || c->eof || draining || c->rlen == c->rcap)
 			break;
 		size_t before = c->rlen;
@@ -495,7 +499,8 @@ static bool conn_step(struct syslogd *d, struct sconn *c, bool readable)
 			break;
 	}
 	/* what to wait for */
-	bool paused = c->q != NULL || (c->nbatch && c->retry_at);
+	bool paused = c->nbatch >= d->batch_events || (c->nbatch && c->retry_at && !c->q) ||
+		      (c->q && !c->inflight);
 	if (c->eof && !c->q && !c->nbatch && c->rlen == 0) {
 		conn_free(d, c);
 		return false;
