@@ -112,9 +112,17 @@ static int leef_ext(const uint8_t *p, size_t n, size_t i, struct cef_msg *m)
 			size_t ks = i, ke = (size_t)(eq - p);
 			while (ks < ke && (p[ks] == ' ' || p[ks] == '\t'))
 				ks++;
-			if (ke > ks)
+			/* a key of key characters only: two keys that differ in
+			 * invalid bytes would be one JSON key once those become
+			 * U+FFFD (found by fuzz_cef) */
+			bool ok = ke > ks && ke - ks <= CEF_KEY_MAX;
+			for (size_t k = ks; ok && k < ke; k++)
+				ok = key_char(p[k]);
+			if (ok)
 				push(m, (struct cef_str){ p + ks, ke - ks, false },
 				     (struct cef_str){ eq + 1, e - (ke + 1), false });
+			else
+				m->dropped++;
 		}
 		i = e + (d != NULL);
 	}

@@ -14,7 +14,8 @@
  *   LEEF:2.0|Vendor|Product|Version|EventID|Delimiter|key=value<D>...
  *
  * LEEF 2.0's delimiter is one character, or its code as "xHH" / "0xHH";
- * empty means TAB. LEEF values carry no escapes.
+ * empty means TAB. LEEF values carry no escapes; a pair whose key is not
+ * 1..63 key characters is dropped (counted).
  *
  * Ownership: every slice points into the caller's input. Nothing
  * allocates; no global state.

@@ -312,6 +312,11 @@ static const struct map_case maps[] = {
 	  { "\"action\":\"leef.lancope.stealthwatch.41\"", "\"actor\":{\"id\":\"carol\",\"type\":\"user\",\"ip\":\"10.0.1.8\"}",
 	    "\"leef\":{", "\"time_missing\":true", NULL },
 	  { NULL, NULL, NULL } },
+	/* regression (fuzz_cef): LEEF keys that differ only in invalid bytes
+	 * would be one JSON key; such pairs are dropped */
+	{ "LEEF:1.0|V|P|1|41|\xba" "dst=a\t\xb2" "dst=b\tok=1",
+	  { "\"ext\":{\"ok\":\"1\"}", NULL },
+	  { NULL, NULL, NULL } },
 	{ "<13>1 - - - - - - \xff\xfe bytes",
 	  { "\"action\":\"syslog.unknown\"", "\"actor\":{\"id\":\"unknown\"", "\"msg\":\"\\ufffd\\ufffd bytes\"", NULL },
 	  { NULL, NULL, NULL } },
