@@ -94,6 +94,7 @@ struct sconn {
 	bool inflight;
 	int64_t retry_at;            /* q waits (not in flight) until this */
 	bool eof;                    /* the peer closed, or a read failed */
+	bool tls_pending;            /* GnuTLS holds decrypted bytes epoll cannot see */
 	int64_t last_active;
 	struct sconn *prev, *next;   /* all connections */
 	struct sconn *done_next;     /* completed, for the loop */
@@ -433,7 +434,8 @@ static void conn_read(struct syslogd *d, struct sconn *c)
 		c->rlen += (size_t)n;
 		c->last_active = now_monotonic_ns();
 		stat_add(&d->st.bytes, (uint64_t)n);
-		if (c->rlen == c->rcap || (size_t)n < READ_CHUNK / 4)
+		if (c->rlen == c->rcap ||
+		    ((size_t)n < READ_CHUNK / 4 && !(c->tls && gnutls_record_check_pending(c->tls))))
 			return;
 	}
 }
@@ -509,6 +511,10 @@ static bool conn_step(struct syslogd *d, struct sconn *c, bool readable)
 		watch(d, c, EPOLLIN);
 	else
 		watch(d, c, 0);
+	/* records GnuTLS already took off the socket wake no epoll: the loop
+	 * steps the connection again at once */
+	c->tls_pending = c->tls && c->handshaken && !c->eof && !draining && !paused &&
+			 c->rlen < c->rcap && gnutls_record_check_pending(c->tls) > 0;
 	return true;
 }
 
@@ -613,6 +619,8 @@ static void *loop(void *arg)
 				next = c->batch_t0 + d->batch_ns;
 			if (c->retry_at && c->retry_at < next)
 				next = c->retry_at;
+			if (c->tls_pending)
+				next = now;
 		}
 		int timeout = next <= now ? 0 : (int)((next - now + 999999) / 1000000);
 		int n = epoll_wait(d->ep, evs, MAX_EVENTS, timeout);
@@ -654,8 +662,8 @@ static void *loop(void *arg)
 				conn_free(d, c);
 				continue;
 			}
-			if (due || draining) {
-				if (!conn_step(d, c, false))
+			if (due || draining || c->tls_pending) {
+				if (!conn_step(d, c, c->tls_pending))
 					continue;
 			}
 			if (c->q || c->nbatch)

@@ -43,7 +43,7 @@ syslog_max_frame = 4K
 syslog_map = app@1 user actor.id
 EOF
 st_start_server s --data "$D" --config "$T/server.conf" --init
-ADMIN=$(grep -o 'st1_[A-Za-z0-9_]*' "$T/s.out" | head -1)
+ADMIN=$(grep -o 'st1_[A-Za-z0-9_-]*' "$T/s.out" | head -1)
 AUD=$("$ST" token create --data "$D" --role auditor --tenant acme 2>/dev/null | head -1)
 sleep 2.2
 BASE=http://127.0.0.1:$PORT
@@ -165,15 +165,35 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1]))) as raw:
         for i in range(1, 51):
             b = ("<13>1 2026-11-28T10:00:00Z h tlsapp - - - tls-%d" % i).encode()
             s.sendall(str(len(b)).encode() + b" " + b)
+        # 900 in one write: several TLS records GnuTLS may read at once
+        bulk = b""
+        for i in range(1, 901):
+            b = ("<13>1 2026-11-28T10:00:00Z h tlsbulk - - - bulk-%d %s" % (i, "p" * 40)).encode()
+            bulk += str(len(b)).encode() + b" " + b
+        s.sendall(bulk)
         s.unwrap()
 EOF
 r=$(wait_count action:syslog.tlsapp tls- 50)
 expect "TLS listener (RFC 5425): 50 octet-counted messages, each exactly once" '[ "$r" = "50 50" ]' "$r"
+r=$(wait_count action:syslog.tlsbulk bulk- 900)
+expect "TLS: 900 messages in one write (many records), each exactly once" '[ "$r" = "900 900" ]' "$r"
 curl -s --max-time 20 -H "Authorization: Bearer $AUD" "$BASE/v1/events?q=action:syslog.tlsapp&fresh=1&limit=1" >"$T/tls.json"
 expect "the TLS listener's producer" 'grep -q "\"producer\":\"syslog-tls\"" "$T/tls.json"'
-echo "not TLS" | python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1]))); s.sendall(sys.stdin.buffer.read()); s.recv(100); s.close()' "$TP" 2>/dev/null || true
-sleep 0.3
-hf=$(metric sealtrail_syslog_tls_handshake_failures_total)
+python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"<13>1 - h a - - - not TLS\n" * 100)
+s.shutdown(socket.SHUT_WR)
+try:
+    s.recv(100)
+except OSError:
+    pass
+s.close()' "$TP" 2>/dev/null || true
+for _ in $(seq 1 50); do
+	hf=$(metric sealtrail_syslog_tls_handshake_failures_total)
+	[ "${hf:-0}" -ge 1 ] && break
+	sleep 0.1
+done
 expect "plain text to the TLS listener is a handshake failure, counted" '[ "${hf:-0}" -ge 1 ]' "$hf"
 
 # ---- rsyslogd: imtcp in, omfwd to the listener, both framings
