@@ -39,6 +39,7 @@
 #include <gnutls/gnutls.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -117,11 +118,9 @@ struct syslogd {
 	struct sconn *conns;
 	size_t nconns;
 	uint64_t next_id;
-	pthread_mutex_t mu;          /* done list, drain flags */
+	pthread_mutex_t mu;          /* the done list */
 	struct sconn *done;
-	bool draining;
-	bool drained;                /* the thread has committed everything and stopped */
-	pthread_cond_t drained_cv;
+	atomic_bool draining;        /* set by syslogd_drain, read by the loop */
 	/* the rejected-frame log's rate limit */
 	int64_t log_window;
 	unsigned log_count;
@@ -467,7 +466,7 @@ static void handshake(struct syslogd *d, struct sconn *c)
 static bool conn_step(struct syslogd *d, struct sconn *c, bool readable)
 {
 	int64_t now = now_monotonic_ns();
-	bool draining = d->draining;
+	bool draining = atomic_load(&d->draining);
 
 	if (c->tls && !c->handshaken && !c->eof && !draining) {
 		handshake(d, c);
@@ -631,16 +630,14 @@ static void *loop(void *arg)
 				ssize_t rr = read(d->wake, &v, sizeof(v));
 				(void)rr;
 			} else if (kind == K_LISTENER) {
-				if (!d->draining)
+				if (!atomic_load(&d->draining))
 					accept_on(d, evs[i].data.ptr);
 			} else {
 				conn_step(d, evs[i].data.ptr, true);
 			}
 		}
 		take_done(d);
-		pthread_mutex_lock(&d->mu);
-		bool draining = d->draining;
-		pthread_mutex_unlock(&d->mu);
+		bool draining = atomic_load(&d->draining);
 		now = now_monotonic_ns();
 		if (draining && !drain_started) {
 			drain_started = now;
@@ -697,10 +694,6 @@ static void *loop(void *arg)
 		}
 		conn_free(d, c);
 	}
-	pthread_mutex_lock(&d->mu);
-	d->drained = true;
-	pthread_cond_broadcast(&d->drained_cv);
-	pthread_mutex_unlock(&d->mu);
 	return NULL;
 }
 
@@ -752,7 +745,6 @@ int syslogd_start(struct syslogd **ret, struct server *s, char *err, size_t errc
 	d->ep = d->wake = -1;
 	d->wake_kind = K_WAKE;
 	pthread_mutex_init(&d->mu, NULL);
-	pthread_cond_init(&d->drained_cv, NULL);
 	for (size_t i = 0; i < CONFIG_MAX_SYSLOG; i++)
 		d->ls[i].fd = -1;
 	d->rules = cfg->syslog_rules;
@@ -833,9 +825,7 @@ void syslogd_drain(struct syslogd *d)
 {
 	if (!d || !d->started)
 		return;
-	pthread_mutex_lock(&d->mu);
-	d->draining = true;
-	pthread_mutex_unlock(&d->mu);
+	atomic_store(&d->draining, true);
 	wake(d);
 	pthread_join(d->thr, NULL);
 	d->started = false;
@@ -859,7 +849,6 @@ void syslogd_free(struct syslogd *d)
 		close(d->wake);
 	buf_release(&d->scratch);
 	pthread_mutex_destroy(&d->mu);
-	pthread_cond_destroy(&d->drained_cv);
 	free(d);
 }
 
