@@ -245,5 +245,33 @@ expect "SIGTERM: the server drains and exits 0" '[ "$ST_EXIT" = 0 ]' "exit $ST_E
 n=$("$ST" query --data "$D" --json --all 'action:syslog.drainapp' | grep -c '"msg":"drain-' || true)
 expect "the 100 messages read before SIGTERM are in the log" '[ "$n" = 100 ]' "$n"
 
+# ---- limits: connections and idle timeout (a second server)
+LP=$(st_free_port)
+printf 'syslog_listen = 127.0.0.1:%s tenant=acme producer=limits\nsyslog_max_connections = 2\nsyslog_idle_timeout = 1s\n' "$LP" >"$T/limits.conf"
+st_start_server l --data "$T/data2" --config "$T/limits.conf" --init
+ADMIN=$(grep -o 'st1_[A-Za-z0-9_-]*' "$T/l.out" | head -1)
+BASE=http://127.0.0.1:$PORT
+r=$(python3 - "$LP" <<"EOF"
+import socket, sys, time
+port = int(sys.argv[1])
+a = socket.create_connection(("127.0.0.1", port))
+b = socket.create_connection(("127.0.0.1", port))
+time.sleep(0.3)
+c = socket.create_connection(("127.0.0.1", port))
+c.settimeout(5)
+third = "closed" if c.recv(10) == b"" else "open"
+a.settimeout(5)
+t0 = time.time()
+first = "closed" if a.recv(10) == b"" else "open"
+print(third, first, "%.1f" % (time.time() - t0))
+EOF
+)
+expect "over syslog_max_connections a connection is closed at accept; a silent one after syslog_idle_timeout" \
+	'[[ $r == "closed closed "* ]]' "$r"
+rf=$(metric sealtrail_syslog_connections_refused_total)
+ic=$(metric sealtrail_syslog_connections_idle_closed_total)
+expect "both are counted" '[ "$rf" = 1 ] && [ "${ic:-0}" -ge 1 ]' "refused $rf idle $ic"
+st_stop "$SPID" 30
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
