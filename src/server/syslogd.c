@@ -26,9 +26,11 @@
  *     the read buffer by max_frame + READ_CHUNK, a batch by
  *     syslog_batch_events (and the read buffer at a drain), connections by
  *     syslog_max_connections, silence by syslog_idle_timeout.
- *  4. Drain: syslogd_drain stops accepting and reading, turns the bytes
- *     already read into batches, commits them and waits for every one to
- *     be durable (bounded), then closes the connections.
+ *  4. Drain: syslogd_drain stops accepting, reads what each socket
+ *     already holds (what the sender saw delivered; at most
+ *     DRAIN_READ_MAX a connection, until EAGAIN), turns every byte read
+ *     into batches, commits them and waits for every one to be durable
+ *     (bounded), then closes the connections.
  *  5. s->log and s->ingest are used only under log_lock (read), like an
  *     HTTP handler.
  */
@@ -58,6 +60,7 @@
 #define RETRY_QUEUE_MS 20          /* a full ingest queue: try again soon */
 #define RETRY_FAILED_MS 1000       /* a failed log or a low disk: try again each second */
 #define LOG_BURST 10               /* rejected-frame log lines per second */
+#define DRAIN_READ_MAX (1u << 20)  /* at a drain, read at most this much more per connection */
 
 enum { K_LISTENER, K_CONN, K_WAKE };
 
@@ -96,6 +99,7 @@ struct sconn {
 	int64_t retry_at;            /* q waits (not in flight) until this */
 	bool eof;                    /* the peer closed, or a read failed */
 	bool tls_pending;            /* GnuTLS holds decrypted bytes epoll cannot see */
+	size_t drain_budget;         /* at a drain: bytes still to read from the socket */
 	int64_t last_active;
 	struct sconn *prev, *next;   /* all connections */
 	struct sconn *done_next;     /* completed, for the loop */
@@ -431,6 +435,7 @@ static void conn_read(struct syslogd *d, struct sconn *c)
 			return;
 		}
 		c->rlen += (size_t)n;
+		c->drain_budget = c->drain_budget > (size_t)n ? c->drain_budget - (size_t)n : 0;
 		c->last_active = now_monotonic_ns();
 		stat_add(&d->st.bytes, (uint64_t)n);
 		if (c->rlen == c->rcap ||
@@ -492,12 +497,16 @@ static bool conn_step(struct syslogd *d, struct sconn *c, bool readable)
 		}
 		if (c->nbatch >= d->batch_events)
 			break;
-		if (!readable || c->eof || draining || c->rlen == c->rcap)
+		/* at a drain, only what the kernel already holds (bounded):
+		 * the sender saw it delivered */
+		if (!readable || c->eof || (draining && !c->drain_budget) || c->rlen == c->rcap)
 			break;
 		size_t before = c->rlen;
 		conn_read(d, c);
-		if (c->rlen == before && !c->eof)
+		if (c->rlen == before && !c->eof) {
+			c->drain_budget = 0;   /* EAGAIN: the socket is empty */
 			break;
+		}
 	}
 	/* what to wait for */
 	bool paused = c->nbatch >= d->batch_events || (c->nbatch && c->retry_at && !c->q) ||
@@ -621,6 +630,8 @@ static void *loop(void *arg)
 			if (c->tls_pending)
 				next = now;
 		}
+		if (atomic_load(&d->draining) && next > now + 10000000LL)
+			next = now + 10000000LL;   /* a drain steps every connection often */
 		int timeout = next <= now ? 0 : (int)((next - now + 999999) / 1000000);
 		int n = epoll_wait(d->ep, evs, MAX_EVENTS, timeout);
 		for (int i = 0; i < n; i++) {
@@ -641,6 +652,9 @@ static void *loop(void *arg)
 		now = now_monotonic_ns();
 		if (draining && !drain_started) {
 			drain_started = now;
+			for (struct sconn *c = d->conns; c; c = c->next)
+				if (!c->eof && (!c->tls || c->handshaken))
+					c->drain_budget = DRAIN_READ_MAX;
 			for (size_t k = 0; k < d->nls; k++) {
 				epoll_ctl(d->ep, EPOLL_CTL_DEL, d->ls[k].fd, NULL);
 				close(d->ls[k].fd);
@@ -660,7 +674,7 @@ static void *loop(void *arg)
 				continue;
 			}
 			if (due || draining || c->tls_pending) {
-				if (!conn_step(d, c, c->tls_pending))
+				if (!conn_step(d, c, c->tls_pending || c->drain_budget))
 					continue;
 			}
 			if (c->q || c->nbatch)
