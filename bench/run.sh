@@ -423,6 +423,15 @@ step_policy() {
 	fi
 	bounded bash "$SRC/bench/policy.sh" "$BUILD" "$RESULTS" "$RUNS"
 }
+# libsealtrail: emit calls/s and end to end (bench/client.sh, issue 6).
+step_client() {
+	if [ ! -x "$BUILD/client_load" ]; then
+		log "client: skipped: $BUILD/client_load not built"
+		return 0
+	fi
+	bounded bash "$SRC/bench/client.sh" "$BUILD" "$RESULTS" "$RUNS"
+}
+
 # kube-apiserver's audit webhook, EventLists of 400 (bench/k8s.sh, issue 6).
 step_k8s() {
 	if [ ! -x "$BUILD/bench/loadgen" ]; then
@@ -564,7 +573,7 @@ search_ratio() {
 }
 
 # Order matters: verify and proof use the log the batch=10000 step leaves.
-STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss server policy k8s syslog search_pg search)
+STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss server policy k8s client syslog search_pg search)
 if [ -n "${BENCH_STEPS:-}" ]; then
 	read -r -a STEPS <<<"$BENCH_STEPS"
 fi

@@ -38,6 +38,7 @@ int cmd_detokenize(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_emit(int argc, char **argv);
 
 /* The HTTP client (http.c) of verify --url and the search commands. */
 #define CLI_TOKEN_MAX 4096

@@ -397,7 +397,7 @@ static int import_file(struct imp *im, const char *path)
 			break;
 		}
 		size_t at = 0;
-		for (;;) {
+		while (carry.len > at) {
 			const uint8_t *nl = memchr(carry.data + at, '\n', carry.len - at);
 			size_t e = nl ? (size_t)(nl - carry.data) : carry.len;
 			if (!nl && !(eof && whole && e > at))
@@ -418,8 +418,10 @@ static int import_file(struct imp *im, const char *path)
 		}
 		if (rc < 0)
 			break;
-		memmove(carry.data, carry.data + at, carry.len - at);
-		carry.len -= at;
+		if (at) {
+			memmove(carry.data, carry.data + at, carry.len - at);
+			carry.len -= at;
+		}
 		if (carry.len > LINE_MAX_BYTES) {
 			cli_err("%s: a line longer than %u bytes at byte %llu", path, LINE_MAX_BYTES,
 				(unsigned long long)pos);

@@ -30,6 +30,9 @@ static const char usage[] =
 	"  schema put|get|list --url URL [NAME/VERSION [FILE]] [--breaking]   the schema registry\n"
 	"  quarantine list|get|resubmit|discard --url URL [ID] [--tenant T] [--state S] ...\n"
 	"                                      events that failed their schema (admin)\n"
+	"  emit --url URL (--action A [--actor ID] [--resource TYPE:ID] [--outcome O] [--meta K=V]...\n"
+	"       | --json '{...}' | -) [--spool DIR] [--timeout 30s]\n"
+	"                                      send events through libsealtrail's spool (docs/CLIENT.md)\n"
 	"  import --url URL --format ndjson|k8s [--state FILE] FILE...\n"
 	"                                      audit records from files (gzip too), resumable\n"
 	"  init --data DIR [--origin NAME] [--segment-size BYTES] [--max-entry BYTES]\n"
@@ -124,7 +127,7 @@ int main(int argc, char **argv)
 		{ "query", cmd_query }, { "stats", cmd_stats }, { "timeline", cmd_timeline },
 		{ "tail", cmd_tail }, { "reindex", cmd_reindex },
 		{ "erase", cmd_erase }, { "detokenize", cmd_detokenize }, { "schema", cmd_schema },
-		{ "quarantine", cmd_quarantine }, { "import", cmd_import },
+		{ "quarantine", cmd_quarantine }, { "import", cmd_import }, { "emit", cmd_emit },
 	};
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
