@@ -440,6 +440,15 @@ step_k8s() {
 	fi
 	bounded bash "$SRC/bench/k8s.sh" "$BUILD" "$RESULTS" "$RUNS"
 }
+# Syslog over TCP (bench/syslog.sh, issue 6): the C load generator and
+# rsyslogd forwarding to the listener, durable msgs/s.
+step_syslog() {
+	if [ ! -x "$BUILD/bench/syslog_load" ]; then
+		log "syslog: skipped: $BUILD/bench/syslog_load not built"
+		return 0
+	fi
+	bounded bash "$SRC/bench/syslog.sh" "$BUILD" "$RESULTS" "$RUNS"
+}
 bounded_long() { timeout --kill-after=10 $((RUN_TIMEOUT + ${BENCH_SOAK_SECONDS:-600} + 600)) "$@"; }
 
 # Search, the PostgreSQL side (issue 4): BENCH_SEARCH_EVENTS events
@@ -564,7 +573,7 @@ search_ratio() {
 }
 
 # Order matters: verify and proof use the log the batch=10000 step leaves.
-STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss server policy k8s client search_pg search)
+STEPS=(generate json append_batch1 append_batch100 append_batch10000 verify verify_cold proof proof_inproc append_onecore rss server policy k8s client syslog search_pg search)
 if [ -n "${BENCH_STEPS:-}" ]; then
 	read -r -a STEPS <<<"$BENCH_STEPS"
 fi

@@ -8,7 +8,8 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       golang-go golang-golang-x-mod-dev
       python3 time libjson-c-dev libjansson-dev
       libevent-dev libmicrohttpd-dev libh2o-evloop-dev libcurl4-openssl-dev
-      prometheus postgresql libpq-dev libroaring-dev libsqlite3-dev liblmdb-dev libpcre2-dev zlib1g-dev)
+      prometheus postgresql libpq-dev libroaring-dev libsqlite3-dev liblmdb-dev libpcre2-dev zlib1g-dev
+      libgnutls28-dev rsyslog bsdutils openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -291,7 +291,10 @@ struct ingest_req {
 	struct apply_scratch apply;  /* its buffers, set up on first use */
 	bool apply_ready;
 	size_t nquarantined;         /* appended to the quarantine, to sync */
-	struct buf mapped;           /* a body made by the server (k8s): the events point into it */
+	struct buf mapped;           /* a body made by the server (k8s, syslog): the events point into it */
+	void (*done)(struct ingest_req *q, void *arg);   /* ingest_req_submit's completion */
+	void *done_arg;
+	bool settled;                /* ingest_req_settle has run */
 };
 
 _Static_assert(sizeof(struct log_event) % 8 == 0 && sizeof(struct item) % 8 == 0 &&
@@ -302,7 +305,6 @@ _Static_assert(sizeof(struct log_event) % 8 == 0 && sizeof(struct item) % 8 == 0
  * the same allocation (the single-event path makes one of these per
  * request); a batch gets them separately, as large blocks of their own. */
 #define PACK_MAX 16
-static void ingest_req_free(struct ingest_req *q);
 
 static struct ingest_req *ingest_req_new(size_t n)
 {
@@ -338,7 +340,7 @@ static struct ingest_req *ingest_req_new(size_t n)
 	return q;
 }
 
-static void ingest_req_free(struct ingest_req *q)
+void ingest_req_free(struct ingest_req *q)
 {
 	if (!q)
 		return;
@@ -870,6 +872,91 @@ static int ingest_status(struct ingest_req *q, size_t ok, size_t bad)
 	       q->items[0].reason == REJ_LIMIT ? 413 : 400;
 }
 
+/*
+ * Once the job is done (or there was none): the accounting of every
+ * event, the same for every transport. A job the log refused whole counts
+ * its events as refused only when count_failure (a transport that will
+ * submit them again does not). An event the log refused on its own
+ * becomes an error item; a committed one counts as accepted and for the
+ * capture rate. Runs once; returns the job's result.
+ */
+int ingest_req_settle(struct ingest_req *q, bool count_failure)
+{
+	struct server *s = q->s;
+	int jr = q->nev ? q->job.result : 0;
+	int64_t now_ns = now_realtime_ns();
+
+	if (q->settled)
+		return jr;
+	if (jr < 0) {
+		if (!count_failure)
+			return jr;
+		enum reject_reason why = jr == -ENOSPC ? REJ_DISK : REJ_LOG;
+		for (size_t i = 0; i < q->nev; i++) {
+			stat_add(&s->st.events_rejected[why], 1);
+			stat_add(&s->st.bytes_rejected[why], q->ev[i].len);
+		}
+		q->settled = true;
+		return jr;
+	}
+	for (size_t i = 0; i < q->nitems; i++) {
+		struct item *it = &q->items[i];
+		if (it->kind != RES_OK)
+			continue;
+		if (q->acks[it->ev].result < 0) {
+			item_error(q, it, REJ_LOG, st_strerror(q->acks[it->ev].result), NULL, it->offset);
+			continue;
+		}
+		const struct log_event *e = &q->ev[it->ev];
+		if (!q->acks[it->ev].duplicate) {
+			stat_add(&s->st.events_accepted, 1);
+			stat_add(&s->st.bytes_accepted, e->len);
+			if (e->info.producer_seq && s->capture)
+				capture_event(s->capture, q->tok->name, &e->info, now_ns);
+		}
+	}
+	q->settled = true;
+	return jr;
+}
+
+size_t ingest_req_items(const struct ingest_req *q)
+{
+	return q->nitems;
+}
+
+size_t ingest_req_pending(const struct ingest_req *q)
+{
+	return q->nev;
+}
+
+void ingest_req_result(const struct ingest_req *q, size_t i, struct ingest_result *ret)
+{
+	const struct item *it = &q->items[i];
+	memset(ret, 0, sizeof(*ret));
+	switch (it->kind) {
+	case RES_OK:
+		ret->kind = q->acks[it->ev].duplicate ? INGEST_DUPLICATE : INGEST_COMMITTED;
+		ret->seq = q->acks[it->ev].seq;
+		return;
+	case RES_SAMPLED:
+		ret->kind = INGEST_SAMPLED_OUT;
+		return;
+	case RES_QUARANTINED:
+		ret->kind = INGEST_QUARANTINED;
+		ret->seq = it->qid;
+		break;
+	default:
+		ret->kind = INGEST_REFUSED;
+		break;
+	}
+	ret->reason = (enum reject_reason)it->reason;
+	ret->msg = (const char *)q->errs.data + it->err_off;
+	ret->msg_len = it->err_len;
+	ret->path = (const char *)q->errs.data + it->path_off;
+	ret->path_len = it->path_len;
+	ret->at = it->at;
+}
+
 /* On the request's I/O thread: the results, in input order. */
 static void ingest_finish(struct hreq *r, void *arg)
 {
@@ -877,15 +964,9 @@ static void ingest_finish(struct hreq *r, void *arg)
 	struct server *s = q->s;
 	struct buf b = BUF_INIT(RESPONSE_MAX + (64u << 20));
 	size_t ok = 0, dup = 0, bad = 0, out_n = 0, qn = 0;
-	int jr = q->nev ? q->job.result : 0;
-	int64_t now_ns = now_realtime_ns();
+	int jr = ingest_req_settle(q, true);
 
 	if (jr < 0) {
-		enum reject_reason why = jr == -ENOSPC ? REJ_DISK : REJ_LOG;
-		for (size_t i = 0; i < q->nev; i++) {
-			stat_add(&s->st.events_rejected[why], 1);
-			stat_add(&s->st.bytes_rejected[why], q->ev[i].len);
-		}
 		if (jr == -ENOSPC)
 			reply_error(s, r, 507, "insufficient_storage",
 				    "the log's disk is below disk_full; nothing was written; retry later",
@@ -900,10 +981,6 @@ static void ingest_finish(struct hreq *r, void *arg)
 		if (i)
 			buf_putc(&b, ',');
 		put_item_head(&b, it, i);
-		if (it->kind == RES_OK && q->acks[it->ev].result < 0) {
-			const char *m = st_strerror(q->acks[it->ev].result);
-			item_error(q, it, REJ_LOG, m, NULL, it->offset);
-		}
 		if (it->kind == RES_OK) {
 			const struct log_ack *a = &q->acks[it->ev];
 			const struct log_event *e = &q->ev[it->ev];
@@ -920,11 +997,6 @@ static void ingest_finish(struct hreq *r, void *arg)
 			if (a->duplicate) {
 				buf_puts(&b, ",\"duplicate\":true");
 				dup++;
-			} else {
-				stat_add(&s->st.events_accepted, 1);
-				stat_add(&s->st.bytes_accepted, e->len);
-				if (e->info.producer_seq && s->capture)
-					capture_event(s->capture, q->tok->name, &e->info, now_ns);
 			}
 			if (q->job.wait_checkpoint && q->cp_note.len) {
 				uint8_t hashes[PROOF_MAX_HASHES][HASH_SIZE];
@@ -1017,6 +1089,12 @@ static void ingest_finish_posted(struct hreq *r, void *arg)
 static void ingest_done(struct ingest_job *j)
 {
 	struct ingest_req *q = j->arg;
+	q->done(q, q->done_arg);
+}
+
+static void http_done(struct ingest_req *q, void *arg)
+{
+	(void)arg;
 	hreq_post(q->r, ingest_finish_posted, q);
 }
 
@@ -1055,70 +1133,43 @@ static void handle_ingest(struct ctx *c)
 }
 
 /*
- * The events of body[0..blen) (kind) into the log: each through the
- * policy, the schemas and sampling, then one job; answered when durable
- * (ingest_finish). mapped (may be NULL): a buffer the body lives in that
- * the request takes over (its events point into it until the answer).
+ * The transport-neutral core (server.h): the events of body[0..blen)
+ * (kind, n of them as body_count found) each through the policy, the
+ * schemas and sampling, composed with the server's members, ready to be
+ * one job. The caller holds log_lock (read). mapped (may be NULL): a
+ * buffer the body lives in that the request takes over.
  */
-static void ingest_body(struct ctx *c, const uint8_t *body, size_t blen, enum body_kind kind,
-			bool wait_cp, struct buf *mapped)
+int ingest_req_build(struct server *s, const struct ingest_origin *o, const uint8_t *body,
+		     size_t blen, enum body_kind kind, size_t n, struct buf *mapped,
+		     struct ingest_req **ret, char *err, size_t errcap)
 {
-	struct server *s = c->s;
-	struct hreq *r = c->r;
 	struct ingest_req *q = NULL;
-	struct body_error berr;
-	char err[ERR_MAX];
 
-	pthread_rwlock_rdlock(&s->cfg_lock);
-	size_t max_events = s->cfg.max_batch_events;
-	pthread_rwlock_unlock(&s->cfg_lock);
-	long count = body_count(body, blen, kind, max_events, &berr);
-	if (count < 0) {
-		body_error_format(&berr, err, sizeof(err));
-		/* ST_ELIMIT is either max_events or the framing depth; only the
-		 * first is the request's size (413), the second is the event's. */
-		bool too_many = count == ST_ELIMIT && body_count(body, blen, kind, 0, NULL) >= 0;
-		reply_error(s, r, too_many ? 413 : 400,
-			    too_many ? "too_many_events" : count == ST_ELIMIT ? "limit" : "malformed_body",
-			    err, 0);
-		return;
-	}
-	if (count == 0) {
-		reply_error(s, r, 400, "malformed_body", "the body holds no event", 0);
-		return;
-	}
-	size_t n = (size_t)count;
 	if (!(q = ingest_req_new(n))) {
-		reply_error(s, r, 503, "unavailable", "out of memory", retry_after(s));
-		return;
+		snprintf(err, errcap, "out of memory");
+		return -ENOMEM;
 	}
 	if (mapped) {
 		q->mapped = *mapped;
 		*mapped = (struct buf)BUF_INIT(0);
 	}
 	q->s = s;
-	q->r = r;
 	pthread_rwlock_rdlock(&s->cfg_lock);
-	unsigned lix = hreq_listener(r);
-	/* the token's context, then the listener's, then the defaults */
-	const struct ev_context *ctx[3] = {
-		&c->tok->context,
-		lix < s->cfg.nlisteners ? &s->cfg.listeners[lix].context : NULL, &s->cfg.context,
-	};
-	int er = enrich_prepare(&q->en, hreq_header(r, "X-Request-Id"), hreq_header(r, "traceparent"),
-				hreq_peer(r), ctx, 3, err, sizeof(err));
+	size_t max_events = s->cfg.max_batch_events;
+	/* the principal's context, then the listener's, then the defaults */
+	const struct ev_context *ctx[3] = { &o->tok->context, o->listener, &s->cfg.context };
+	int er = enrich_prepare(&q->en, o->request_id, o->traceparent, o->peer, ctx, 3, err, errcap);
 	if (er < 0) {
 		pthread_rwlock_unlock(&s->cfg_lock);
 		ingest_req_free(q);
-		reply_error(s, r, 400, "bad_header", err, 0);
-		return;
+		return ST_EINVAL;
 	}
 	/* Held through the events: one policy for the whole request, never
 	 * freed under it by a reload. */
 	q->penv = s->penv;
 	if (q->en.traceparent_ignored)
 		stat_add(&s->st.traceparent_ignored, 1);
-	q->tok = token_get(c->tok);
+	q->tok = token_get(o->tok);
 	q->t0 = now_monotonic_ns();
 	q->nitems = n;
 	/* A policy may lengthen an event (hashes, tokens, the redacted
@@ -1131,7 +1182,7 @@ static void ingest_body(struct ctx *c, const uint8_t *body, size_t blen, enum bo
 	enum disk_level disk = ingest_disk_level(s->ingest);
 	struct body_iter it;
 	struct body_item bi;
-	body_iter_init(&it, body, blen, kind, max_events);
+	body_iter_init(&it, body, blen, kind, max_events > n ? max_events : n);
 	for (size_t i = 0; i < n && body_iter_next(&it, &bi, NULL) == 1; i++) {
 		q->items[i].line = bi.line;
 		q->items[i].offset = bi.offset;
@@ -1149,6 +1200,94 @@ static void ingest_body(struct ctx *c, const uint8_t *body, size_t blen, enum bo
 			}
 		q->nquarantined = 0;
 	}
+	for (size_t i = 0; i < q->nev; i++) {
+		q->ev[i].compact = q->compact.data + q->ev_off[i];
+		q->job.bytes += q->ev[i].len;
+		if (q->id_off[i] != SIZE_MAX)
+			q->ev[i].info.id = (const char *)q->compact.data + q->id_off[i];
+	}
+	*ret = q;
+	return 0;
+}
+
+/*
+ * Queues the request's events as one job. 0: queued, done(q, arg) will
+ * run once on an ingest thread when they are durable (or the log refused
+ * them); 1: nothing to commit (done will not run); otherwise the refusal
+ * of ingest_submit (nothing queued, done will not run, q stays the
+ * caller's and may be submitted again). The caller holds log_lock (read).
+ */
+int ingest_req_submit(struct ingest_req *q, bool wait_cp, void (*done)(struct ingest_req *q, void *arg),
+		      void *arg)
+{
+	if (q->nev == 0)
+		return 1;
+	memset(&q->job, 0, sizeof(q->job));
+	for (size_t i = 0; i < q->nev; i++)
+		q->job.bytes += q->ev[i].len;
+	q->job.ev = q->ev;
+	q->job.acks = q->acks;
+	q->job.n = q->nev;
+	q->job.wait_checkpoint = wait_cp;
+	q->job.cp_note = &q->cp_note;
+	q->job.t_received = q->t0;
+	q->job.done = ingest_done;
+	q->job.arg = q;
+	q->done = done;
+	q->done_arg = arg;
+	q->settled = false;
+	return ingest_submit(q->s->ingest, &q->job);
+}
+
+/*
+ * HTTP: the body's framing is checked whole first (400/413 before any
+ * event is processed), then the core; answered when durable
+ * (ingest_finish).
+ */
+static void ingest_body(struct ctx *c, const uint8_t *body, size_t blen, enum body_kind kind,
+			bool wait_cp, struct buf *mapped)
+{
+	struct server *s = c->s;
+	struct hreq *r = c->r;
+	struct ingest_req *q = NULL;
+	struct body_error berr;
+	char err[ERR_MAX];
+
+	pthread_rwlock_rdlock(&s->cfg_lock);
+	size_t max_events = s->cfg.max_batch_events;
+	unsigned lix = hreq_listener(r);
+	const struct ev_context *lctx = lix < s->cfg.nlisteners ? &s->cfg.listeners[lix].context : NULL;
+	pthread_rwlock_unlock(&s->cfg_lock);
+	long count = body_count(body, blen, kind, max_events, &berr);
+	if (count < 0) {
+		body_error_format(&berr, err, sizeof(err));
+		/* ST_ELIMIT is either max_events or the framing depth; only the
+		 * first is the request's size (413), the second is the event's. */
+		bool too_many = count == ST_ELIMIT && body_count(body, blen, kind, 0, NULL) >= 0;
+		reply_error(s, r, too_many ? 413 : 400,
+			    too_many ? "too_many_events" : count == ST_ELIMIT ? "limit" : "malformed_body",
+			    err, 0);
+		return;
+	}
+	if (count == 0) {
+		reply_error(s, r, 400, "malformed_body", "the body holds no event", 0);
+		return;
+	}
+	size_t n = (size_t)count;
+	struct ingest_origin o = {
+		.tok = c->tok, .listener = lctx, .request_id = hreq_header(r, "X-Request-Id"),
+		.traceparent = hreq_header(r, "traceparent"), .peer = hreq_peer(r),
+	};
+	int br = ingest_req_build(s, &o, body, blen, kind, n, mapped, &q, err, sizeof(err));
+	if (br == -ENOMEM) {
+		reply_error(s, r, 503, "unavailable", "out of memory", retry_after(s));
+		return;
+	}
+	if (br < 0) {
+		reply_error(s, r, 400, "bad_header", err, 0);
+		return;
+	}
+	q->r = r;
 	size_t denied = 0;
 	for (size_t i = 0; i < n; i++)
 		denied += q->items[i].kind == RES_ERR && q->items[i].reason == REJ_TENANT;
@@ -1160,26 +1299,12 @@ static void ingest_body(struct ctx *c, const uint8_t *body, size_t blen, enum bo
 		stat_add(&s->st.denials, 1);
 		audit_denial(c, q->nev ? 207 : 403, why);
 	}
-	for (size_t i = 0; i < q->nev; i++) {
-		q->ev[i].compact = q->compact.data + q->ev_off[i];
-		q->job.bytes += q->ev[i].len;
-		if (q->id_off[i] != SIZE_MAX)
-			q->ev[i].info.id = (const char *)q->compact.data + q->id_off[i];
-	}
 	if (q->nev == 0) {
 		ingest_finish(r, q);
 		return;
 	}
-	q->job.ev = q->ev;
-	q->job.acks = q->acks;
-	q->job.n = q->nev;
-	q->job.wait_checkpoint = wait_cp;
-	q->job.cp_note = &q->cp_note;
-	q->job.t_received = q->t0;
-	q->job.done = ingest_done;
-	q->job.arg = q;
 	hreq_hold(r);
-	int sr = ingest_submit(s->ingest, &q->job);
+	int sr = ingest_req_submit(q, wait_cp, http_done, NULL);
 	if (sr == 0)
 		return;
 	/* Refused whole: nothing was queued. */

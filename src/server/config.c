@@ -35,6 +35,11 @@ void config_defaults(struct server_config *c)
 	c->space_left = 1ull << 30;
 	c->admin_space_left = 256ull << 20;
 	c->disk_full = 64ull << 20;
+	c->syslog_max_frame = (size_t)64 << 10;
+	c->syslog_max_connections = 1024;
+	c->syslog_idle_ms = 300000;
+	c->syslog_batch_events = 1000;
+	c->syslog_batch_ms = 50;
 }
 
 /* A decimal number without sign, then *end at its suffix. */
@@ -148,6 +153,73 @@ static bool in_range(uint64_t u, uint64_t min, uint64_t max)
 	return u >= min && u <= max;
 }
 
+static bool name_ok(const char *s, const char *extra)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > CONFIG_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '_' || ch == '.' || ch == '-' || (ch && strchr(extra, ch))))
+			return false;
+	}
+	return true;
+}
+
+/* syslog_listen = ADDR tenant=T producer=P [tls] [region=... ...] */
+static int syslog_listen(struct server_config *c, char *v, char *why, size_t cap)
+{
+	char host[CONFIG_ADDR_MAX], rest[1024];
+	unsigned port;
+	if (c->nsyslog == CONFIG_MAX_SYSLOG) {
+		snprintf(why, cap, "syslog_listen: at most %d listeners", CONFIG_MAX_SYSLOG);
+		return ST_EINVAL;
+	}
+	char *words = v + strcspn(v, " \t");
+	if (*words)
+		*words++ = 0;
+	if (strlen(v) >= CONFIG_ADDR_MAX || config_parse_addr(v, host, sizeof(host), &port) < 0) {
+		snprintf(why, cap, "syslog_listen: expected host:port, found \"%s\"", v);
+		return ST_EINVAL;
+	}
+	struct config_syslog li;
+	memset(&li, 0, sizeof(li));
+	snprintf(li.addr, sizeof(li.addr), "%s", v);
+	/* tenant=, producer= and tls are ours; the rest is context */
+	size_t ro = 0;
+	rest[0] = 0;
+	for (char *save = NULL, *t = strtok_r(words, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+		if (!strncmp(t, "tenant=", 7)) {
+			if (!name_ok(t + 7, "") || t[7] == '_') {
+				snprintf(why, cap, "syslog_listen: tenant: expected 1..64 bytes of [A-Za-z0-9_.-] "
+					 "not starting with _, found \"%s\"", t + 7);
+				return ST_EINVAL;
+			}
+			snprintf(li.tenant, sizeof(li.tenant), "%s", t + 7);
+		} else if (!strncmp(t, "producer=", 9)) {
+			if (!name_ok(t + 9, ":@/+")) {
+				snprintf(why, cap, "syslog_listen: producer: expected 1..64 bytes of "
+					 "[A-Za-z0-9_.:@/+-], found \"%s\"", t + 9);
+				return ST_EINVAL;
+			}
+			snprintf(li.producer, sizeof(li.producer), "%s", t + 9);
+		} else if (!strcmp(t, "tls")) {
+			li.tls = true;
+		} else if (ro + strlen(t) + 2 < sizeof(rest)) {
+			ro += (size_t)snprintf(rest + ro, sizeof(rest) - ro, "%s%s", ro ? " " : "", t);
+		}
+	}
+	if (!li.tenant[0] || !li.producer[0]) {
+		snprintf(why, cap, "syslog_listen: tenant=NAME and producer=NAME are required after the address");
+		return ST_EINVAL;
+	}
+	if (context_parse(&li.context, rest, " ", "syslog_listen", " after the address", why, cap) < 0)
+		return ST_EINVAL;
+	c->syslog[c->nsyslog++] = li;
+	return 0;
+}
+
 /* One setting. Returns 0, or ST_EINVAL with why in err. */
 static int set_key(struct server_config *c, const char *k, char *v, char *why, size_t cap)
 {
@@ -194,6 +266,11 @@ static int set_key(struct server_config *c, const char *k, char *v, char *why, s
 	MS_KEY("retry_after", retry_after_s, 1000, 3600000, 1000)
 	MS_KEY("sample_summary_interval", sample_summary_ms, 1000, 86400000, 1)
 	MS_KEY("capture_grace", capture_grace_ms, 100, 86400000, 1)
+	SIZE_KEY("syslog_max_frame", syslog_max_frame, SYSLOG_MAX_FRAME_MIN, 1ull << 20)
+	SIZE_KEY("syslog_max_connections", syslog_max_connections, 1, 100000)
+	SIZE_KEY("syslog_batch_events", syslog_batch_events, 1, 100000)
+	MS_KEY("syslog_idle_timeout", syslog_idle_ms, 1000, 86400000, 1)
+	MS_KEY("syslog_batch_delay", syslog_batch_ms, 1, 10000, 1)
 #undef SIZE_KEY
 #undef MS_KEY
 	if (!strcmp(k, "listen") || !strcmp(k, "listen_tls")) {
@@ -218,6 +295,10 @@ static int set_key(struct server_config *c, const char *k, char *v, char *why, s
 		c->listeners[c->nlisteners++] = li;
 		return 0;
 	}
+	if (!strcmp(k, "syslog_listen"))
+		return syslog_listen(c, v, why, cap);
+	if (!strcmp(k, "syslog_map"))
+		return syslog_map_rule_add(&c->syslog_rules, v, why, cap) < 0 ? ST_EINVAL : 0;
 	if (!strcmp(k, "tls_cert") || !strcmp(k, "tls_key") || !strcmp(k, "log_file") ||
 	    !strcmp(k, "policy_file") || !strcmp(k, "vault_key")) {
 		char *dst = !strcmp(k, "tls_cert") ? c->tls_cert :

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ingest/syslog_map.h"
 #include "policy/context.h"
 
 #define CONFIG_MAX_LISTENERS 8
@@ -29,6 +30,19 @@ struct config_listener {
 	char addr[CONFIG_ADDR_MAX];  /* host:port; [v6]:port */
 	bool tls;
 	struct ev_context context;  /* `listen = ADDR key=value...` */
+};
+
+/* A syslog listener (docs/SYSLOG.md): `syslog_listen = ADDR tenant=T
+ * producer=P [tls] [key=value...]`. Its events belong to tenant, are
+ * produced by producer, and get its context. */
+#define CONFIG_MAX_SYSLOG 8
+#define CONFIG_NAME_MAX 64
+struct config_syslog {
+	char addr[CONFIG_ADDR_MAX];
+	bool tls;
+	char tenant[CONFIG_NAME_MAX + 1];
+	char producer[CONFIG_NAME_MAX + 1];
+	struct ev_context context;
 };
 
 struct server_config {
@@ -78,6 +92,16 @@ struct server_config {
 	uint64_t quarantine_max;     /* 1 GiB: the quarantine file's bound */
 	uint64_t sample_summary_ms;  /* 60 s: how often sampling counts become summary events */
 	uint64_t capture_grace_ms;   /* 60 s: how long a producer seq may be late before it is a gap */
+
+	/* syslog (docs/SYSLOG.md); listeners need a restart */
+	struct config_syslog syslog[CONFIG_MAX_SYSLOG];
+	size_t nsyslog;
+	size_t syslog_max_frame;     /* 64 KiB: a longer frame is refused and skipped */
+	size_t syslog_max_connections; /* 1024, over all syslog listeners */
+	uint64_t syslog_idle_ms;     /* 300 s: a connection silent this long is closed */
+	size_t syslog_batch_events;  /* 1000: a connection's batch is committed at this many */
+	uint64_t syslog_batch_ms;    /* 50 ms: or this long after its first message */
+	struct syslog_map_rules syslog_rules; /* `syslog_map` lines; the defaults follow at start */
 };
 
 void config_defaults(struct server_config *c);

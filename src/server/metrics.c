@@ -6,6 +6,7 @@
  */
 #include "server/server.h"
 #include "server/capture.h"
+#include "server/syslogd.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,60 @@ static int hist(struct buf *b, const char *name, const char *help, struct stat_h
 			       (unsigned long long)cum);
 	}
 	return r;
+}
+
+/* The syslog listeners' metrics (docs/SYSLOG.md); none without one. */
+static int syslog_metrics(struct buf *b, struct syslogd_stats *t)
+{
+	static const char *const framing[2] = { "octet_counted", "newline" };
+	static const char *const outcome[5] = { "committed", "duplicate", "refused", "sampled_out",
+						 "quarantined" };
+	int r;
+	if (!t)
+		return 0;
+	if ((r = gauge(b, "sealtrail_syslog_connections", "Open syslog connections.",
+		       (double)stat_gauge_get(&t->connections))) < 0 ||
+	    (r = counter(b, "sealtrail_syslog_connections_total", "Syslog connections accepted.",
+			 stat_get(&t->accepted))) < 0 ||
+	    (r = counter(b, "sealtrail_syslog_connections_refused_total",
+			 "Syslog connections closed at accept: over syslog_max_connections.",
+			 stat_get(&t->refused))) < 0 ||
+	    (r = counter(b, "sealtrail_syslog_connections_idle_closed_total",
+			 "Syslog connections closed after syslog_idle_timeout without a byte.",
+			 stat_get(&t->idle_closed))) < 0 ||
+	    (r = counter(b, "sealtrail_syslog_tls_handshake_failures_total",
+			 "Syslog TLS handshakes that failed.", stat_get(&t->tls_failures))) < 0 ||
+	    (r = counter(b, "sealtrail_syslog_bytes_total", "Bytes read from syslog connections.",
+			 stat_get(&t->bytes))) < 0 ||
+	    (r = head(b, "sealtrail_syslog_frames_total", "counter",
+		      "Syslog frames read, by framing (RFC 6587).")) < 0)
+		return r;
+	for (int i = 0; i < 2; i++)
+		if ((r = buf_printf(b, "sealtrail_syslog_frames_total{framing=\"%s\"} %llu\n", framing[i],
+				    (unsigned long long)stat_get(&t->frames[i]))) < 0)
+			return r;
+	if ((r = head(b, "sealtrail_syslog_frames_rejected_total", "counter",
+		      "Syslog frames rejected and skipped, by reason (each is logged, rate-limited).")) < 0)
+		return r;
+	for (int i = 0; i < SR_COUNT; i++)
+		if ((r = buf_printf(b, "sealtrail_syslog_frames_rejected_total{reason=\"%s\"} %llu\n",
+				    syslogd_reject_name((enum syslogd_reject)i),
+				    (unsigned long long)stat_get(&t->frames_rejected[i]))) < 0)
+			return r;
+	if ((r = head(b, "sealtrail_syslog_events_total", "counter",
+		      "Syslog messages through the ingest pipeline, by outcome.")) < 0)
+		return r;
+	for (int i = 0; i < 5; i++)
+		if ((r = buf_printf(b, "sealtrail_syslog_events_total{outcome=\"%s\"} %llu\n", outcome[i],
+				    (unsigned long long)stat_get(&t->events[i]))) < 0)
+			return r;
+	if ((r = counter(b, "sealtrail_syslog_batches_total", "Syslog batches submitted.",
+			 stat_get(&t->batches))) < 0 ||
+	    (r = counter(b, "sealtrail_syslog_batch_retries_total",
+			 "Syslog batches held and submitted again (queue full, log failed, low disk): "
+			 "their connections were not read meanwhile.", stat_get(&t->batch_retries))) < 0)
+		return r;
+	return 0;
 }
 
 /* utime+stime and RSS from /proc/self (Linux). */
@@ -216,6 +271,7 @@ int metrics_render(struct server *s, struct buf *b)
 		    stat_get(&s->st.traceparent_ignored)));
 	TRY(counter(b, "sealtrail_connections_refused_total",
 		    "Connections refused at max_connections.", stat_get(&s->st.connections_refused)));
+	TRY(syslog_metrics(b, syslogd_stats(s->syslogd)));
 	TRY(gauge(b, "sealtrail_connections", "Open client connections.",
 		  (double)stat_gauge_get(&s->st.connections)));
 	TRY(hist(b, "sealtrail_ack_latency_seconds",

@@ -23,6 +23,7 @@
 #include "common/util.h"
 #include "policy/quarantine.h"
 #include "server/capture.h"
+#include "server/syslogd.h"
 #include "policy/registry.h"
 
 void server_logf(struct server *s, const char *fmt, ...)
@@ -458,6 +459,10 @@ int server_run(const struct serve_options *o)
 		server_logf(s, "%s", err);
 		goto out;
 	}
+	if ((r = syslogd_start(&s->syslogd, s, err, sizeof(err))) < 0) {
+		server_logf(s, "%s", err);
+		goto out;
+	}
 	{
 		struct buf keys = BUF_INIT(1 << 20);
 		log_public_keys(o->dir, &keys);
@@ -471,6 +476,10 @@ int server_run(const struct serve_options *o)
 		}
 		printf("Log origin: %s\nVerifier key: %.*s\n", log_origin(s->log),
 		       last ? (int)strcspn(last, "\n") : 0, last ? last : "");
+		for (size_t i = 0; i < s->cfg.nsyslog; i++)
+			printf("Syslog on %s%s (tenant %s, producer %s)\n", s->cfg.syslog[i].addr,
+			       s->cfg.syslog[i].tls ? " TLS" : "", s->cfg.syslog[i].tenant,
+			       s->cfg.syslog[i].producer);
 		for (size_t i = 0; i < s->cfg.nlisteners; i++)
 			printf("Serving on %s://%s/\n", s->cfg.listeners[i].tls ? "https" : "http",
 			       s->cfg.listeners[i].addr);
@@ -512,6 +521,8 @@ int server_run(const struct serve_options *o)
 	atomic_store(&s->draining, true);
 	int64_t t0 = now_monotonic_ns();
 	httpd_drain(h, 30000);
+	/* syslog: stop reading, commit what was read (before the queue stops) */
+	syslogd_drain(s->syslogd);
 	int64_t t1 = now_monotonic_ns();
 	/* the last window's counts, before the queue is committed */
 	if (s->sampler && s->ingest)
@@ -540,6 +551,8 @@ out:
 	/* Each step of the teardown is timed: a shutdown that takes long
 	 * says where (a service manager's stop timeout is then easy to set). */
 	int64_t ts0 = now_monotonic_ns();
+	syslogd_free(s->syslogd);
+	s->syslogd = NULL;
 	httpd_free(h);
 	int64_t ts1 = now_monotonic_ns();
 	pipeline_close(s);

@@ -21,6 +21,7 @@
 
 #include "common/stats.h"
 #include "index/index.h"
+#include "ingest/body.h"
 #include "ingest/ingest.h"
 #include "log/log.h"
 #include "policy/apply.h"
@@ -77,6 +78,7 @@ struct server_stats {
 };
 
 struct ratelimit;
+struct syslogd;
 
 struct server {
 	struct server_config cfg;
@@ -110,6 +112,7 @@ struct server {
 	struct quarantine *quarantine; /* events that failed their schema (DIR/quarantine) */
 	struct schema_stats *schema_stats; /* schemas.c: validations by schema, producer, result */
 	struct stat_counter resubmits[3];  /* quarantine resubmits: committed, refused again, failed */
+	struct syslogd *syslogd;       /* the syslog listeners (syslogd.c); NULL: none */
 };
 
 /* schemas.c (issue 5, DECISIONS 28): the schema-validation metric by
@@ -144,6 +147,62 @@ bool sampler_keep(const struct sampler *sm, const char *tenant, size_t tl, const
 void sampler_count(struct server *s, struct sampler *sm, const char *tenant, size_t tl,
 		   const struct policy_sample *cls, const char *producer, bool kept);
 void sampler_tick(struct server *s, struct sampler *sm, int64_t interval_ms, bool final);
+
+/*
+ * The ingest core (api.c), the same for every transport (HTTP, syslog):
+ * a body of events, each through the policy, schemas, sampling and
+ * enrichment, then one durable job. The transport says who sent it:
+ *
+ *   tok          the principal: its name is the events' producer, its
+ *                tenant scope decides their tenant, its context is the
+ *                first enrichment layer (a syslog listener makes one)
+ *   listener     the listener's context (the second layer), or NULL
+ *   request_id, traceparent   header values, or NULL
+ *   peer         the client address (client_ip), or NULL
+ *
+ * Flow: ingest_req_build (the caller holds log_lock for reading), then
+ * ingest_req_submit; when done(q, arg) runs (on an ingest thread), the
+ * transport takes log_lock again, calls ingest_req_settle, reads each
+ * item's ingest_req_result and frees q. The caller owns q throughout.
+ */
+struct ingest_origin {
+	const struct token *tok;
+	const struct ev_context *listener;
+	const char *request_id;
+	const char *traceparent;
+	const char *peer;
+};
+struct ingest_req;
+enum ingest_outcome {
+	INGEST_COMMITTED, INGEST_DUPLICATE, INGEST_REFUSED, INGEST_SAMPLED_OUT, INGEST_QUARANTINED,
+};
+struct ingest_result {
+	enum ingest_outcome kind;
+	enum reject_reason reason;   /* INGEST_REFUSED, INGEST_QUARANTINED */
+	const char *msg;             /* why (not NUL-terminated), in q */
+	size_t msg_len;
+	const char *path;            /* the field, in q */
+	size_t path_len;
+	size_t at;                   /* byte of the body where the problem is */
+	uint64_t seq;                /* committed or duplicate: the seq; quarantined: its id */
+};
+/* n: the events body_count found. 0 and *ret; -ENOMEM; ST_EINVAL (a
+ * malformed request id: err says so). */
+int ingest_req_build(struct server *s, const struct ingest_origin *o, const uint8_t *body,
+		     size_t blen, enum body_kind kind, size_t n, struct buf *mapped,
+		     struct ingest_req **ret, char *err, size_t errcap);
+/* 0 queued (done will run), 1 nothing to commit, else ingest_submit's
+ * refusal (done will not run; q may be submitted again later). */
+int ingest_req_submit(struct ingest_req *q, bool wait_cp,
+		      void (*done)(struct ingest_req *q, void *arg), void *arg);
+/* After done: the accounting (accepted, duplicates, capture); the job's
+ * result (negative: the log refused it whole; counted as refused only with
+ * count_failure). */
+int ingest_req_settle(struct ingest_req *q, bool count_failure);
+size_t ingest_req_items(const struct ingest_req *q);
+size_t ingest_req_pending(const struct ingest_req *q);   /* events in the job */
+void ingest_req_result(const struct ingest_req *q, size_t i, struct ingest_result *ret);
+void ingest_req_free(struct ingest_req *q);   /* NULL is a no-op */
 
 /* Answers one complete request (called by the glue on an I/O thread). */
 void api_handle(struct server *s, struct hreq *r);

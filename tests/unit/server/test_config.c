@@ -139,6 +139,29 @@ int main(void)
 		CHECK(load(line, &c, err, sizeof(err)) == 0 && strlen(c.context.v[CTX_SERVICE]) == 64);
 	}
 
+	/* syslog listeners: tenant and producer required, tls, context words */
+	CHECK(load("syslog_listen = 127.0.0.1:6514 tenant=acme producer=rsyslog-eu region=eu-west-1\n"
+		   "syslog_listen = [::1]:6515 producer=p:1 tls tenant=t.2\n"
+		   "syslog_max_frame = 8K\nsyslog_batch_delay = 10ms\nsyslog_map = app@1 user actor.id\n",
+		   &c, err, sizeof(err)) == 0);
+	CHECK(c.nsyslog == 2 && !strcmp(c.syslog[0].tenant, "acme") && !strcmp(c.syslog[0].producer, "rsyslog-eu") &&
+	      !c.syslog[0].tls && !strcmp(c.syslog[0].context.v[CTX_REGION], "eu-west-1"));
+	CHECK(c.syslog[1].tls && !strcmp(c.syslog[1].tenant, "t.2") && !strcmp(c.syslog[1].addr, "[::1]:6515"));
+	CHECK(c.syslog_max_frame == 8192 && c.syslog_batch_ms == 10 && c.syslog_rules.n == 1 &&
+	      c.syslog_rules.r[0].field == SF_ACTOR_ID);
+	static const char *const bad_syslog[] = {
+		"syslog_listen = 127.0.0.1:6514\n",                               /* no tenant, producer */
+		"syslog_listen = 127.0.0.1:6514 tenant=acme\n",
+		"syslog_listen = 127.0.0.1:6514 tenant=_meta producer=p\n",       /* reserved tenant */
+		"syslog_listen = 127.0.0.1:6514 tenant=a producer=p colour=red\n",
+		"syslog_listen = nowhere tenant=a producer=p\n",
+		"syslog_listen = 127.0.0.1:6514 tenant=a producer=p\"q\n",
+		"syslog_max_frame = 100\n",
+		"syslog_map = a@1 b nosuchfield\n",
+	};
+	for (size_t i = 0; i < sizeof(bad_syslog) / sizeof(bad_syslog[0]); i++)
+		CHECK_MSG(load(bad_syslog[i], &c, err, sizeof(err)) == ST_EINVAL, "bad %zu", i);
+
 	config_defaults(&c);
 	CHECK(config_load(&c, "/nonexistent/sealtrail.conf", err, sizeof(err)) < 0);
 	CHECK_MSG(strstr(err, "/nonexistent/sealtrail.conf") != NULL, "%s", err);
