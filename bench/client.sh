@@ -16,27 +16,12 @@
 # Every process is stopped by PID.
 set -euo pipefail
 
-if [ $# -lt 2 ]; then
-	echo "usage: bash bench/client.sh BUILD_DIR OUTFILE [RUNS]" >&2
-	exit 2
-fi
-BUILD=$(cd "$1" && pwd)
-OUTFILE=$2
-RUNS=${3:-3}
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ST=$BUILD/sealtrail
-CL=$BUILD/client_load
-N=200000
-WORK=$(mktemp -d "${BENCH_TMPDIR:-$SRC/bench/out}/client.XXXXXX")
-SERVER_PID=
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$SRC/bench/lib.sh"
-
-cleanup() {
-	stop_pid "$SERVER_PID"
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_args client "$@"
+CL=$BUILD/client_load
+N=200000
 
 # one_run BATCH DIR: prints client_load's JSON line (exit 1 unless every
 # event was acknowledged).

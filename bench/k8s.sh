@@ -15,26 +15,11 @@
 # PID.
 set -euo pipefail
 
-if [ $# -lt 2 ]; then
-	echo "usage: bash bench/k8s.sh BUILD_DIR OUTFILE [RUNS]" >&2
-	exit 2
-fi
-BUILD=$(cd "$1" && pwd)
-OUTFILE=$2
-RUNS=${3:-3}
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ST=$BUILD/sealtrail
-LG=$BUILD/bench/loadgen
-WORK=$(mktemp -d "${BENCH_TMPDIR:-$SRC/bench/out}/k8s.XXXXXX")
-SERVER_PID=
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$SRC/bench/lib.sh"
-
-cleanup() {
-	stop_pid "$SERVER_PID"
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_args k8s "$@"
+LG=$BUILD/bench/loadgen
 
 # one_run off|on DIR: prints loadgen's JSON line.
 one_run() {

@@ -1,5 +1,31 @@
 # Helpers shared by the benchmark drivers (sourced, not run).
 
+# bench_args NAME "$@": the drivers' arguments, BUILD_DIR OUTFILE [RUNS]
+# (usage and exit 2 otherwise), into BUILD, OUTFILE, RUNS and ST; WORK a
+# fresh directory under bench/out; SERVER_PID empty; cleanup (stop the
+# server, remove WORK) on exit. A driver with more to stop defines its own
+# cleanup after this call.
+bench_args() {
+	local name=$1
+	shift
+	if [ $# -lt 2 ]; then
+		echo "usage: bash bench/$name.sh BUILD_DIR OUTFILE [RUNS]" >&2
+		exit 2
+	fi
+	BUILD=$(cd "$1" && pwd)
+	OUTFILE=$2
+	RUNS=${3:-3}
+	ST=$BUILD/sealtrail
+	mkdir -p "${BENCH_TMPDIR:-$SRC/bench/out}"
+	WORK=$(mktemp -d "${BENCH_TMPDIR:-$SRC/bench/out}/$name.XXXXXX")
+	SERVER_PID=
+	trap cleanup EXIT
+}
+cleanup() {
+	stop_pid "$SERVER_PID"
+	rm -rf "$WORK"
+}
+
 now() { date +%s.%N; }
 # say LINE: to stdout and appended to $OUTFILE
 say() { printf '%s\n' "$*"; printf '%s\n' "$*" >>"$OUTFILE"; }

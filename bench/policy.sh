@@ -18,28 +18,12 @@
 # without that rule. Every process is stopped by PID.
 set -euo pipefail
 
-if [ $# -lt 2 ]; then
-	echo "usage: bash bench/policy.sh BUILD_DIR OUTFILE [RUNS]" >&2
-	exit 2
-fi
-BUILD=$(cd "$1" && pwd)
-OUTFILE=$2
-RUNS=${3:-3}
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ST=$BUILD/sealtrail
-LG=$BUILD/bench/loadgen
-POLICY=$SRC/docs/examples/policy.conf
-WORK=$(mktemp -d "${BENCH_TMPDIR:-$SRC/bench/out}/policy.XXXXXX")
-SERVER_PID=
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$SRC/bench/lib.sh"
-
-cleanup() {
-	stop_pid "$SERVER_PID"
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
+bench_args policy "$@"
+LG=$BUILD/bench/loadgen
+POLICY=$SRC/docs/examples/policy.conf
 
 # one_run off|on DIR: prints loadgen's JSON line.
 one_run() {

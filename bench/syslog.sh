@@ -18,32 +18,21 @@
 # medians. Every process is stopped by its PID.
 set -euo pipefail
 
-if [ $# -lt 2 ]; then
-	echo "usage: bash bench/syslog.sh BUILD_DIR OUTFILE [RUNS]" >&2
-	exit 2
-fi
-BUILD=$(cd "$1" && pwd)
-OUTFILE=$2
-RUNS=${3:-3}
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ST=$BUILD/sealtrail
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$SRC/bench/lib.sh"
+bench_args syslog "$@"
 LG=$BUILD/bench/syslog_load
-mkdir -p "${BENCH_TMPDIR:-$SRC/bench/out}"
-WORK=$(mktemp -d "${BENCH_TMPDIR:-$SRC/bench/out}/syslog.XXXXXX")
-SERVER_PID=
 RS_PID=
 LOAD_CONNS=${BENCH_SYSLOG_CONNS:-4}
 LOAD_N=${BENCH_SYSLOG_N:-250000}
 RS_N=${BENCH_SYSLOG_RSYSLOG_N:-200000}
-# shellcheck source=SCRIPTDIR/lib.sh
-. "$SRC/bench/lib.sh"
 
 cleanup() {
 	stop_pid "$RS_PID"
 	stop_pid "$SERVER_PID"
 	rm -rf "$WORK"
 }
-trap cleanup EXIT
 
 # start DIR: the server with a syslog listener on $SPORT; sets SERVER_PID,
 # PORT, ADMIN
