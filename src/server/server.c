@@ -455,11 +455,13 @@ int server_run(const struct serve_options *o)
 	}
 	if ((r = capture_start(s)) < 0)
 		goto out;
-	if ((r = httpd_start(&h, s, err, sizeof(err))) < 0) {
+	/* syslog before HTTP: s->syslogd is written here and read by every
+	 * request thread (GET /metrics), so it is set before the first one */
+	if ((r = syslogd_start(&s->syslogd, s, err, sizeof(err))) < 0) {
 		server_logf(s, "%s", err);
 		goto out;
 	}
-	if ((r = syslogd_start(&s->syslogd, s, err, sizeof(err))) < 0) {
+	if ((r = httpd_start(&h, s, err, sizeof(err))) < 0) {
 		server_logf(s, "%s", err);
 		goto out;
 	}
@@ -551,9 +553,9 @@ out:
 	/* Each step of the teardown is timed: a shutdown that takes long
 	 * says where (a service manager's stop timeout is then easy to set). */
 	int64_t ts0 = now_monotonic_ns();
+	httpd_free(h); /* the request threads read s->syslogd: they stop first */
 	syslogd_free(s->syslogd);
 	s->syslogd = NULL;
-	httpd_free(h);
 	int64_t ts1 = now_monotonic_ns();
 	pipeline_close(s);
 	registry_free(s->registry);
