@@ -51,6 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "evgen.h"
+
 #define MAX_CONNS 4096
 #define MAX_THREADS 256
 #define MAX_EVENTS_PER_REQ 100000
@@ -651,28 +653,10 @@ static void put_id(struct sb *b, char *base, unsigned i)
  * zeros here, their offsets go to tid_off[i] and ctr_off[i]. */
 static void put_event(struct sb *b, char *base, unsigned i)
 {
-	static const char *const actions[] = {
-		"iam.role.update", "auth.login", "k8s.secrets.get",
-		"s3.object.put", "db.query.execute", "kms.key.decrypt",
-	};
-	static const char *const actors[] = {
-		"alice@example.com", "bob@example.com", "deploy-bot",
-		"carol@example.org",
-	};
 	char tail[512];
 	put(b, "{\"id\":\"");
 	put_id(b, base, i);
-	snprintf(tail, sizeof(tail),
-		 "\",\"time\":\"2026-11-27T10:00:%02u.%06uZ\",\"action\":\"%s\","
-		 "\"actor\":{\"id\":\"%s\",\"type\":\"user\",\"ip\":\"10.1.%u.%u\"},"
-		 "\"resource\":{\"type\":\"role\",\"id\":\"role-%u\"},"
-		 "\"outcome\":\"success\","
-		 "\"source\":{\"service\":\"iam\",\"host\":\"h%u\"},"
-		 "\"metadata\":{\"request_id\":\"req-%08x\",\"reason\":"
-		 "\"quarterly access review\",\"ticket\":\"SEC-%u\"}}",
-		 i % 60, (i * 7919u) % 1000000u, actions[i % 6], actors[i % 4],
-		 i / 250 % 250, i % 250 + 1, i % 97, i % 8, i * 2654435761u,
-		 1000 + i % 9000);
+	evgen_tail(tail, sizeof(tail), i);
 	put(b, tail);
 }
 

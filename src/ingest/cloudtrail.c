@@ -52,19 +52,6 @@ static bool contains(const struct jdoc_value *v, const char *w)
 	return v && v->len && memmem(v->u.s, v->len, w, strlen(w)) != NULL;
 }
 
-static bool id_safe(const struct jdoc_value *v)
-{
-	if (!v || v->len == 0 || v->len > ID_CAP)
-		return false;
-	for (uint32_t i = 0; i < v->len; i++) {
-		unsigned char ch = (unsigned char)v->u.s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '-' || ch == '_' || ch == '.' || ch == ':'))
-			return false;
-	}
-	return true;
-}
-
 /* userIdentity.type as actor.type */
 static const char *actor_type(const struct jdoc_value *t)
 {
@@ -253,7 +240,7 @@ static int compose(struct buf *b, const struct jdoc_value *rec, enum tier tier, 
 	/* id: CloudTrail's eventID, else a hash of the record */
 	if ((r = buf_puts(b, "{\"id\":\"ct-")) < 0)
 		return r;
-	if (id_safe(eid)) {
+	if (mj_id_safe(eid, ID_CAP)) {
 		r = buf_append(b, eid->u.s, eid->len);
 	} else {
 		struct buf t = BUF_INIT(CT_FILE_MAX);

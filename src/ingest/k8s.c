@@ -20,6 +20,7 @@
 #include "common/hash.h"
 #include "common/timeutil.h"
 #include "common/util.h"
+#include "ingest/mapjson.h"
 #include "policy/jdoc.h"
 
 #define STR_CAP 4096          /* bytes kept of a free-text string (URI, agent, message) */
@@ -34,82 +35,25 @@ enum tier { FULL, NO_OBJECTS, MINIMAL };
 
 static const struct jdoc_value *str_of(const struct jdoc_value *obj, const char *key)
 {
-	const struct jdoc_value *v = jdoc_get(obj, key, strlen(key));
-	return v && v->type == JDOC_STRING ? v : NULL;
+	return mj_str(obj, key);
 }
 
 static const struct jdoc_value *obj_of(const struct jdoc_value *obj, const char *key)
 {
-	const struct jdoc_value *v = jdoc_get(obj, key, strlen(key));
-	return v && v->type == JDOC_OBJECT ? v : NULL;
+	return mj_obj(obj, key);
 }
 
-/* ,"key":"value" with value cut to cap bytes (at a character boundary:
- * json_put_str turns a cut sequence into U+FFFD, still valid JSON). */
-static int put_kv(struct buf *b, const char *key, const char *s, size_t n, size_t cap)
-{
-	int r;
-	if ((r = buf_printf(b, ",\"%s\":", key)) < 0)
-		return r;
-	return json_put_str(b, s, n < cap ? n : cap);
-}
-
+/* ,"key":"value" cut to cap bytes; unlike mj_kv_v an empty string is
+ * written (Kubernetes' "" says something). */
 static int put_kv_v(struct buf *b, const char *key, const struct jdoc_value *v, size_t cap)
 {
-	return v ? put_kv(b, key, v->u.s, v->len, cap) : 0;
+	return v ? mj_kv(b, key, v->u.s, v->len, cap) : 0;
 }
 
-/* A jdoc value back as JSON (strings re-escaped, numbers as written). */
-static int put_value(struct buf *b, const struct jdoc_value *v, int depth)
-{
-	int r = 0;
-	if (depth > VALUE_DEPTH)
-		return ST_ELIMIT;
-	switch (v->type) {
-	case JDOC_NULL: return buf_puts(b, "null");
-	case JDOC_FALSE: return buf_puts(b, "false");
-	case JDOC_TRUE: return buf_puts(b, "true");
-	case JDOC_NUMBER: return buf_append(b, v->u.s, v->len);
-	case JDOC_STRING: return json_put_str(b, v->u.s, v->len);
-	case JDOC_ARRAY:
-		if ((r = buf_putc(b, '[')) < 0)
-			return r;
-		for (uint32_t i = 0; i < v->len && r >= 0; i++)
-			if (!(i && (r = buf_putc(b, ',')) < 0))
-				r = put_value(b, &v->u.items[i], depth + 1);
-		return r < 0 ? r : buf_putc(b, ']');
-	case JDOC_OBJECT:
-		if ((r = buf_putc(b, '{')) < 0)
-			return r;
-		for (uint32_t i = 0; i < v->len && r >= 0; i++) {
-			const struct jdoc_member *m = &v->u.members[i];
-			if ((i && (r = buf_putc(b, ',')) < 0) || (r = json_put_str(b, m->key, m->key_len)) < 0 ||
-			    (r = buf_putc(b, ':')) < 0)
-				break;
-			r = put_value(b, &m->value, depth + 1);
-		}
-		return r < 0 ? r : buf_putc(b, '}');
-	default:
-		return ST_EINVAL;
-	}
-}
-
-/* An action segment: lower-case ASCII letters, digits, '-' and '_';
- * anything else becomes '_'; empty is "unknown". */
+/* An action segment, lower-cased; empty or absent is "unknown". */
 static int put_seg(struct buf *b, const struct jdoc_value *v)
 {
-	if (!v || v->len == 0)
-		return buf_puts(b, "unknown");
-	int r = 0;
-	for (uint32_t i = 0; i < v->len && i < SEG_CAP && r >= 0; i++) {
-		unsigned char ch = (unsigned char)v->u.s[i];
-		if (ch >= 'A' && ch <= 'Z')
-			ch = (unsigned char)(ch - 'A' + 'a');
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
-			ch = '_';
-		r = buf_putc(b, ch);
-	}
-	return r;
+	return v ? mj_seg(b, v->u.s, v->len, SEG_CAP, true) : mj_seg(b, NULL, 0, SEG_CAP, true);
 }
 
 /* The time of one stage: stageTimestamp, else requestReceivedTimestamp,
@@ -123,25 +67,12 @@ static int put_time(struct buf *b, const struct jdoc_value *e, int64_t now_ns, b
 		const struct jdoc_value *v = str_of(e, keys[i]);
 		if (v && rfc3339_parse(v->u.s, v->len, &ns)) {
 			*missing = false;
-			return put_kv(b, "time", v->u.s, v->len, 64);
+			return mj_kv(b, "time", v->u.s, v->len, 64);
 		}
 	}
 	*missing = true;
 	rfc3339_format_us(now_ns, t);
-	return put_kv(b, "time", t, strlen(t), 64);
-}
-
-static bool id_safe(const struct jdoc_value *v)
-{
-	if (!v || v->len == 0 || v->len > 100)
-		return false;
-	for (uint32_t i = 0; i < v->len; i++) {
-		unsigned char ch = (unsigned char)v->u.s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '-' || ch == '_' || ch == '.' || ch == ':'))
-			return false;
-	}
-	return true;
+	return mj_kv(b, "time", t, strlen(t), 64);
 }
 
 static const char *user_type(const struct jdoc_value *name)
@@ -206,14 +137,14 @@ static int compose(struct buf *b, const struct jdoc_value *e, enum tier tier, in
 	/* id: stable across the apiserver's retries */
 	if ((r = buf_puts(b, "{\"id\":\"k8s-")) < 0)
 		return r;
-	if (id_safe(audit_id)) {
+	if (mj_id_safe(audit_id, 100)) {
 		r = buf_append(b, audit_id->u.s, audit_id->len);
 	} else {
 		/* no usable auditID: the hash of the whole item */
 		struct buf t = BUF_INIT(64u << 20);
 		uint8_t h[HASH_SIZE];
 		char hex[33];
-		if ((r = put_value(&t, e, 0)) == 0) {
+		if ((r = mj_value(&t, e, 0, VALUE_DEPTH)) == 0) {
 			sha256(t.data, t.len, h);
 			hex_encode(h, 16, hex);
 			r = buf_printf(b, "h%s", hex);
@@ -246,7 +177,7 @@ static int compose(struct buf *b, const struct jdoc_value *e, enum tier tier, in
 	    (user && (r = put_kv_v(b, "uid", str_of(user, "uid"), NAME_CAP)) < 0))
 		return r;
 	if (ips && ips->type == JDOC_ARRAY && ips->len && ips->u.items[0].type == JDOC_STRING &&
-	    (r = put_kv(b, "ip", ips->u.items[0].u.s, ips->u.items[0].len, 64)) < 0)
+	    (r = mj_kv(b, "ip", ips->u.items[0].u.s, ips->u.items[0].len, 64)) < 0)
 		return r;
 	if ((r = put_kv_v(b, "user_agent", str_of(e, "userAgent"), STR_CAP)) < 0 ||
 	    (imp && (r = put_kv_v(b, "on_behalf_of", str_of(imp, "username"), STR_CAP)) < 0) ||
@@ -268,7 +199,7 @@ static int compose(struct buf *b, const struct jdoc_value *e, enum tier tier, in
 			if (ns && ns->len)
 				buf_printf(&id, "%.*s/", (int)(ns->len < NAME_CAP ? ns->len : NAME_CAP), ns->u.s);
 			buf_append(&id, name->u.s, name->len < NAME_CAP ? name->len : NAME_CAP);
-			r = put_kv(b, "id", (const char *)id.data, id.len, id.len);
+			r = mj_kv(b, "id", (const char *)id.data, id.len, id.len);
 			buf_release(&id);
 			if (r < 0)
 				return r;
@@ -300,7 +231,7 @@ static int compose(struct buf *b, const struct jdoc_value *e, enum tier tier, in
 		outcome = "denied";
 	if ((r = buf_printf(b, ",\"outcome\":\"%s\"", outcome)) < 0 ||
 	    (ann && (r = put_kv_v(b, "reason", str_of(ann, "authorization.k8s.io/reason"), STR_CAP)) < 0) ||
-	    (audit_id && (r = put_kv(b, "request_id", audit_id->u.s, audit_id->len, 128)) < 0) ||
+	    (audit_id && (r = mj_kv(b, "request_id", audit_id->u.s, audit_id->len, 128)) < 0) ||
 	    (r = buf_puts(b, ",\"source\":{\"service\":\"kube-apiserver\",\"format\":\"audit.k8s.io/v1\"}")) < 0)
 		return r;
 
@@ -311,10 +242,10 @@ static int compose(struct buf *b, const struct jdoc_value *e, enum tier tier, in
 	bool req_obj = req && req->type == JDOC_OBJECT;
 	if (tier == FULL) {
 		if ((create || update || patch) && (resp_obj || ((create || update) && req_obj))) {
-			if ((r = buf_puts(b, ",\"after\":")) < 0 || (r = put_value(b, resp_obj ? resp : req, 1)) < 0)
+			if ((r = buf_puts(b, ",\"after\":")) < 0 || (r = mj_value(b, resp_obj ? resp : req, 1, VALUE_DEPTH)) < 0)
 				return r;
 		} else if (del && resp_obj) {
-			if ((r = buf_puts(b, ",\"before\":")) < 0 || (r = put_value(b, resp, 1)) < 0)
+			if ((r = buf_puts(b, ",\"before\":")) < 0 || (r = mj_value(b, resp, 1, VALUE_DEPTH)) < 0)
 				return r;
 		}
 	}
@@ -357,18 +288,18 @@ static int compose(struct buf *b, const struct jdoc_value *e, enum tier tier, in
 	}
 	if (tier == FULL) {
 		/* what before/after does not hold: a patch, delete options, a read's answer */
-		if (patch && req_obj && ((r = buf_puts(b, ",\"patch\":")) < 0 || (r = put_value(b, req, 1)) < 0))
+		if (patch && req_obj && ((r = buf_puts(b, ",\"patch\":")) < 0 || (r = mj_value(b, req, 1, VALUE_DEPTH)) < 0))
 			return r;
-		if (del && req_obj && ((r = buf_puts(b, ",\"delete_options\":")) < 0 || (r = put_value(b, req, 1)) < 0))
+		if (del && req_obj && ((r = buf_puts(b, ",\"delete_options\":")) < 0 || (r = mj_value(b, req, 1, VALUE_DEPTH)) < 0))
 			return r;
 		if (!create && !update && !patch && !del) {
-			if (req_obj && ((r = buf_puts(b, ",\"request_object\":")) < 0 || (r = put_value(b, req, 1)) < 0))
+			if (req_obj && ((r = buf_puts(b, ",\"request_object\":")) < 0 || (r = mj_value(b, req, 1, VALUE_DEPTH)) < 0))
 				return r;
-			if (resp_obj && ((r = buf_puts(b, ",\"response_object\":")) < 0 || (r = put_value(b, resp, 1)) < 0))
+			if (resp_obj && ((r = buf_puts(b, ",\"response_object\":")) < 0 || (r = mj_value(b, resp, 1, VALUE_DEPTH)) < 0))
 				return r;
 		}
 	}
-	if (omitted && (r = put_kv(b, "objects_omitted", omitted, strlen(omitted), 200)) < 0)
+	if (omitted && (r = mj_kv(b, "objects_omitted", omitted, strlen(omitted), 200)) < 0)
 		return r;
 	return buf_puts(b, "}}");
 }

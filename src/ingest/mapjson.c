@@ -95,3 +95,16 @@ bool mj_is_ip(const char *s, size_t n)
 	t[n] = '\0';
 	return inet_pton(AF_INET, t, a) == 1 || inet_pton(AF_INET6, t, a) == 1;
 }
+
+bool mj_id_safe(const struct jdoc_value *v, size_t cap)
+{
+	if (!v || v->type != JDOC_STRING || v->len == 0 || v->len > cap)
+		return false;
+	for (uint32_t i = 0; i < v->len; i++) {
+		unsigned char ch = (unsigned char)v->u.s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '_' || ch == '.' || ch == ':'))
+			return false;
+	}
+	return true;
+}

@@ -1,6 +1,6 @@
 /*
  * mapjson.h - small JSON writers the importers' mappers share
- * (cloudtrail.c, auditd.c): a member with a capped string, a jdoc value
+ * (cloudtrail.c, auditd.c, k8s.c): a member with a capped string, a jdoc value
  * copied back as JSON, a safe action segment, "is this an IP address".
  *
  * Every writer appends to a struct buf (which has its own hard maximum)
@@ -34,6 +34,9 @@ int mj_seg(struct buf *b, const char *s, size_t n, size_t cap, bool lower);
 const struct jdoc_value *mj_str(const struct jdoc_value *obj, const char *key);
 /* An object member of an object, or NULL. */
 const struct jdoc_value *mj_obj(const struct jdoc_value *obj, const char *key);
+/* True when v is a string of 1..cap bytes of [A-Za-z0-9._:-]: safe to
+ * keep as an event's id. */
+bool mj_id_safe(const struct jdoc_value *v, size_t cap);
 /* True when s[0..n) is an IPv4 or IPv6 address in text form. */
 bool mj_is_ip(const char *s, size_t n);
 
