@@ -290,6 +290,7 @@ struct ingest_req {
 	const struct apply_env *penv;   /* the policy for this request (cfg_lock held) */
 	struct apply_scratch apply;  /* its buffers, set up on first use */
 	bool apply_ready;
+	struct pipeline_counts pcounts; /* the policy's counts, added to the metrics once */
 	size_t nquarantined;         /* appended to the quarantine, to sync */
 	struct buf mapped;           /* a body made by the server (k8s, syslog): the events point into it */
 	void (*done)(struct ingest_req *q, void *arg);   /* ingest_req_submit's completion */
@@ -687,7 +688,7 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 		body = q->apply.out.data;
 		blen = q->apply.out.len;
 		it->vbatch = ar.vault_batch;
-		pipeline_count(s, &ar);
+		pipeline_count(&q->pcounts, &ar);
 	}
 	/* Schemas (docs/SCHEMAS.md): the event's own "schema", else the
 	 * policy's binding for its action; the producer's event (before
@@ -1188,6 +1189,7 @@ int ingest_req_build(struct server *s, const struct ingest_origin *o, const uint
 		q->items[i].offset = bi.offset;
 		ingest_item(q, &q->items[i], &bi, disk);
 	}
+	pipeline_flush(s, &q->pcounts);
 	vault_settle(q, n);
 	q->penv = NULL;
 	pthread_rwlock_unlock(&s->cfg_lock);

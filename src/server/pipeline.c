@@ -188,9 +188,28 @@ void pipeline_close(struct server *s)
 	sodium_memzero(s->policy_key, sizeof(s->policy_key));
 }
 
-void pipeline_count(struct server *s, const struct apply_result *res)
+/* A request's counts are summed here without atomics and added to the
+ * shared counters once per request: a batch of 1,000 events made ~3,000
+ * contended atomic adds otherwise. */
+void pipeline_count(struct pipeline_counts *pc, const struct apply_result *res)
 {
 	const struct apply_counts *c = &res->counts;
+	for (int a = 0; a <= POLICY_KEEP; a++)
+		pc->c.by_rule[a] += c->by_rule[a];
+	for (int d = 0; d < DET_COUNT; d++) {
+		for (int a = 0; a <= POLICY_KEEP; a++)
+			pc->c.by_det[d][a] += c->by_det[d][a];
+		pc->c.misses[d] += c->misses[d];
+	}
+	pc->by_crit[res->crit]++;
+	pc->any = true;
+}
+
+void pipeline_flush(struct server *s, struct pipeline_counts *pc)
+{
+	const struct apply_counts *c = &pc->c;
+	if (!pc->any)
+		return;
 	for (int a = 0; a <= POLICY_KEEP; a++)
 		if (c->by_rule[a])
 			stat_add(&s->st.redact_rule[a], c->by_rule[a]);
@@ -201,5 +220,8 @@ void pipeline_count(struct server *s, const struct apply_result *res)
 		if (c->misses[d])
 			stat_add(&s->st.redact_miss[d], c->misses[d]);
 	}
-	stat_add(&s->st.events_by_crit[res->crit], 1);
+	for (int k = 0; k <= POLICY_CRIT_CRITICAL; k++)
+		if (pc->by_crit[k])
+			stat_add(&s->st.events_by_crit[k], pc->by_crit[k]);
+	memset(pc, 0, sizeof(*pc));
 }

@@ -127,12 +127,20 @@ int schema_stats_render(struct schema_stats *t, struct buf *out);
 
 /* pipeline.c: opens the policy, its key and the vault when policy_file
  * is set (errors name the file and line); swaps in the policy of path on
- * SIGHUP ("" removes it), auditing each load; closes them; adds one
- * event's redaction counts to the metrics. */
+ * SIGHUP ("" removes it), auditing each load; closes them; sums each
+ * event's redaction and criticality counts into a request's
+ * pipeline_counts (pipeline_count) and adds those to the metrics
+ * (pipeline_flush, once per request; it zeroes pc). */
+struct pipeline_counts {
+	struct apply_counts c;
+	uint64_t by_crit[POLICY_CRIT_CRITICAL + 1];
+	bool any;
+};
 int pipeline_open(struct server *s, char *err, size_t cap);
 void pipeline_reload(struct server *s, const char *path);
 void pipeline_close(struct server *s);
-void pipeline_count(struct server *s, const struct apply_result *res);
+void pipeline_count(struct pipeline_counts *pc, const struct apply_result *res);
+void pipeline_flush(struct server *s, struct pipeline_counts *pc);
 
 /* sampling.c (docs/SAMPLING.md): the keyed decision for (tenant, id) at
  * rate (a fair coin without an id), the count of each decision per
