@@ -269,6 +269,20 @@ struct item {
 	size_t viol_off, viol_len;   /* RES_QUARANTINED: its violations, a JSON array in errs */
 };
 
+/* A schema a request's events named or were bound to, found once per
+ * request, and its passes, added to the metrics once (schema_flush). The
+ * key is the policy's binding (a pointer, stable while the request holds
+ * cfg_lock) or the event's own "schema" text. */
+#define SCHEMA_HITS 4
+struct schema_hit {
+	const struct policy_schema *bound;
+	char raw[REGISTRY_NAME_MAX + 24];     /* the event's text, when bound is NULL */
+	size_t raw_len;
+	const struct schema *sc;
+	char ref[REGISTRY_NAME_MAX + 24];     /* name/version */
+	uint64_t pass;
+};
+
 struct ingest_req {
 	struct server *s;
 	struct hreq *r;
@@ -291,6 +305,8 @@ struct ingest_req {
 	struct apply_scratch apply;  /* its buffers, set up on first use */
 	bool apply_ready;
 	struct pipeline_counts pcounts; /* the policy's counts, added to the metrics once */
+	struct schema_hit sch[SCHEMA_HITS]; /* schema_check's recent schemas, passes counted */
+	unsigned nsch;
 	size_t nquarantined;         /* appended to the quarantine, to sync */
 	struct buf mapped;           /* a body made by the server (k8s, syslog): the events point into it */
 	void (*done)(struct ingest_req *q, void *arg);   /* ingest_req_submit's completion */
@@ -546,14 +562,34 @@ static bool schema_check(struct ingest_req *q, struct item *it, const struct eve
 	struct schema_violation v[SCHEMA_VIOLATIONS_SHOWN];
 	int k;
 
+	if (!info->schema && !bound)
+		return true;
+	/* the request's earlier events' schema: no formatting, no lookup */
+	struct schema_hit *hit = NULL;
+	for (unsigned i = 0; i < q->nsch && !hit; i++) {
+		struct schema_hit *h = &q->sch[i];
+		if (info->schema ? !h->bound && h->raw_len == info->schema_len &&
+					   !memcmp(h->raw, info->schema, h->raw_len)
+				 : h->bound == bound)
+			hit = h;
+	}
+	if (hit) {
+		k = schema_validate(hit->sc, (const char *)q->scratch.data, q->scratch.len, v, ARRAY_SIZE(v));
+		if (k == 0) {
+			hit->pass++;
+			return true;
+		}
+		snprintf(ref, sizeof(ref), "%s", hit->ref);
+		stat_add(&s->st.schema_checks[1], 1);
+		schema_stats_count(s->schema_stats, ref, q->tok->name, SCHEMA_FAIL);
+		goto violated;
+	}
 	if (info->schema) {
 		size_t n = info->schema_len < sizeof(ref) - 1 ? info->schema_len : sizeof(ref) - 1;
 		memcpy(ref, info->schema, n);
 		ref[n] = 0;
-	} else if (bound) {
-		snprintf(ref, sizeof(ref), "%s/%s", bound->name, bound->version);
 	} else {
-		return true;
+		snprintf(ref, sizeof(ref), "%s/%s", bound->name, bound->version);
 	}
 	if (!registry_parse_ref(ref, strlen(ref), name, &ver)) {
 		/* can never be registered: the producer's error, refused at once */
@@ -574,15 +610,30 @@ static bool schema_check(struct ingest_req *q, struct item *it, const struct eve
 			 ref, name, ver);
 		k = 1;
 	} else {
+		if (q->nsch < SCHEMA_HITS && (!info->schema || info->schema_len < sizeof(hit->raw))) {
+			hit = &q->sch[q->nsch++];
+			hit->bound = info->schema ? NULL : bound;
+			hit->raw_len = info->schema ? info->schema_len : 0;
+			if (info->schema)
+				memcpy(hit->raw, info->schema, hit->raw_len);
+			hit->sc = sc;
+			snprintf(hit->ref, sizeof(hit->ref), "%s", ref);
+			hit->pass = 0;
+		}
 		k = schema_validate(sc, (const char *)q->scratch.data, q->scratch.len, v, ARRAY_SIZE(v));
 		if (k == 0) {
-			stat_add(&s->st.schema_checks[0], 1);
-			schema_stats_count(s->schema_stats, ref, q->tok->name, SCHEMA_PASS);
+			if (hit) {
+				hit->pass++;
+			} else {
+				stat_add(&s->st.schema_checks[0], 1);
+				schema_stats_count(s->schema_stats, ref, q->tok->name, SCHEMA_PASS);
+			}
 			return true;
 		}
 		stat_add(&s->st.schema_checks[1], 1);
 		schema_stats_count(s->schema_stats, ref, q->tok->name, SCHEMA_FAIL);
 	}
+violated:;
 	size_t at = (size_t)snprintf(msg, sizeof(msg), "%d violation(s) of schema %s:", k < 0 ? 1 : k, ref);
 	for (int i = 0; i < k && i < (int)ARRAY_SIZE(v) && at < sizeof(msg); i++)
 		at += (size_t)snprintf(msg + at, sizeof(msg) - at, "%s %s (%s): %s", i ? ";" : "",
@@ -623,6 +674,19 @@ static bool schema_check(struct ingest_req *q, struct item *it, const struct eve
 	it->qid = (uint64_t)qid;
 	q->nquarantined++;
 	return false;
+}
+
+/* schema_check's passes, to the metrics; the cache is the request's. */
+static void schema_flush(struct ingest_req *q)
+{
+	for (unsigned i = 0; i < q->nsch; i++) {
+		struct schema_hit *h = &q->sch[i];
+		if (!h->pass)
+			continue;
+		stat_add(&q->s->st.schema_checks[0], h->pass);
+		schema_stats_add(q->s->schema_stats, h->ref, q->tok->name, SCHEMA_PASS, h->pass);
+	}
+	q->nsch = 0;
 }
 
 /* Parses one item into compact (with tenant and id added when absent). */
@@ -1190,6 +1254,7 @@ int ingest_req_build(struct server *s, const struct ingest_origin *o, const uint
 		ingest_item(q, &q->items[i], &bi, disk);
 	}
 	pipeline_flush(s, &q->pcounts);
+	schema_flush(q);
 	vault_settle(q, n);
 	q->penv = NULL;
 	pthread_rwlock_unlock(&s->cfg_lock);

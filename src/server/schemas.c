@@ -76,6 +76,12 @@ static uint32_t fnv(const char *a, const char *b)
 void schema_stats_count(struct schema_stats *t, const char *ref, const char *producer,
 			enum schema_result res)
 {
+	schema_stats_add(t, ref, producer, res, 1);
+}
+
+void schema_stats_add(struct schema_stats *t, const char *ref, const char *producer,
+		      enum schema_result res, uint64_t n)
+{
 	if (!t || res > SCHEMA_UNKNOWN)
 		return;
 	pthread_mutex_lock(&t->mu);
@@ -98,9 +104,9 @@ void schema_stats_count(struct schema_stats *t, const char *ref, const char *pro
 		t->order[t->n++] = e;
 	}
 	if (e)
-		e->n[res]++;
+		e->n[res] += n;
 	else
-		t->other[res]++;
+		t->other[res] += n;
 	pthread_mutex_unlock(&t->mu);
 }
 

@@ -123,6 +123,9 @@ int schema_stats_new(struct schema_stats **ret);
 void schema_stats_free(struct schema_stats *t);   /* NULL is a no-op */
 void schema_stats_count(struct schema_stats *t, const char *ref, const char *producer,
 			enum schema_result res);
+/* schema_stats_count n times over (a request's passes, counted once). */
+void schema_stats_add(struct schema_stats *t, const char *ref, const char *producer,
+		      enum schema_result res, uint64_t n);
 int schema_stats_render(struct schema_stats *t, struct buf *out);
 
 /* pipeline.c: opens the policy, its key and the vault when policy_file
