@@ -777,8 +777,9 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 		}
 		sampled = true;
 	}
-	bool critical = ar.crit == POLICY_CRIT_CRITICAL || event_critical(s, body, blen);
-	if (disk >= DISK_FULL || (disk == DISK_ADMIN_SPACE_LEFT && !critical)) {
+	/* criticality matters only below admin_space_left: not looked for above */
+	if (disk >= DISK_FULL || (disk == DISK_ADMIN_SPACE_LEFT && ar.crit != POLICY_CRIT_CRITICAL &&
+				  !event_critical(s, body, blen))) {
 		item_error(q, it, REJ_DISK, disk >= DISK_FULL ?
 			   "the log's disk is full (disk_full); retry later" :
 			   "the log's disk is below admin_space_left: only critical events are accepted; retry later",
@@ -825,8 +826,12 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 		memcpy(o, q->apply.redacted.data, redacted_len);
 		o += redacted_len;
 	}
-	if (crit_name)
-		o += sprintf((char *)o, ",\"criticality\":\"%s\"", crit_name);
+	if (crit_name) {
+		size_t cn = strlen(crit_name);
+		memcpy(o, ",\"criticality\":\"", 16); o += 16;
+		memcpy(o, crit_name, cn); o += cn;
+		*o++ = '"';
+	}
 	if (sampled)
 		o += sprintf((char *)o, ",\"sampled\":{\"class\":\"%s\",\"rate\":%.6g}",
 			     ar.sample->cls, ar.sample->rate);
