@@ -9,7 +9,8 @@
  * (default 120000) and prints one JSON line of stats. COUNT 0 only
  * flushes what the spool holds (a restart after a kill). Exit 0 when
  * everything was acknowledged, 1 otherwise. With RATE 0 it also prints
- * the emit rate (calls/s into the buffer). CLIENT_BATCH in the
+ * the emit rate (calls/s into the buffer; the events are formatted before
+ * the clock starts, so it is the library's call alone). CLIENT_BATCH in the
  * environment sets batch_max_events (default 1000).
  */
 #include <errno.h>
@@ -26,6 +27,21 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Event i ("client.test", metadata.i = i, the time now); its length. */
+static int put_event(char *ev, size_t cap, long i)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	return snprintf(ev, cap,
+			"{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\",\"action\":\"client.test\","
+			"\"actor\":{\"id\":\"svc-a\"},\"resource\":{\"type\":\"doc\",\"id\":\"d-%ld\"},"
+			"\"metadata\":{\"i\":%ld,\"note\":\"an event emitted through libsealtrail\"}}",
+			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			ts.tv_nsec / 1000, i, i);
 }
 
 int main(int argc, char **argv)
@@ -63,28 +79,39 @@ int main(int argc, char **argv)
 		fprintf(stderr, "client_load: %s\n", err);
 		return 1;
 	}
-	double t0 = now_s();
+	/* With RATE 0 the events are formatted before the clock starts:
+	 * emits_per_s is then the library's call alone, not snprintf's. */
 	char ev[512];
+	char *pre = NULL;
+	uint32_t *plen = NULL;
+	if (rate <= 0 && count > 0) {
+		pre = malloc((size_t)count * sizeof(ev));
+		plen = malloc((size_t)count * sizeof(*plen));
+		if (!pre || !plen) {
+			fprintf(stderr, "client_load: out of memory for %ld events\n", count);
+			return 2;
+		}
+		for (long i = 1; i <= count; i++)
+			plen[i - 1] = (uint32_t)put_event(pre + (size_t)(i - 1) * sizeof(ev), sizeof(ev), i);
+	}
+	double t0 = now_s();
 	struct timespec ts;
 	for (long i = 1; i <= count; i++) {
-		if (rate > 0) {
+		const char *p = ev;
+		int n;
+		if (pre) {
+			p = pre + (size_t)(i - 1) * sizeof(ev);
+			n = (int)plen[i - 1];
+		} else {
 			double due = t0 + (double)(i - 1) / rate, d = due - now_s();
 			if (d > 0) {
 				ts.tv_sec = (time_t)d;
 				ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
 				nanosleep(&ts, NULL);
 			}
+			n = put_event(ev, sizeof(ev), i);
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		struct tm tm;
-		gmtime_r(&ts.tv_sec, &tm);
-		int n = snprintf(ev, sizeof(ev),
-				 "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\",\"action\":\"client.test\","
-				 "\"actor\":{\"id\":\"svc-a\"},\"resource\":{\"type\":\"doc\",\"id\":\"d-%ld\"},"
-				 "\"metadata\":{\"i\":%ld,\"note\":\"an event emitted through libsealtrail\"}}",
-				 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-				 ts.tv_nsec / 1000, i, i);
-		if ((r = sealtrail_emit(c, ev, (size_t)n)) < 0) {
+		if ((r = sealtrail_emit(c, p, (size_t)n)) < 0) {
 			fprintf(stderr, "client_load: emit %ld: %s\n", i, strerror(-r));
 			break;
 		}
@@ -106,5 +133,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.spool_write_errors, st.spool_error);
 	fflush(stdout);
 	sealtrail_client_free(c);
+	free(pre);
+	free(plen);
 	return fr == 0 ? 0 : 1;
 }
