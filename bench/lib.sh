@@ -1,7 +1,8 @@
 # Helpers shared by the benchmark drivers (sourced, not run).
 
 # bench_args NAME "$@": the drivers' arguments, BUILD_DIR OUTFILE [RUNS]
-# (usage and exit 2 otherwise), into BUILD, OUTFILE, RUNS and ST; WORK a
+# (usage, with BENCH_USAGE_MORE after it, and exit 2 otherwise; a driver
+# reads its further arguments from $4 on itself), into BUILD, OUTFILE, RUNS and ST; WORK a
 # fresh directory under bench/out; SERVER_PID empty; cleanup (stop the
 # server, remove WORK) on exit. A driver with more to stop defines its own
 # cleanup after this call.
@@ -9,7 +10,7 @@ bench_args() {
 	local name=$1
 	shift
 	if [ $# -lt 2 ]; then
-		echo "usage: bash bench/$name.sh BUILD_DIR OUTFILE [RUNS]" >&2
+		echo "usage: bash bench/$name.sh BUILD_DIR OUTFILE [RUNS]${BENCH_USAGE_MORE:-}" >&2
 		exit 2
 	fi
 	BUILD=$(cd "$1" && pwd)

@@ -18,32 +18,12 @@
 # runs with its defaults (2 I/O threads). Every process is stopped by PID.
 set -euo pipefail
 
-if [ $# -lt 2 ]; then
-	echo "usage: bash bench/server.sh BUILD_DIR OUTFILE [RUNS] [SOAK_SECONDS]" >&2
-	exit 2
-fi
-BUILD=$(cd "$1" && pwd)
-OUTFILE=$2
-RUNS=${3:-3}
-SOAK=${4:-600}
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$SRC/bench/lib.sh"
-ST=$BUILD/sealtrail
+BENCH_USAGE_MORE=" [SOAK_SECONDS]" bench_args server "$@"
+SOAK=${4:-600}
 LG=$BUILD/bench/loadgen
-WORK=$(mktemp -d "${BENCH_TMPDIR:-$SRC/bench/out}/server.XXXXXX")
-SERVER_PID=
-
-cleanup() {
-	if [ -n "$SERVER_PID" ]; then
-		kill -TERM "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-
 
 # start_server DIR: a fresh log with a producer token; sets PORT, SERVER_PID.
 start_server() {
@@ -68,7 +48,6 @@ stop_server() {
 	SERVER_PID=
 }
 
-
 # one_run KIND DIR: prints loadgen's JSON line.
 one_run() {
 	local kind=$1 dir=$2 args
@@ -87,7 +66,6 @@ one_run() {
 	# server CPU seconds over the run, appended to the JSON
 	printf '%s\n' "${out%\}},\"server_cpu_s\":$(awk -v a="$cpu0" -v b="$cpu1" -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / t }')}"
 }
-
 
 say ""
 say "== server bench, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo none), $RUNS runs"
@@ -112,6 +90,7 @@ done
 # The PostgreSQL baseline in the same run.
 if [ -x "$BUILD/bench/pg_copy" ] && [ -x /usr/lib/postgresql/15/bin/postgres ]; then
 	EVF=$SRC/bench/out/events-1m.ndjson
+	mkdir -p "$SRC/bench/out"
 	[ -f "$EVF" ] || "$BUILD/bench/gen_events" 1000000 1 >"$EVF"
 	PGOUT=$WORK/pg.txt
 	BUILD_DIR=$BUILD EVENTS_FILE=$EVF bash "$SRC/bench/pg_baseline.sh" "$PGOUT" 1000000 >/dev/null
