@@ -374,11 +374,17 @@ int jwalk_ends(const uint8_t *json, size_t len, jw_fn fn, void *ctx)
 
 bool jw_text_path(const char *path, size_t len)
 {
+	/* what the policy writes: its own words, the same in every event it
+	 * touches ("redacted.path:actor.ip" finds them, not a bare "ip") */
+	if (len >= 9 && !memcmp(path, "redacted.", 9))
+		return false;
+	if (len >= 8 && !memcmp(path, "sampled.", 8))
+		return false;
 	switch (len) {
 	case 2: return memcmp(path, "id", 2) != 0;
 	case 4: return memcmp(path, "time", 4) != 0;
 	case 5: return memcmp(path, "tprev", 5) != 0;
-	case 11: return memcmp(path, "received_at", 11) != 0;
+	case 11: return memcmp(path, "received_at", 11) != 0 && memcmp(path, "criticality", 11) != 0;
 	default: return true;
 	}
 }

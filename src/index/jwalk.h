@@ -88,7 +88,8 @@ int jwalk_ends(const uint8_t *json, size_t len, jw_fn fn, void *ctx);
 
 /* True when the string value at this path contributes words to full-text
  * search: every string value except the top-level server and identity
- * fields "tprev", "received_at", "id" and "time". */
+ * fields "tprev", "received_at", "id" and "time", and what the policy
+ * writes: "criticality", "redacted.*" and "sampled.*" (docs/QUERY.md). */
 bool jw_text_path(const char *path, size_t len);
 
 /*

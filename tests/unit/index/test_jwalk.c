@@ -260,6 +260,14 @@ static void test_tokens(void)
 	CHECK(jw_text_path("tenant", 6));
 	CHECK(jw_text_path("ids", 3));
 	CHECK(jw_text_path("metadata.time", 13));
+	/* the policy's own members */
+	CHECK(!jw_text_path("redacted.path", 13));
+	CHECK(!jw_text_path("redacted.detector", 17));
+	CHECK(!jw_text_path("sampled.class", 13));
+	CHECK(!jw_text_path("criticality", 11));
+	CHECK(jw_text_path("redacted", 8));
+	CHECK(jw_text_path("metadata.redacted.x", 19));
+	CHECK(jw_text_path("criticality2", 12));
 }
 
 int main(void)
