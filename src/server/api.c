@@ -1245,6 +1245,9 @@ int ingest_req_build(struct server *s, const struct ingest_origin *o, const uint
 	/* A policy may lengthen an event (hashes, tokens, the redacted
 	 * list) up to max_entry; only what is used is allocated. */
 	buf_init(&q->compact, blen + n * (128 + (q->penv ? log_limits(s->log)->max_entry : 0)) + 4096);
+	/* what the events usually come to, at once: growing by doubling
+	 * copied the whole batch about once more (1.5% of the worker's time) */
+	(void)buf_reserve(&q->compact, blen + n * (q->penv ? 256 : 128) + 4096);
 	buf_init(&q->scratch, log_limits(s->log)->max_entry);
 	buf_init(&q->errs, (size_t)1 << 24);
 	buf_init(&q->cp_note, NOTE_MAX_SIZE);

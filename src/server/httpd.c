@@ -472,9 +472,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		buf_init(&r->body, max);
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
-		uint64_t len;
-		if (cl && st_parse_u64(cl, strlen(cl), &len) && len > max)
+		uint64_t len = 0;
+		if (cl && !st_parse_u64(cl, strlen(cl), &len))
+			len = 0;
+		if (len > max)
 			r->too_large = true;
+		else if (len > 0)
+			/* the announced size at once (up to 4 MiB: a client that
+			 * announces more and sends nothing holds no more than
+			 * that), instead of doubling and copying as it arrives */
+			(void)buf_reserve(&r->body, len < ((size_t)4 << 20) ? (size_t)len : ((size_t)4 << 20));
 		if (r->too_large && !r->uri[0]) {
 			list_del(h, r);
 			plain_error(r, 414, "uri_too_long", "the request URI is longer than 8192 bytes");
