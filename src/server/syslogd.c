@@ -347,7 +347,7 @@ static void frame(struct syslogd *d, struct sconn *c, const struct syslog_frame 
 		return;
 	}
 	size_t old = c->nd.len;
-	int r = syslog_map(&m, f->p, &d->rules, now, d->max_line, &c->nd, &d->scratch, &me);
+	int r = syslog_map(&m, f->p, &d->rules, NULL, now, d->max_line, &c->nd, &d->scratch, &me);
 	if (r == 0 && push_offset(c, f->offset) < 0) {
 		c->nd.len = old;
 		r = -ENOMEM;
