@@ -138,6 +138,7 @@ struct mctx {
 	struct buf *out;
 	struct buf *scratch;
 	bool truncated;
+	const char *client_cert;     /* the connection's verified subject DN, or NULL */
 };
 
 static int decode(struct mctx *c, const struct fv *v, const uint8_t **p, size_t *n)
@@ -572,12 +573,19 @@ static int one_pass(struct mctx *c, const struct fields *f, const struct cef_msg
 	    (r = put_field(c, &first, "request_id", &f->v[SF_REQUEST_ID])) < 0 ||
 	    (r = put_field(c, &first, "trace_id", &f->v[SF_TRACE_ID])) < 0)
 		return r;
-	if (m->hostname.p || m->app.p) {
+	if (m->hostname.p || m->app.p || c->client_cert) {
 		bool fs = true;
 		if ((r = put_raw(c->out, ",\"source\":{")) < 0 ||
 		    (r = put_slice_member(c, &fs, "host", m->hostname)) < 0 ||
-		    (r = put_slice_member(c, &fs, "service", m->app)) < 0 ||
-		    (r = buf_putc(c->out, '}')) < 0)
+		    (r = put_slice_member(c, &fs, "service", m->app)) < 0)
+			return r;
+		/* written by the server from the TLS handshake, never from the
+		 * message: the mapping composes `source` alone */
+		if (c->client_cert && ((r = put_key(c, &fs, "client_cert")) < 0 ||
+				       (r = json_put_str(c->out, c->client_cert,
+							 strlen(c->client_cert))) < 0))
+			return r;
+		if ((r = buf_putc(c->out, '}')) < 0)
 			return r;
 	}
 	/* metadata: what the message said */
@@ -614,8 +622,8 @@ static int one_pass(struct mctx *c, const struct fields *f, const struct cef_msg
 }
 
 int syslog_map(const struct syslog_msg *m, const uint8_t *frame, const struct syslog_map_rules *rules,
-	       int64_t now_ns, size_t max_line, struct buf *out, struct buf *scratch,
-	       struct syslog_map_error *err)
+	       const char *client_cert, int64_t now_ns, size_t max_line, struct buf *out,
+	       struct buf *scratch, struct syslog_map_error *err)
 {
 	struct fields f;
 	struct cef_msg *cm = NULL, cmsg;
@@ -637,7 +645,9 @@ int syslog_map(const struct syslog_msg *m, const uint8_t *frame, const struct sy
 	}
 	/* values a rule set that the event cannot carry are unset again (they
 	 * stay in metadata.sd) */
-	struct mctx c = { m, out, scratch, false };
+	if (client_cert && (!*client_cert || strlen(client_cert) > SYSLOG_CLIENT_CERT_MAX))
+		client_cert = NULL;   /* the caller's cap; never a half DN */
+	struct mctx c = { m, out, scratch, false, client_cert };
 	if (f.v[SF_TIME].p) {
 		const uint8_t *p;
 		size_t n;

@@ -74,16 +74,21 @@ struct syslog_map_error {
 	char msg[160];
 };
 
+/* Most bytes of a client certificate's subject DN in source.client_cert. */
+#define SYSLOG_CLIENT_CERT_MAX 256
+
 /*
  * Appends the event of m (parsed from frame[0..n)) and a '\n' to out.
- * now_ns: the time of receipt. max_line: the largest line to make (the
+ * client_cert: the subject DN (RFC 4514) of the connection's verified TLS
+ * client certificate, 1..SYSLOG_CLIENT_CERT_MAX bytes, written as
+ * source.client_cert; NULL (or anything longer) for none. now_ns: the time of receipt. max_line: the largest line to make (the
  * log's max_entry less what the server adds). 0, or ST_EINVAL (a CEF or
  * LEEF payload whose header is broken: err says where), ST_ELIMIT (out
  * is full, or even the smallest form exceeds max_line), -ENOMEM. On error
  * out is left as it was.
  */
 int syslog_map(const struct syslog_msg *m, const uint8_t *frame, const struct syslog_map_rules *rules,
-	       int64_t now_ns, size_t max_line, struct buf *out, struct buf *scratch,
-	       struct syslog_map_error *err);
+	       const char *client_cert, int64_t now_ns, size_t max_line, struct buf *out,
+	       struct buf *scratch, struct syslog_map_error *err);
 
 #endif

@@ -300,9 +300,10 @@ static int set_key(struct server_config *c, const char *k, char *v, char *why, s
 	if (!strcmp(k, "syslog_map"))
 		return syslog_map_rule_add(&c->syslog_rules, v, why, cap) < 0 ? ST_EINVAL : 0;
 	if (!strcmp(k, "tls_cert") || !strcmp(k, "tls_key") || !strcmp(k, "log_file") ||
-	    !strcmp(k, "policy_file") || !strcmp(k, "vault_key")) {
+	    !strcmp(k, "policy_file") || !strcmp(k, "vault_key") || !strcmp(k, "syslog_tls_client_ca")) {
 		char *dst = !strcmp(k, "tls_cert") ? c->tls_cert :
 			    !strcmp(k, "tls_key") ? c->tls_key :
+			    !strcmp(k, "syslog_tls_client_ca") ? c->syslog_tls_client_ca :
 			    !strcmp(k, "policy_file") ? c->policy_file :
 			    !strcmp(k, "vault_key") ? c->vault_key : c->log_file;
 		if (strlen(v) >= PATH_MAX || !*v) {

@@ -101,6 +101,10 @@ struct server_config {
 	uint64_t syslog_idle_ms;     /* 300 s: a connection silent this long is closed */
 	size_t syslog_batch_events;  /* 1000: a connection's batch is committed at this many */
 	uint64_t syslog_batch_ms;    /* 50 ms: or this long after its first message */
+	/* PEM CA bundle; "" = no client certificates. Set: every tls syslog
+	 * listener requires a client certificate that chains to it (RFC 5425
+	 * section 5). */
+	char syslog_tls_client_ca[PATH_MAX];
 	struct syslog_map_rules syslog_rules; /* `syslog_map` lines; the defaults follow at start */
 };
 

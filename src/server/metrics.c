@@ -81,6 +81,10 @@ static int syslog_metrics(struct buf *b, struct syslogd_stats *t)
 			 stat_get(&t->idle_closed))) < 0 ||
 	    (r = counter(b, "sealtrail_syslog_tls_handshake_failures_total",
 			 "Syslog TLS handshakes that failed.", stat_get(&t->tls_failures))) < 0 ||
+	    (r = counter(b, "sealtrail_syslog_tls_client_cert_rejected_total",
+			 "Syslog TLS handshakes failed for a missing or invalid client certificate "
+			 "(syslog_tls_client_ca); also in the handshake failures.",
+			 stat_get(&t->tls_client_cert_rejected))) < 0 ||
 	    (r = counter(b, "sealtrail_syslog_bytes_total", "Bytes read from syslog connections.",
 			 stat_get(&t->bytes))) < 0 ||
 	    (r = head(b, "sealtrail_syslog_frames_total", "counter",

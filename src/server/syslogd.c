@@ -33,12 +33,19 @@
  *     (bounded), then closes the connections.
  *  5. s->log and s->ingest are used only under log_lock (read), like an
  *     HTTP handler.
+ *  6. With syslog_tls_client_ca, no byte of a TLS connection is read as a
+ *     message unless its handshake completed with a client certificate
+ *     that verified against that CA (verify_client runs inside the
+ *     handshake and fails it otherwise); its subject DN is then fixed for
+ *     the connection and written into each of its events.
  */
 #include "server/syslogd.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -82,6 +89,11 @@ struct sconn {
 	char peer[INET6_ADDRSTRLEN];
 	gnutls_session_t tls;        /* NULL: plain */
 	bool handshaken;
+	/* mutual TLS (invariant 6): set by verify_client during the handshake */
+	bool cert_verified;          /* the client certificate verified */
+	bool cert_rejected;          /* the client certificate failed verification */
+	char cert_why[160];          /* why, for the log (no key material) */
+	char cert_dn[SYSLOG_CLIENT_CERT_MAX + 1]; /* verified subject DN; "" = none */
 	bool watching;               /* in the epoll set */
 	uint32_t events;             /* what it waits for there */
 	uint8_t *rbuf;               /* unconsumed stream bytes */
@@ -115,6 +127,7 @@ struct syslogd {
 	pthread_t thr;
 	bool started;
 	gnutls_certificate_credentials_t cred;
+	bool client_certs;           /* syslog_tls_client_ca: required on every tls listener */
 	struct syslog_map_rules rules;
 	size_t max_frame, max_conns, batch_events;
 	int64_t idle_ns, batch_ns;
@@ -347,7 +360,8 @@ static void frame(struct syslogd *d, struct sconn *c, const struct syslog_frame 
 		return;
 	}
 	size_t old = c->nd.len;
-	int r = syslog_map(&m, f->p, &d->rules, now, d->max_line, &c->nd, &d->scratch, &me);
+	int r = syslog_map(&m, f->p, &d->rules, c->cert_dn[0] ? c->cert_dn : NULL, now, d->max_line,
+			   &c->nd, &d->scratch, &me);
 	if (r == 0 && push_offset(c, f->offset) < 0) {
 		c->nd.len = old;
 		r = -ENOMEM;
@@ -393,7 +407,11 @@ static void conn_free(struct syslogd *d, struct sconn *c)
 	if (c->watching)
 		epoll_ctl(d->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->tls) {
-		gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+		/* close_notify only closes a session that was one: after a
+		 * failed handshake it would tell the sender its bytes were
+		 * taken (handshake sent the alert instead) */
+		if (c->handshaken)
+			gnutls_bye(c->tls, GNUTLS_SHUT_WR);
 		gnutls_deinit(c->tls);
 	}
 	close(c->fd);
@@ -444,9 +462,109 @@ static void conn_read(struct syslogd *d, struct sconn *c)
 	}
 }
 
+/*
+ * The length of a prefix of the RFC 4514 string s[0..n) at most cap bytes
+ * long that ends neither inside a UTF-8 character nor inside an escape
+ * ("\," or "\2C"): a cut DN still reads as one.
+ */
+static size_t dn_cut(const unsigned char *s, size_t n, size_t cap)
+{
+	if (n <= cap)
+		return n;
+	while (cap > 0 && (s[cap] & 0xC0) == 0x80)
+		cap--;
+	size_t i = 0;
+	while (i < cap) {
+		size_t w = 1;
+		if (s[i] == '\\')
+			w = i + 1 < n && isxdigit(s[i + 1]) ? 3 : 2;
+		if (i + w > cap)
+			break;
+		i += w;
+	}
+	return i;
+}
+
+/*
+ * The credentials' verification callback (GnuTLS runs it inside the
+ * handshake once the client's Certificate message is in): 0 accepts, any
+ * other value fails the handshake with GNUTLS_E_CERTIFICATE_ERROR. The
+ * chain must verify to syslog_tls_client_ca (signatures, validity dates,
+ * CA constraints) and, when the leaf states its key purposes, include TLS
+ * client authentication. No hostname is checked: a sender's name is not
+ * known in advance. On success the subject DN is kept for the events.
+ */
+static int verify_client(gnutls_session_t session)
+{
+	struct sconn *c = gnutls_session_get_ptr(session);
+	gnutls_typed_vdata_st purpose = {
+		.type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT,
+	};
+	unsigned status = 0, n = 0;
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_datum_t dn = { NULL, 0 };
+	int r;
+
+	if (!c)
+		return -1;
+	const gnutls_datum_t *chain = gnutls_certificate_get_peers(session, &n);
+	if (!chain || n == 0) {
+		snprintf(c->cert_why, sizeof(c->cert_why), "no client certificate");
+		goto rejected;
+	}
+	if ((r = gnutls_certificate_verify_peers(session, &purpose, 1, &status)) < 0) {
+		snprintf(c->cert_why, sizeof(c->cert_why), "client certificate not verified: %s",
+			 gnutls_strerror(r));
+		goto rejected;
+	}
+	if (status) {
+		gnutls_datum_t out = { NULL, 0 };
+		if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) == 0) {
+			int k = snprintf(c->cert_why, sizeof(c->cert_why), "client certificate rejected: %s",
+					 (const char *)out.data);
+			for (size_t e = k > 0 && (size_t)k < sizeof(c->cert_why) ? (size_t)k : 0;
+			     e > 0 && c->cert_why[e - 1] == ' '; e--)
+				c->cert_why[e - 1] = 0;
+			gnutls_free(out.data);
+		} else {
+			snprintf(c->cert_why, sizeof(c->cert_why),
+				 "client certificate rejected: status 0x%x", status);
+		}
+		goto rejected;
+	}
+	if (gnutls_x509_crt_init(&crt) < 0 ||
+	    gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) < 0 ||
+	    gnutls_x509_crt_get_dn3(crt, &dn, 0) < 0) {
+		snprintf(c->cert_why, sizeof(c->cert_why), "client certificate: cannot read its subject");
+		goto rejected;
+	}
+	size_t k = dn_cut(dn.data, dn.size, SYSLOG_CLIENT_CERT_MAX);
+	memcpy(c->cert_dn, dn.data, k);
+	c->cert_dn[k] = 0;
+	c->cert_verified = true;
+	gnutls_free(dn.data);
+	gnutls_x509_crt_deinit(crt);
+	return 0;
+rejected:
+	if (dn.data)
+		gnutls_free(dn.data);
+	if (crt)
+		gnutls_x509_crt_deinit(crt);
+	c->cert_rejected = true;
+	c->cert_dn[0] = 0;
+	return -1;
+}
+
 static void handshake(struct syslogd *d, struct sconn *c)
 {
 	int r = gnutls_handshake(c->tls);
+	if (r == 0 && d->client_certs && !c->cert_verified) {
+		/* required, so GnuTLS should not get here without one; fail
+		 * closed should it ever (invariant 6) */
+		c->cert_rejected = true;
+		snprintf(c->cert_why, sizeof(c->cert_why), "no verified client certificate");
+		r = GNUTLS_E_CERTIFICATE_ERROR;
+	}
 	if (r == 0) {
 		c->handshaken = true;
 		return;
@@ -455,9 +573,26 @@ static void handshake(struct syslogd *d, struct sconn *c)
 		watch(d, c, gnutls_record_get_direction(c->tls) ? EPOLLOUT : EPOLLIN);
 		return;
 	}
-	if (gnutls_error_is_fatal(r)) {
+	if (gnutls_error_is_fatal(r) || r == GNUTLS_E_CERTIFICATE_ERROR) {
 		stat_add(&d->st.tls_failures, 1);
-		server_logf(d->s, "syslog: TLS handshake with %s failed: %s", c->peer, gnutls_strerror(r));
+		/* a client that sent no certificate ends the handshake
+		 * before verify_client runs: GnuTLS says so by these codes */
+		if (d->client_certs && !c->cert_rejected &&
+		    (r == GNUTLS_E_NO_CERTIFICATE_FOUND || r == GNUTLS_E_CERTIFICATE_REQUIRED)) {
+			c->cert_rejected = true;
+			snprintf(c->cert_why, sizeof(c->cert_why), "no client certificate");
+		}
+		/* tell the sender (bad_certificate, certificate_required, ...):
+		 * best effort, the socket is not waited for */
+		gnutls_alert_send_appropriate(c->tls, r);
+		if (c->cert_rejected) {
+			stat_add(&d->st.tls_client_cert_rejected, 1);
+			server_logf(d->s, "syslog: TLS handshake with %s to %s failed: %s", c->peer,
+				    d->s->cfg.syslog[c->li->idx].addr, c->cert_why);
+		} else {
+			server_logf(d->s, "syslog: TLS handshake with %s failed: %s", c->peer,
+				    gnutls_strerror(r));
+		}
 		c->eof = true;
 		c->rlen = 0;
 	}
@@ -582,7 +717,9 @@ static void accept_on(struct syslogd *d, struct sl *li)
 				stat_add(&d->st.refused, 1);
 				continue;
 			}
-			gnutls_certificate_server_set_request(c->tls, GNUTLS_CERT_IGNORE);
+			gnutls_certificate_server_set_request(c->tls, d->client_certs ? GNUTLS_CERT_REQUIRE :
+									    GNUTLS_CERT_IGNORE);
+			gnutls_session_set_ptr(c->tls, c);
 			gnutls_transport_set_int(c->tls, fd);
 		}
 		c->next = d->conns;
@@ -751,6 +888,15 @@ int syslogd_start(struct syslogd **ret, struct server *s, char *err, size_t errc
 	int r;
 
 	*ret = NULL;
+	bool any_tls = false;
+	for (size_t i = 0; i < cfg->nsyslog; i++)
+		any_tls |= cfg->syslog[i].tls;
+	if (cfg->syslog_tls_client_ca[0] && !any_tls) {
+		/* a client CA that checks nothing would look like protection */
+		snprintf(err, errcap, "syslog_tls_client_ca %s: no syslog_listen has tls",
+			 cfg->syslog_tls_client_ca);
+		return ST_EINVAL;
+	}
 	if (cfg->nsyslog == 0)
 		return 0;
 	if (!(d = calloc(1, sizeof(*d))))
@@ -771,9 +917,6 @@ int syslogd_start(struct syslogd **ret, struct server *s, char *err, size_t errc
 	/* the log's limit less the server's fields and the enrichment */
 	d->max_line = log_limits(s->log)->max_entry - EVENT_SERVER_RESERVE - 1024;
 	buf_init(&d->scratch, d->max_frame + 16);
-	bool any_tls = false;
-	for (size_t i = 0; i < cfg->nsyslog; i++)
-		any_tls |= cfg->syslog[i].tls;
 	if (any_tls) {
 		if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
 			snprintf(err, errcap, "syslog_listen ... tls needs tls_cert and tls_key");
@@ -787,6 +930,21 @@ int syslogd_start(struct syslogd **ret, struct server *s, char *err, size_t errc
 				 gnutls_strerror(r));
 			r = ST_EINVAL;
 			goto fail;
+		}
+		if (cfg->syslog_tls_client_ca[0]) {
+			/* the number of certificates read: 0 is an empty or
+			 * certificate-less file */
+			r = gnutls_certificate_set_x509_trust_file(d->cred, cfg->syslog_tls_client_ca,
+								   GNUTLS_X509_FMT_PEM);
+			if (r <= 0) {
+				snprintf(err, errcap, "syslog_tls_client_ca %s: %s", cfg->syslog_tls_client_ca,
+					 r == 0 ? "expected PEM CA certificates, found none" :
+					 r == GNUTLS_E_FILE_ERROR ? "cannot read the file" : gnutls_strerror(r));
+				r = ST_EINVAL;
+				goto fail;
+			}
+			gnutls_certificate_set_verify_function(d->cred, verify_client);
+			d->client_certs = true;
 		}
 	}
 	if ((d->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||

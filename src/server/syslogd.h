@@ -21,6 +21,7 @@ struct syslogd_stats {
 	struct stat_counter refused;           /* connections over syslog_max_connections */
 	struct stat_counter idle_closed;
 	struct stat_counter tls_failures;      /* handshakes */
+	struct stat_counter tls_client_cert_rejected; /* of them: no or an invalid client certificate */
 	struct stat_gauge connections;
 	struct stat_counter bytes;
 	struct stat_counter frames[2];         /* by enum syslog_framing: octet, newline */

@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		buf_append(&frame, p, n);
 	struct syslog_msg sm;
 	if (syslog_parse(frame.data, frame.len, 0, &sm, NULL) == 0 &&
-	    syslog_map(&sm, frame.data, &rules, 0, 64000, &out, &scratch, NULL) == 0) {
+	    syslog_map(&sm, frame.data, &rules, NULL, 0, 64000, &out, &scratch, NULL) == 0) {
 		struct event_info info;
 		struct event_error perr;
 		if (event_parse(out.data, out.len - 1, &lim, &ev, &info, &perr) != 0)

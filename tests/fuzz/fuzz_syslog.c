@@ -118,7 +118,7 @@ static void map_one(const struct syslog_frame *f)
 		return;
 	}
 	struct syslog_map_error me;
-	int r = syslog_map(&m, f->p, &rules, NOW_NS, 64000, &out, &scratch, &me);
+	int r = syslog_map(&m, f->p, &rules, NULL, NOW_NS, 64000, &out, &scratch, &me);
 	if (r < 0) {
 		if (out.len != 0)
 			abort();
@@ -130,7 +130,7 @@ static void map_one(const struct syslog_frame *f)
 	struct event_error perr;
 	if (event_parse(out.data, out.len - 1, &lim, &ev, &info, &perr) != 0)
 		abort();
-	if (syslog_map(&m, f->p, &rules, NOW_NS, 64000, &again, &scratch, &me) != 0 ||
+	if (syslog_map(&m, f->p, &rules, NULL, NOW_NS, 64000, &again, &scratch, &me) != 0 ||
 	    again.len != out.len || memcmp(again.data, out.data, out.len))
 		abort();
 done:

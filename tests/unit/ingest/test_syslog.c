@@ -342,7 +342,7 @@ static void test_map(void)
 		struct syslog_map_error me;
 		buf_reset(&out);
 		CHECK(syslog_parse((const uint8_t *)c->in, strlen(c->in), NOW_NS, &m, NULL) == 0);
-		int r = syslog_map(&m, (const uint8_t *)c->in, &rules, NOW_NS, 65000, &out, &scratch, &me);
+		int r = syslog_map(&m, (const uint8_t *)c->in, &rules, NULL, NOW_NS, 65000, &out, &scratch, &me);
 		CHECK_MSG(r == 0, "case %zu: %d", i, r);
 		if (r)
 			continue;
@@ -364,14 +364,41 @@ static void test_map(void)
 	const char *s = "<13>1 2026-11-28T10:00:00Z h a - - [app@1 user=\"dave\"][audit@32473 actor=\"eve\"]";
 	buf_reset(&out);
 	CHECK(syslog_parse((const uint8_t *)s, strlen(s), NOW_NS, &m, NULL) == 0 &&
-	      syslog_map(&m, (const uint8_t *)s, &rules, NOW_NS, 65000, &out, &scratch, NULL) == 0 &&
+	      syslog_map(&m, (const uint8_t *)s, &rules, NULL, NOW_NS, 65000, &out, &scratch, NULL) == 0 &&
 	      memmem(out.data, out.len, "\"actor\":{\"id\":\"dave\"", 20));
 	/* a broken CEF header is refused, naming its byte in the frame */
 	s = "<13>1 - h a - - - CEF:0|a|b";
 	struct syslog_map_error me;
 	CHECK(syslog_parse((const uint8_t *)s, strlen(s), NOW_NS, &m, NULL) == 0 &&
-	      syslog_map(&m, (const uint8_t *)s, &rules, NOW_NS, 65000, &out, &scratch, &me) == ST_EINVAL &&
+	      syslog_map(&m, (const uint8_t *)s, &rules, NULL, NOW_NS, 65000, &out, &scratch, &me) == ST_EINVAL &&
 	      me.offset >= 18);
+	/* the TLS client certificate's DN: in source, JSON-escaped, beside
+	 * host and service; also without either; too long a DN is left out */
+	const char *dn = "CN=sender \"1\",O=Acme\\, Inc.";
+	s = "<13>1 2026-11-28T10:00:00Z h app - - - x";
+	buf_reset(&out);
+	CHECK(syslog_parse((const uint8_t *)s, strlen(s), NOW_NS, &m, NULL) == 0 &&
+	      syslog_map(&m, (const uint8_t *)s, &rules, dn, NOW_NS, 65000, &out, &scratch, NULL) == 0);
+	const char *want = "\"source\":{\"host\":\"h\",\"service\":\"app\","
+			   "\"client_cert\":\"CN=sender \\\"1\\\",O=Acme\\\\, Inc.\"}";
+	CHECK_MSG(memmem(out.data, out.len, want, strlen(want)) != NULL, "%.*s", (int)out.len, out.data);
+	buf_reset(&ev);
+	{
+		struct event_info ci;
+		struct event_error ce;
+		CHECK(event_parse(out.data, out.len - 1, &lim, &ev, &ci, &ce) == 0);
+	}
+	s = "<13>1 - - - - - - x";
+	buf_reset(&out);
+	CHECK(syslog_parse((const uint8_t *)s, strlen(s), NOW_NS, &m, NULL) == 0 &&
+	      syslog_map(&m, (const uint8_t *)s, &rules, "CN=a", NOW_NS, 65000, &out, &scratch, NULL) == 0 &&
+	      memmem(out.data, out.len, "\"source\":{\"client_cert\":\"CN=a\"}", 29));
+	char longdn[SYSLOG_CLIENT_CERT_MAX + 2];
+	memset(longdn, 'a', sizeof(longdn) - 1);
+	longdn[sizeof(longdn) - 1] = 0;
+	buf_reset(&out);
+	CHECK(syslog_map(&m, (const uint8_t *)s, &rules, longdn, NOW_NS, 65000, &out, &scratch, NULL) == 0 &&
+	      !memmem(out.data, out.len, "client_cert", 11));
 	/* too large: cut, then left out, never lost */
 	static uint8_t huge[60000];
 	size_t o = (size_t)snprintf((char *)huge, sizeof(huge), "<13>1 - h a - - [x@1 v=\"");
@@ -381,14 +408,14 @@ static void test_map(void)
 	memset(huge + o, '"', sizeof(huge) - o);
 	CHECK(syslog_parse(huge, sizeof(huge), NOW_NS, &m, NULL) == 0);
 	buf_reset(&out);
-	CHECK(syslog_map(&m, huge, &rules, NOW_NS, 65000, &out, &scratch, NULL) == 0);
+	CHECK(syslog_map(&m, huge, &rules, NULL, NOW_NS, 65000, &out, &scratch, NULL) == 0);
 	CHECK(memmem(out.data, out.len, "\"truncated\":true", 16) != NULL);
 	struct event_info info;
 	struct event_error pe;
 	buf_reset(&ev);
 	CHECK(event_parse(out.data, out.len - 1, &lim, &ev, &info, &pe) == 0);
 	buf_reset(&out);
-	CHECK(syslog_map(&m, huge, &rules, NOW_NS, 2000, &out, &scratch, NULL) == 0 && out.len <= 2001);
+	CHECK(syslog_map(&m, huge, &rules, NULL, NOW_NS, 2000, &out, &scratch, NULL) == 0 && out.len <= 2001);
 	buf_release(&out);
 	buf_release(&scratch);
 	buf_release(&ev);

@@ -142,8 +142,10 @@ int main(void)
 	/* syslog listeners: tenant and producer required, tls, context words */
 	CHECK(load("syslog_listen = 127.0.0.1:6514 tenant=acme producer=rsyslog-eu region=eu-west-1\n"
 		   "syslog_listen = [::1]:6515 producer=p:1 tls tenant=t.2\n"
-		   "syslog_max_frame = 8K\nsyslog_batch_delay = 10ms\nsyslog_map = app@1 user actor.id\n",
+		   "syslog_max_frame = 8K\nsyslog_batch_delay = 10ms\nsyslog_map = app@1 user actor.id\n"
+		   "syslog_tls_client_ca = /etc/sealtrail/clients.pem\n",
 		   &c, err, sizeof(err)) == 0);
+	CHECK(!strcmp(c.syslog_tls_client_ca, "/etc/sealtrail/clients.pem"));
 	CHECK(c.nsyslog == 2 && !strcmp(c.syslog[0].tenant, "acme") && !strcmp(c.syslog[0].producer, "rsyslog-eu") &&
 	      !c.syslog[0].tls && !strcmp(c.syslog[0].context.v[CTX_REGION], "eu-west-1"));
 	CHECK(c.syslog[1].tls && !strcmp(c.syslog[1].tenant, "t.2") && !strcmp(c.syslog[1].addr, "[::1]:6515"));
@@ -158,6 +160,7 @@ int main(void)
 		"syslog_listen = 127.0.0.1:6514 tenant=a producer=p\"q\n",
 		"syslog_max_frame = 100\n",
 		"syslog_map = a@1 b nosuchfield\n",
+		"syslog_tls_client_ca =\n",                                     /* no path */
 	};
 	for (size_t i = 0; i < sizeof(bad_syslog) / sizeof(bad_syslog[0]); i++)
 		CHECK_MSG(load(bad_syslog[i], &c, err, sizeof(err)) == ST_EINVAL, "bad %zu", i);
