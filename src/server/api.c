@@ -540,6 +540,15 @@ static int q_server_parts(struct ingest_req *q, const struct event_info *info, c
 	return 0;
 }
 
+/* A schema's passes in this request, to the metrics. */
+static void schema_count_pass(struct ingest_req *q, const struct schema_hit *h)
+{
+	if (!h->pass)
+		return;
+	stat_add(&q->s->st.schema_checks[0], h->pass);
+	schema_stats_add(q->s->schema_stats, h->ref, q->tok->name, SCHEMA_PASS, h->pass);
+}
+
 /*
  * Validates the producer's parsed event (q->scratch, before redaction, so
  * formats see real values) against the schema it names or the policy
@@ -565,7 +574,7 @@ static bool schema_check(struct ingest_req *q, struct item *it, const struct eve
 	if (!info->schema && !bound)
 		return true;
 	/* the request's earlier events' schema: no formatting, no lookup */
-	struct schema_hit *hit = NULL;
+	struct schema_hit one, *hit = NULL;
 	for (unsigned i = 0; i < q->nsch && !hit; i++) {
 		struct schema_hit *h = &q->sch[i];
 		if (info->schema ? !h->bound && h->raw_len == info->schema_len &&
@@ -573,66 +582,55 @@ static bool schema_check(struct ingest_req *q, struct item *it, const struct eve
 				 : h->bound == bound)
 			hit = h;
 	}
-	if (hit) {
-		k = schema_validate(hit->sc, (const char *)q->scratch.data, q->scratch.len, v, ARRAY_SIZE(v));
-		if (k == 0) {
-			hit->pass++;
-			return true;
+	if (!hit) {
+		if (info->schema) {
+			size_t n = info->schema_len < sizeof(ref) - 1 ? info->schema_len : sizeof(ref) - 1;
+			memcpy(ref, info->schema, n);
+			ref[n] = 0;
+		} else {
+			snprintf(ref, sizeof(ref), "%s/%s", bound->name, bound->version);
 		}
-		snprintf(ref, sizeof(ref), "%s", hit->ref);
-		stat_add(&s->st.schema_checks[1], 1);
-		schema_stats_count(s->schema_stats, ref, q->tok->name, SCHEMA_FAIL);
-		goto violated;
-	}
-	if (info->schema) {
-		size_t n = info->schema_len < sizeof(ref) - 1 ? info->schema_len : sizeof(ref) - 1;
-		memcpy(ref, info->schema, n);
-		ref[n] = 0;
-	} else {
-		snprintf(ref, sizeof(ref), "%s/%s", bound->name, bound->version);
-	}
-	if (!registry_parse_ref(ref, strlen(ref), name, &ver)) {
-		/* can never be registered: the producer's error, refused at once */
-		stat_add(&s->st.schema_checks[2], 1);
-		snprintf(msg, sizeof(msg), "schema: expected name/version (name [a-z0-9][a-z0-9._-]{0,63}, version 1..999999)");
-		item_error(q, it, REJ_SCHEMA, msg, "schema", bi->offset);
-		return false;
-	}
-	snprintf(ref, sizeof(ref), "%s/%u", name, ver);
-	const struct schema *sc = registry_get(s->registry, name, strlen(name), ver);
-	if (!sc) {
-		stat_add(&s->st.schema_checks[2], 1);
-		schema_stats_count(s->schema_stats, ref, q->tok->name, SCHEMA_UNKNOWN);
-		memset(v, 0, sizeof(v[0]));
-		snprintf(v[0].pointer, sizeof(v[0].pointer), "%s", info->schema ? "/schema" : "");
-		snprintf(v[0].rule, sizeof(v[0].rule), "unknown-schema");
-		snprintf(v[0].msg, sizeof(v[0].msg), "schema %s is not registered (PUT /v1/schemas/%s/%u)",
-			 ref, name, ver);
-		k = 1;
-	} else {
-		if (q->nsch < SCHEMA_HITS && (!info->schema || info->schema_len < sizeof(hit->raw))) {
-			hit = &q->sch[q->nsch++];
-			hit->bound = info->schema ? NULL : bound;
-			hit->raw_len = info->schema ? info->schema_len : 0;
-			if (info->schema)
-				memcpy(hit->raw, info->schema, hit->raw_len);
-			hit->sc = sc;
-			snprintf(hit->ref, sizeof(hit->ref), "%s", ref);
-			hit->pass = 0;
+		if (!registry_parse_ref(ref, strlen(ref), name, &ver)) {
+			/* can never be registered: the producer's error, refused at once */
+			stat_add(&s->st.schema_checks[2], 1);
+			snprintf(msg, sizeof(msg), "schema: expected name/version (name [a-z0-9][a-z0-9._-]{0,63}, version 1..999999)");
+			item_error(q, it, REJ_SCHEMA, msg, "schema", bi->offset);
+			return false;
 		}
-		k = schema_validate(sc, (const char *)q->scratch.data, q->scratch.len, v, ARRAY_SIZE(v));
-		if (k == 0) {
-			if (hit) {
-				hit->pass++;
-			} else {
-				stat_add(&s->st.schema_checks[0], 1);
-				schema_stats_count(s->schema_stats, ref, q->tok->name, SCHEMA_PASS);
-			}
-			return true;
+		snprintf(ref, sizeof(ref), "%s/%u", name, ver);
+		const struct schema *sc = registry_get(s->registry, name, strlen(name), ver);
+		if (!sc) {
+			stat_add(&s->st.schema_checks[2], 1);
+			schema_stats_count(s->schema_stats, ref, q->tok->name, SCHEMA_UNKNOWN);
+			memset(v, 0, sizeof(v[0]));
+			snprintf(v[0].pointer, sizeof(v[0].pointer), "%s", info->schema ? "/schema" : "");
+			snprintf(v[0].rule, sizeof(v[0].rule), "unknown-schema");
+			snprintf(v[0].msg, sizeof(v[0].msg), "schema %s is not registered (PUT /v1/schemas/%s/%u)",
+				 ref, name, ver);
+			k = 1;
+			goto violated;
 		}
-		stat_add(&s->st.schema_checks[1], 1);
-		schema_stats_count(s->schema_stats, ref, q->tok->name, SCHEMA_FAIL);
+		/* kept for the request's next events; with no room, for this one */
+		bool keep = q->nsch < SCHEMA_HITS && (!info->schema || info->schema_len < sizeof(one.raw));
+		hit = keep ? &q->sch[q->nsch++] : &one;
+		hit->bound = info->schema ? NULL : bound;
+		hit->raw_len = keep && info->schema ? info->schema_len : 0;
+		if (hit->raw_len)
+			memcpy(hit->raw, info->schema, hit->raw_len);
+		hit->sc = sc;
+		memcpy(hit->ref, ref, sizeof(ref));
+		hit->pass = 0;
 	}
+	k = schema_validate(hit->sc, (const char *)q->scratch.data, q->scratch.len, v, ARRAY_SIZE(v));
+	if (k == 0) {
+		hit->pass++;
+		if (hit == &one)
+			schema_count_pass(q, &one);
+		return true;
+	}
+	memcpy(ref, hit->ref, sizeof(ref));
+	stat_add(&s->st.schema_checks[1], 1);
+	schema_stats_count(s->schema_stats, ref, q->tok->name, SCHEMA_FAIL);
 violated:;
 	size_t at = (size_t)snprintf(msg, sizeof(msg), "%d violation(s) of schema %s:", k < 0 ? 1 : k, ref);
 	for (int i = 0; i < k && i < (int)ARRAY_SIZE(v) && at < sizeof(msg); i++)
@@ -679,13 +677,8 @@ violated:;
 /* schema_check's passes, to the metrics; the cache is the request's. */
 static void schema_flush(struct ingest_req *q)
 {
-	for (unsigned i = 0; i < q->nsch; i++) {
-		struct schema_hit *h = &q->sch[i];
-		if (!h->pass)
-			continue;
-		stat_add(&q->s->st.schema_checks[0], h->pass);
-		schema_stats_add(q->s->schema_stats, h->ref, q->tok->name, SCHEMA_PASS, h->pass);
-	}
+	for (unsigned i = 0; i < q->nsch; i++)
+		schema_count_pass(q, &q->sch[i]);
 	q->nsch = 0;
 }
 
