@@ -28,9 +28,11 @@
  *      the last segment is a torn append and is cut off; anywhere else the
  *      open fails naming the segment and offset.
  *   4. A write error in the spool (ENOSPC, EIO) is not the end: the
- *      batch goes back to the front of the memory queue, the segment is
- *      cut back to the published end, and the writer tries again every
- *      second; emit meanwhile fills the memory queue and then does what
+ *      segment is cut back to the end of the last whole record, which is
+ *      synced and published (so a disk that fills mid-batch holds what
+ *      fits; if that sync fails too, back to the published end), the
+ *      rest of the batch goes back to the front of the memory queue, and
+ *      the writer tries again every second; emit meanwhile fills the memory queue and then does what
  *      on_full says. Nothing half-written is ever sent. Only a spool that
  *      cannot be read back (or memory for the sender) is fatal (dead):
  *      emit then refuses with -EIO.
@@ -724,15 +726,12 @@ static void heartbeat(struct sealtrail_client *c, uint64_t last_seq, uint64_t dr
 		  c->pid, (long long)ts.tv_sec, ts.tv_nsec, t, c->pid, c->pid, c->pid, last_seq, dropped);
 }
 
-/* After a failed write: cut the open segment back to the published end
- * (a new segment the batch began is removed), so that a retry, or a
- * restart, finds nothing beyond it. Returns err, or the error that makes
- * the spool unusable (then dead). mu not held. */
-static int spool_rewind(struct sealtrail_client *c, int err)
+/* After a failed write: cut the open segment back to (seg, off), the end
+ * of the last whole record (a segment begun after it is removed), so that
+ * a retry, or a restart, finds nothing beyond it. Returns 0, or the error
+ * that makes the spool unusable (then dead). mu not held. */
+static int spool_rewind(struct sealtrail_client *c, uint64_t seg, uint64_t off)
 {
-	pthread_mutex_lock(&c->mu);
-	uint64_t seg = c->wseg, off = c->woff;
-	pthread_mutex_unlock(&c->mu);
 	char path[4096];
 	if (c->fd_seg != seg) {
 		if (seg_path(c, path, sizeof(path), c->fd_seg) == 0)
@@ -744,12 +743,13 @@ static int spool_rewind(struct sealtrail_client *c, int err)
 		c->fd_seg = seg;
 	}
 	if (c->seg_fd < 0 || ftruncate(c->seg_fd, (off_t)off) < 0) {
+		int r = c->seg_fd < 0 ? -EIO : -errno;
 		pthread_mutex_lock(&c->mu);
 		c->dead = true;
 		pthread_mutex_unlock(&c->mu);
-		return c->seg_fd < 0 ? -EIO : -errno;
+		return r;
 	}
-	return err;
+	return 0;
 }
 
 static void *writer_main(void *arg)
@@ -782,69 +782,111 @@ static void *writer_main(void *arg)
 		c->q_events = 0;
 		c->flush_now = false;
 		uint64_t seg = c->wseg, off = c->woff, seq = c->next_seq, dropped = c->st.dropped;
-		int err = c->dead ? -EIO : 0;
+		bool dead = c->dead;
+		int err = dead ? -EIO : 0;
 		pthread_cond_broadcast(&c->cv_room);
 		pthread_mutex_unlock(&c->mu);
 
-		uint64_t written = 0, refused = 0, bytes = 0;
-		for (size_t at = 0; at < q.len && !err;) {
+		/* what is whole on disk so far: a failure keeps it (below) */
+		uint64_t written = 0, refused = 0, bytes = 0, pseg = seg, poff = off;
+		size_t at = 0, taken = 0;   /* queue bytes and events consumed */
+		while (at < q.len && !err) {
 			uint32_t len = get32((const uint8_t *)q.p + at);
 			const char *ev = q.p + at + 5;
-			at += 5 + len;
 			one.len = 0;
 			if (compose(c, ev, len, seq, &one) < 0) {
 				/* not an object, or it sets its own producer members */
 				refused++;
 				if (c->o.on_refused)
 					c->o.on_refused(c->o.arg, 0, "not a JSON object, or it sets source.producer_seq/producer_id");
-				continue;
+			} else {
+				uint64_t s0 = seg, o0 = off;
+				if ((err = append_record(c, one.p, one.len, seq, &seg, &off)) < 0) {
+					seg = s0;
+					off = o0;
+					break;
+				}
+				bytes += HDR + one.len;
+				seq++;
+				written++;
 			}
-			if ((err = append_record(c, one.p, one.len, seq, &seg, &off)) < 0)
-				break;
-			bytes += HDR + one.len;
-			seq++;
-			written++;
+			at += 5 + len;
+			taken++;
 		}
 		if (!err && hb && seq > 1) {
 			one.len = 0;
 			heartbeat(c, seq - 1, dropped, &one);
+			uint64_t s0 = seg, o0 = off;
 			if ((err = append_record(c, one.p, one.len, 0, &seg, &off)) == 0)
 				bytes += HDR + one.len;
+			else {
+				seg = s0;
+				off = o0;
+			}
 		}
-		if (!err && (written || hb) && c->o.sync == SEALTRAIL_SYNC_BATCH && fdatasync(c->seg_fd) < 0)
+		/* A failure keeps the whole records before it: a disk that
+		 * fills mid-batch holds what fits, and a backlog larger than the
+		 * room left still uses it. They are published only once synced;
+		 * otherwise the batch goes back to the published end, whole. */
+		bool keep = !dead;
+		if (err && !dead) {
+			int r = spool_rewind(c, seg, off);
+			if (r < 0) {
+				err = r;
+				dead = true;
+				keep = false;
+			}
+		}
+		if (keep && (written || (hb && !err)) && c->o.sync == SEALTRAIL_SYNC_BATCH && fdatasync(c->seg_fd) < 0) {
 			err = -errno;
+			keep = false;
+			int r = spool_rewind(c, pseg, poff);
+			if (r < 0) {
+				err = r;
+				dead = true;
+			}
+		}
 
-		if (err && !c->dead)
-			err = spool_rewind(c, err);
 		pthread_mutex_lock(&c->mu);
+		if (keep) {
+			c->wseg = seg;
+			c->woff = off;
+			c->next_seq = seq;
+			c->spool_bytes += bytes;
+			c->st.spooled += written;
+			if (written)
+				c->st.last_seq = seq - 1;
+			c->st.refused += refused;
+			c->settled += refused;
+		} else {
+			/* nothing of the batch counts: it is taken again whole */
+			at = 0;
+			taken = 0;
+		}
 		if (err) {
-			/* invariant 4: the published end stays where it was, and the
-			 * batch goes back in front of what was emitted meanwhile */
+			/* invariant 4: the published end stays past the last whole
+			 * record, and the rest goes back in front of what was
+			 * emitted meanwhile */
+			size_t rest = nq - taken;
 			c->spool_error = -err;
 			c->st.spool_error = -err;
 			c->st.spool_write_errors++;
-			if (c->dead || (stop && c->stopping) || sb_add(&q, c->q.p, c->q.len) < 0) {
-				c->st.lost += nq;
-				c->settled += nq;   /* flush must not wait for them */
+			memmove(q.p, q.p + at, q.len - at);
+			q.len -= at;
+			if (dead || c->dead || (stop && c->stopping) || sb_add(&q, c->q.p, c->q.len) < 0) {
+				c->st.lost += rest;
+				c->settled += rest;   /* flush must not wait for them */
 				batch = q;
 			} else {
 				batch = c->q;
 				c->q = q;
-				c->q_events += nq;
+				c->q_events += rest;
 			}
 			batch.len = 0;
 		} else {
 			batch = q;
 			c->spool_error = 0;
 			c->st.spool_error = 0;
-			c->wseg = seg;
-			c->woff = off;
-			c->next_seq = seq;
-			c->spool_bytes += bytes;
-			c->st.spooled += written;
-			c->st.last_seq = seq - 1;
-			c->st.refused += refused;
-			c->settled += refused;
 			if (hb) {
 				c->last_hb_ms = mono_ms();
 				if (seq > 1)

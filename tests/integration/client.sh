@@ -11,8 +11,9 @@
 #   SIGSTOP, so the spool holds unacknowledged events): a restart on the
 #   same spool sends them, once each;
 # - the spool's disk full (a 6 MiB tmpfs this script mounts, 4 MiB of it
-#   taken by a filler file, the server paused): the spool's writes fail
-#   and are retried each second while emit goes on into memory; the
+#   taken by a filler file, the server paused): the records that fit
+#   stay in the spool (at least 1.5 of the 2 MiB), the writes past them
+#   fail and are retried each second while emit goes on into memory; the
 #   filler removed, the writer resumes by itself and every event is
 #   delivered once, with no gap and nothing torn;
 # - a second client on the same spool is refused (it is locked).
@@ -136,6 +137,7 @@ if [ "$(id -u)" = 0 ] && cap_sys_admin; then
 		sleep 0.1
 	done
 	sleep 3                # the writer fails, and retries each second
+	held=$(du -sk "$T/mnt/spool" | cut -f1)
 	rm -f "$T/mnt/filler"  # room again, the server back
 	kill -CONT "$SPID"
 	wait "$LPID" && lrc=0 || lrc=$?
@@ -144,6 +146,7 @@ if [ "$(id -u)" = 0 ] && cap_sys_admin; then
 	expect "spool disk full: the writer fails, retries, and resumes by itself once there is room; flush ok, nothing lost" \
 		'[ $full = yes ] && [ $lrc = 0 ] && python3 -c "import json,sys; j=json.loads(sys.argv[1]); assert j[\"spool_write_errors\"] > 0 and j[\"lost\"] == 0 and j[\"spooled\"] == 10000 and j[\"acked\"] + j[\"duplicates\"] == 10000, j" "$o"' \
 		"full=$full $lrc $o $(tail -2 "$T/load4.err")"
+	expect "spool disk full: the records that fit stay in the spool while the writer fails (${held} KiB of 2 MiB)" '[ "$held" -ge 1536 ]' "held=${held} KiB"
 	expect "spool disk full: the server has all 10000, once each, no gap" '[ "$(cap "$PID4")" = "10000 0 0 0 10000" ]' "$(cap "$PID4")"
 	umount "$T/mnt"
 	MOUNTED=""
