@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/bigmem.h"
 #include "common/buf.h"
 #include "common/crc32c.h"
 #include "common/fileio.h"
@@ -53,7 +54,7 @@ enum {
 #define ROARING_MIN_DF 16       /* below this, delta varints always win */
 #define SKIP_EVERY 128          /* a delta list's skip table: one entry per this many postings */
 #define WBUF_SIZE (1u << 20)    /* writer's output buffer */
-#define ARENA_BLOCK (1u << 20)
+#define ARENA_BLOCK BIGMEM_HUGE  /* one huge page: the adds touch it at random */
 #define PBLOCK_FIRST 8          /* first posting block's data bytes */
 #define PBLOCK_MAX 4096
 
@@ -461,6 +462,8 @@ struct chunk_builder {
 	/* columns */
 	int64_t *time, *recv;
 	size_t cap_docs;
+	/* chunk_builder_derive: from 0 means none */
+	uint8_t dfrom, dto;
 };
 
 static void *arena_alloc(struct chunk_builder *b, size_t n)
@@ -469,7 +472,7 @@ static void *arena_alloc(struct chunk_builder *b, size_t n)
 	if ((size_t)(b->aend - b->acur) < n) {
 		size_t size = n + sizeof(struct arena_blk) > ARENA_BLOCK ?
 			n + sizeof(struct arena_blk) : ARENA_BLOCK;
-		struct arena_blk *a = malloc(size);
+		struct arena_blk *a = big_alloc(size);
 		if (!a)
 			return NULL;
 		a->next = b->arena;
@@ -515,7 +518,7 @@ int chunk_builder_new(struct chunk_builder **ret, uint64_t first_seq)
 		return -ENOMEM;
 	b->first_seq = first_seq;
 	b->mask = 4096 - 1;
-	b->slots = calloc(b->mask + 1, sizeof(*b->slots));
+	b->slots = big_alloc((b->mask + 1) * sizeof(*b->slots));
 	if (!b->slots) {
 		free(b);
 		return -ENOMEM;
@@ -531,12 +534,20 @@ void chunk_builder_free(struct chunk_builder *b)
 	while (b->arena) {
 		struct arena_blk *a = b->arena;
 		b->arena = a->next;
-		free(a);
+		big_free(a, a->size);
 	}
-	free(b->slots);
+	big_free(b->slots, (b->mask + 1) * sizeof(*b->slots));
 	free(b->time);
 	free(b->recv);
 	free(b);
+}
+
+void chunk_builder_derive(struct chunk_builder *b, uint8_t from, uint8_t to)
+{
+	if (to > from) {
+		b->dfrom = from;
+		b->dto = to;
+	}
 }
 
 uint32_t chunk_builder_docs(const struct chunk_builder *b)
@@ -584,7 +595,7 @@ void chunk_builder_set_times(struct chunk_builder *b, int64_t time_ns, int64_t r
 static int grow_table(struct chunk_builder *b)
 {
 	size_t nmask = b->mask * 2 + 1;
-	struct slot *ns = calloc(nmask + 1, sizeof(*ns));
+	struct slot *ns = big_alloc((nmask + 1) * sizeof(*ns));
 
 	if (!ns)
 		return -ENOMEM;
@@ -596,7 +607,7 @@ static int grow_table(struct chunk_builder *b)
 			j = (j + 1) & nmask;
 		ns[j] = b->slots[i];
 	}
-	free(b->slots);
+	big_free(b->slots, (b->mask + 1) * sizeof(*b->slots));
 	b->slots = ns;
 	b->mask = nmask;
 	return 0;
@@ -894,6 +905,197 @@ static int bterm_docs(const struct bterm *t, uint32_t *docs,
 	return n == t->df ? 0 : ST_ECORRUPT;
 }
 
+/* ---- derived terms (chunk_builder_derive) ----
+ *
+ * The from-terms come sorted, and those of one P are adjacent: from·P·0x00
+ * sorts before from·P·x for any other byte x, so no other P falls between
+ * them; and P-order is to·P order, so the derived terms come out sorted
+ * too. Each P's docs are gathered while its from-terms are written (a
+ * bitmap over the chunk's docs, or a sorted vector when they are few), and
+ * the finished terms wait in a list until the writer reaches the
+ * to-section, where they are merged in (a to·P added as such is united
+ * with its derived twin). */
+struct dterm {
+	const uint8_t *p;   /* P, inside a builder term */
+	uint16_t len;
+	uint32_t n;         /* docs, at docs[off..off+n) */
+	size_t off;
+};
+
+struct derive {
+	uint8_t from, to;
+	uint64_t *bits;              /* ndocs bits */
+	uint32_t *acc;               /* the current P's docs, unsorted */
+	size_t nacc, cap_acc;
+	uint32_t nterms;             /* from-terms of the current P */
+	const uint8_t *cur;          /* the current P */
+	uint16_t cur_len;
+	struct dterm *v;             /* finished, in order */
+	size_t n, cap, next;         /* next: the first not yet written */
+	uint32_t *docs;
+	size_t ndocs, cap_docs;
+	uint32_t *u;                 /* a union's output */
+	uint8_t term[1 + CHUNK_TERM_MAX];
+};
+
+static int grow_u32(uint32_t **v, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 1024;
+	while (c < need)
+		c *= 2;
+	uint32_t *nv = realloc(*v, c * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = c;
+	return 0;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Closes the current P: its docs, sorted and distinct, become a dterm. */
+static int derive_close(struct derive *d, uint32_t ndocs)
+{
+	if (!d->cur)
+		return 0;
+	int r;
+	if ((r = grow_u32(&d->docs, &d->cap_docs, d->ndocs + d->nacc)) < 0)
+		return r;
+	uint32_t *out = d->docs + d->ndocs, n = 0;
+	if (d->nterms == 1) {
+		memcpy(out, d->acc, d->nacc * sizeof(*out));   /* one posting list: sorted */
+		n = (uint32_t)d->nacc;
+	} else if (d->nacc * 32 >= ndocs) {
+		for (size_t i = 0; i < d->nacc; i++)
+			d->bits[d->acc[i] >> 6] |= 1ull << (d->acc[i] & 63);
+		for (size_t w = 0; w < ((size_t)ndocs + 63) / 64; w++) {
+			for (uint64_t x = d->bits[w]; x; x &= x - 1)
+				out[n++] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(x));
+			d->bits[w] = 0;
+		}
+	} else {
+		qsort(d->acc, d->nacc, sizeof(*d->acc), u32_cmp);
+		for (size_t i = 0; i < d->nacc; i++)
+			if (n == 0 || out[n - 1] != d->acc[i])
+				out[n++] = d->acc[i];
+	}
+	if (d->n == d->cap) {
+		size_t c = d->cap ? d->cap * 2 : 64;
+		struct dterm *nv = realloc(d->v, c * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		d->v = nv;
+		d->cap = c;
+	}
+	d->v[d->n++] = (struct dterm){d->cur, d->cur_len, n, d->ndocs};
+	d->ndocs += n;
+	d->cur = NULL;
+	d->nacc = 0;
+	d->nterms = 0;
+	return 0;
+}
+
+/* A written term: when it is a from-term, its docs go to its P. */
+static int derive_note(struct derive *d, const uint8_t *t, size_t len, const uint32_t *docs,
+		       uint32_t df, uint32_t ndocs)
+{
+	if (len < 2 || t[0] != d->from)
+		return t[0] > d->from ? derive_close(d, ndocs) : 0;
+	const uint8_t *z = memchr(t + 1, 0, len - 1);
+	if (!z)
+		return 0;
+	uint16_t pl = (uint16_t)(z - (t + 1));
+	if (d->cur && (d->cur_len != pl || memcmp(d->cur, t + 1, pl) != 0)) {
+		int r = derive_close(d, ndocs);
+		if (r < 0)
+			return r;
+	}
+	if (!d->cur) {
+		d->cur = t + 1;
+		d->cur_len = pl;
+	}
+	int r = grow_u32(&d->acc, &d->cap_acc, d->nacc + df);
+	if (r < 0)
+		return r;
+	memcpy(d->acc + d->nacc, docs, df * sizeof(*docs));
+	d->nacc += df;
+	d->nterms++;
+	return 0;
+}
+
+/* Compares the next derived term, to·P, with term t. */
+static int derive_cmp(const struct derive *d, const uint8_t *t, size_t len)
+{
+	const struct dterm *x = &d->v[d->next];
+	if (t[0] != d->to)
+		return d->to < t[0] ? -1 : 1;
+	size_t m = x->len < len - 1 ? x->len : len - 1;
+	int c = memcmp(x->p, t + 1, m);
+	if (c)
+		return c;
+	size_t xl = (size_t)x->len + 1;
+	return xl < len ? -1 : xl > len;
+}
+
+/* Writes the derived terms that sort before term t (NULL: all that are
+ * left); one equal to t is united with t's docs and written in its place
+ * (*ret_done). */
+static int derive_flush(struct derive *d, struct cwriter *w, const uint8_t *t, size_t len,
+			const uint32_t *docs, uint32_t df, bool *ret_done)
+{
+	int r;
+	*ret_done = false;
+	while (d->next < d->n) {
+		const struct dterm *x = &d->v[d->next];
+		int c = t ? derive_cmp(d, t, len) : -1;
+		if (c > 0)
+			return 0;
+		const uint32_t *out = d->docs + x->off;
+		uint32_t n = x->n;
+		if (c == 0) {
+			/* the union of two sorted lists */
+			uint32_t *u = malloc(((size_t)n + df) * sizeof(*u));
+			if (!u)
+				return -ENOMEM;
+			size_t i = 0, j = 0, k = 0;
+			while (i < n || j < df) {
+				uint32_t a = i < n ? out[i] : UINT32_MAX, bb = j < df ? docs[j] : UINT32_MAX;
+				u[k++] = a < bb ? a : bb;
+				i += a <= bb;
+				j += bb <= a;
+			}
+			free(d->u);
+			d->u = u;
+			out = u;
+			n = (uint32_t)k;
+			*ret_done = true;
+		}
+		d->term[0] = d->to;
+		memcpy(d->term + 1, x->p, x->len);
+		if ((r = cw_term(w, d->term, 1 + (size_t)x->len, out, n)) < 0)
+			return r;
+		d->next++;
+		if (c == 0)
+			return 0;
+	}
+	return 0;
+}
+
+static void derive_release(struct derive *d)
+{
+	free(d->bits);
+	free(d->acc);
+	free(d->v);
+	free(d->docs);
+	free(d->u);
+}
+
 int chunk_builder_write(struct chunk_builder *b, const char *path, char *err,
 			size_t errcap)
 {
@@ -903,6 +1105,7 @@ int chunk_builder_write(struct chunk_builder *b, const char *path, char *err,
 	uint8_t **chain = NULL;
 	size_t chain_cap = 0;
 	struct col_stats st;
+	struct derive dv = {.from = b->dfrom, .to = b->dto};
 	uint8_t le[8];
 	int r;
 
@@ -936,7 +1139,9 @@ int chunk_builder_write(struct chunk_builder *b, const char *path, char *err,
 	ents = malloc((b->nterms ? b->nterms : 1) * sizeof(*ents));
 	tmp = malloc((b->nterms ? b->nterms : 1) * sizeof(*tmp));
 	docs = malloc(b->ndocs * sizeof(*docs));
-	if (!ents || !tmp || !docs) {
+	if (b->dfrom)
+		dv.bits = calloc(((size_t)b->ndocs + 63) / 64, sizeof(*dv.bits));
+	if (!ents || !tmp || !docs || (b->dfrom && !dv.bits)) {
 		r = failmsg(-ENOMEM, err, errcap, "sorting terms");
 		goto out;
 	}
@@ -963,7 +1168,28 @@ int chunk_builder_write(struct chunk_builder *b, const char *path, char *err,
 			failmsg(r, err, errcap, "decoding postings");
 			goto out;
 		}
-		if ((r = cw_term(&w, t->bytes, t->len, docs, t->df)) < 0)
+		if (!b->dfrom) {
+			if ((r = cw_term(&w, t->bytes, t->len, docs, t->df)) < 0)
+				goto io;
+			continue;
+		}
+		bool done;
+		if ((r = derive_note(&dv, t->bytes, t->len, docs, t->df, b->ndocs)) < 0) {
+			failmsg(r, err, errcap, "deriving terms");
+			goto out;
+		}
+		if ((r = derive_flush(&dv, &w, t->bytes, t->len, docs, t->df, &done)) < 0)
+			goto io;
+		if (!done && (r = cw_term(&w, t->bytes, t->len, docs, t->df)) < 0)
+			goto io;
+	}
+	if (b->dfrom) {
+		bool done;
+		if ((r = derive_close(&dv, b->ndocs)) < 0) {
+			failmsg(r, err, errcap, "deriving terms");
+			goto out;
+		}
+		if ((r = derive_flush(&dv, &w, NULL, 0, NULL, 0, &done)) < 0)
 			goto io;
 	}
 	if ((r = cw_finish(&w, b->first_seq, b->ndocs, &st)) < 0)
@@ -977,6 +1203,7 @@ out:
 	free(tmp);
 	free(docs);
 	free(chain);
+	derive_release(&dv);
 	return r;
 }
 

@@ -67,6 +67,14 @@ struct chunk_term {
  * ahead: the indexer's hot path. */
 int chunk_builder_add_terms(struct chunk_builder *b, const struct chunk_term *t, size_t n);
 
+/* Derived terms: from now on, every term from·P·0x00·V (P the bytes
+ * before its first 0x00) also counts, when the chunk is written, as the
+ * term to·P, with the union of the docs of all such terms (and of a to·P
+ * term added as such). The index's presence terms ('H' path) are made
+ * this way from its value terms ('F' path 0x00 value) instead of being
+ * added once per doc per field. to must be greater than from. */
+void chunk_builder_derive(struct chunk_builder *b, uint8_t from, uint8_t to);
+
 /* Docs added so far. */
 uint32_t chunk_builder_docs(const struct chunk_builder *b);
 

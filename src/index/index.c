@@ -538,21 +538,32 @@ static int column_leaf(void *ctx, const struct jw_leaf *lf)
 	return 0;
 }
 
+/* A leaf's 'H' term is added here only where no 'F' term stands for it:
+ * containers, columns, and a path with a 0x00 in it (a decoded "\u0000"
+ * member name, which would make the F term's path ambiguous: it gets no F
+ * term). For the rest the chunk writer derives 'H' path from the 'F' path
+ * 0x00 value terms (chunk_builder_derive), so the ~20 fields of an event
+ * cost no table probe each for their presence. */
 static int leaf_terms(void *ctx, const struct jw_leaf *lf)
 {
 	struct doc_ctx *d = ctx;
 	int r;
-	uint8_t *t = term_room(d, lf->path_len + 1, &r);
+	uint8_t *t;
+	bool column = is_column(lf), nul = memchr(lf->path, 0, lf->path_len) != NULL;
 
-	if (!t)
-		return r;
-	t[0] = 'H';
-	memcpy(t + 1, lf->path, lf->path_len);
-	term_done(d, lf->path_len + 1);
-	if (lf->type == JW_OBJECT || lf->type == JW_ARRAY)
-		return 0;
-	if (is_column(lf))
-		return column_leaf(d, lf);
+	if (lf->type == JW_OBJECT || lf->type == JW_ARRAY || column || nul) {
+		if (!(t = term_room(d, lf->path_len + 1, &r)))
+			return r;
+		t[0] = 'H';
+		memcpy(t + 1, lf->path, lf->path_len);
+		term_done(d, lf->path_len + 1);
+		if (lf->type == JW_OBJECT || lf->type == JW_ARRAY)
+			return 0;
+		if (column)
+			return column_leaf(d, lf);
+		return lf->type == JW_STRING && jw_text_path(lf->path, lf->path_len) ?
+			jw_tokens(lf->val, lf->val_len, word_term, d) : 0;
+	}
 	size_t vl = lf->val_len < IX_VALUE_MAX ? lf->val_len : IX_VALUE_MAX;
 	if (!(t = term_room(d, 2 + lf->path_len + vl, &r)))
 		return r;
@@ -602,6 +613,7 @@ static int build_chunk(struct index *ix, uint64_t from, uint64_t max, struct buf
 		free(d);
 		return r;
 	}
+	chunk_builder_derive(d->b, 'F', 'H');   /* presence, see leaf_terms */
 	while (seq - from < max) {
 		/* Closing (a drain) does not wait for a whole build: it stops
 		 * here, between read windows, and nothing is published. */

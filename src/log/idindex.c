@@ -42,6 +42,7 @@
  *      point: no lookup is walking the run list then).
  */
 #include "log/idindex.h"
+#include "common/bigmem.h"
 #include "common/crc32c.h"
 #include "common/fileio.h"
 #include "common/timeutil.h"
@@ -252,52 +253,12 @@ static inline bool filter_maybe(const struct idindex *x, uint64_t fp)
 
 /* ---- memory -------------------------------------------------------------- */
 
-/* Anonymous memory, pre-faulted (I5): the process's RSS is what it will
- * be from the start, instead of creeping up as the pages are touched.
- * Regions of 2 MiB or more are aligned to 2 MiB and asked for huge pages:
+/* Anonymous memory, pre-faulted (I5), from common/bigmem.h: the
+ * process's RSS is what it will be from the start, instead of creeping up
+ * as the pages are touched. Regions of 2 MiB or more are on huge pages:
  * every lookup lands on a random line of the filter and of the memtable,
  * and with 4 KiB pages each one also walked the page tables (the
  * prefetch of both took 8% of an append's CPU; see DECISIONS §20). */
-#define HUGE ((size_t)2 << 20)
-
-static size_t big_size(size_t n)
-{
-	return n >= HUGE ? (n + HUGE - 1) & ~(HUGE - 1) : n;
-}
-
-static void *big_alloc(size_t n)
-{
-	size_t len = big_size(n), extra = len >= HUGE ? HUGE : 0;
-	uint8_t *p = mmap(NULL, len + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			  -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	if (extra) {
-		uintptr_t a = ((uintptr_t)p + HUGE - 1) & ~(uintptr_t)(HUGE - 1);
-		size_t head = (size_t)(a - (uintptr_t)p);
-		if (head)
-			munmap(p, head);
-		if (extra - head)
-			munmap((uint8_t *)a + len, extra - head);
-		p = (uint8_t *)a;
-#ifdef MADV_HUGEPAGE
-		(void)madvise(p, len, MADV_HUGEPAGE);
-#endif
-	}
-#ifdef MADV_POPULATE_WRITE
-	if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
-		return p;
-#endif
-	memset(p, 0, len);      /* older kernels: touch every page */
-	return p;
-}
-
-static void big_free(void *p, size_t n)
-{
-	if (p)
-		munmap(p, big_size(n));
-}
 
 /* ---- names --------------------------------------------------------------- */
 

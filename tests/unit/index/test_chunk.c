@@ -810,6 +810,76 @@ static void test_measure(uint32_t ndocs)
 	(void)t3;
 }
 
+/* chunk_builder_derive: a chunk whose 'H' path terms are derived from its
+ * 'F' path 0x00 value terms is byte for byte the chunk with those 'H'
+ * terms added per doc. The paths include prefixes of one another ("a",
+ * "a.b", "ab"), a dense path (every doc), sparse ones (the sorted-vector
+ * way), a path with one value only, 'H' terms added as such both for a
+ * path that also has 'F' terms (the union) and for one that has none, and
+ * terms before 'F' and after 'H'. */
+static void test_derive(uint32_t ndocs)
+{
+	static const char *paths[] = { "a", "a.b", "a.b.c", "ab", "actor.id", "z", "one" };
+	enum { NP = sizeof(paths) / sizeof(paths[0]) };
+	struct chunk_builder *d, *x;
+	uint8_t t[64];
+
+	CHECK(chunk_builder_new(&d, 7) == 0 && chunk_builder_new(&x, 7) == 0);
+	chunk_builder_derive(d, 'F', 'H');
+	for (uint32_t doc = 0; doc < ndocs; doc++) {
+		CHECK(chunk_builder_add_doc(d, doc, doc) == 0 && chunk_builder_add_doc(x, doc, doc) == 0);
+		for (unsigned p = 0; p < NP; p++) {
+			size_t pl = strlen(paths[p]);
+			/* "a" in every doc; "one" in every 7th with one value; the
+			 * rest in 1 doc of 3, 5, 40 ... with up to 3 values each */
+			bool in = p == 0 || (p == 6 ? doc % 7 == 0 : rnd() % (p * p + 2) == 0);
+			unsigned nv = p == 6 ? 1 : 1 + (unsigned)(rnd() % 3);
+			for (unsigned v = 0; in && v < nv; v++) {
+				t[0] = 'F';
+				memcpy(t + 1, paths[p], pl);
+				t[1 + pl] = 0;
+				int vl = snprintf((char *)t + 2 + pl, sizeof(t) - 2 - pl, "v%u",
+						  p == 6 ? 0u : (unsigned)(rnd() % (p == 0 ? 3 : 50)));
+				CHECK(chunk_builder_add_term(d, t, 2 + pl + (size_t)vl) == 0);
+				CHECK(chunk_builder_add_term(x, t, 2 + pl + (size_t)vl) == 0);
+			}
+			if (in) {
+				t[0] = 'H';
+				memcpy(t + 1, paths[p], pl);
+				CHECK(chunk_builder_add_term(x, t, 1 + pl) == 0);
+			}
+			/* some 'H' added as such to the derived builder as well */
+			if (in && p == 1 && doc % 2 == 0) {
+				CHECK(chunk_builder_add_term(d, t, 1 + pl) == 0);
+			}
+		}
+		/* a container: 'H' only, never an 'F' */
+		if (doc % 4 == 1) {
+			CHECK(chunk_builder_add_term(d, "Hactor", 6) == 0 && chunk_builder_add_term(x, "Hactor", 6) == 0);
+			/* a 'H' path that is also the derived "a.b" path's twin in
+			 * another doc (a container there, a value here) */
+			CHECK(chunk_builder_add_term(d, "Ha.b", 4) == 0 && chunk_builder_add_term(x, "Ha.b", 4) == 0);
+		}
+		CHECK(chunk_builder_add_term(d, "Aearly", 6) == 0 && chunk_builder_add_term(x, "Aearly", 6) == 0);
+		snprintf((char *)t, sizeof(t), "Ww%u", (unsigned)(rnd() % 20));
+		CHECK(chunk_builder_add_term(d, t, strlen((char *)t)) == 0);
+		CHECK(chunk_builder_add_term(x, t, strlen((char *)t)) == 0);
+	}
+	char pd[512], px[512];
+	snprintf(pd, sizeof(pd), "%s", path_of("derived.idx"));
+	snprintf(px, sizeof(px), "%s", path_of("explicit.idx"));
+	CHECK(chunk_builder_write(d, pd, errbuf, sizeof(errbuf)) == 0);
+	CHECK(chunk_builder_write(x, px, errbuf, sizeof(errbuf)) == 0);
+	CHECK_MSG(files_equal(pd, px), "%u docs: the derived chunk differs from the explicit one", ndocs);
+	/* and it reads: "Ha" holds every doc */
+	struct chunk *c;
+	CHECK(chunk_open(&c, pd, errbuf, sizeof(errbuf)) == 0);
+	CHECK(chunk_df(c, "Ha", 2) == ndocs);
+	chunk_close(c);
+	chunk_builder_free(d);
+	chunk_builder_free(x);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -827,6 +897,9 @@ int main(void)
 	test_merge_equal(2, s2, 400);
 	test_merge_equal(3, s3, 3000);
 	test_corrupt();
+	test_derive(1);
+	test_derive(100);
+	test_derive(20000);
 	test_measure(getenv("CHUNK_MEASURE_DOCS") ? (uint32_t)atoi(getenv("CHUNK_MEASURE_DOCS")) : 100000);
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
