@@ -452,8 +452,8 @@ struct arena_blk {
 struct chunk_builder {
 	uint64_t first_seq;
 	uint32_t ndocs;
-	/* arena */
-	struct arena_blk *arena;
+	/* arena; spare: blocks kept by chunk_builder_reset, used first */
+	struct arena_blk *arena, *spare;
 	uint8_t *acur, *aend;
 	size_t arena_bytes;
 	/* terms: open addressing, linear probing, load <= 1/2 */
@@ -472,15 +472,19 @@ static void *arena_alloc(struct chunk_builder *b, size_t n)
 	if ((size_t)(b->aend - b->acur) < n) {
 		size_t size = n + sizeof(struct arena_blk) > ARENA_BLOCK ?
 			n + sizeof(struct arena_blk) : ARENA_BLOCK;
-		struct arena_blk *a = big_alloc(size);
-		if (!a)
-			return NULL;
+		struct arena_blk *a = b->spare;
+		if (a && a->size >= size) {
+			b->spare = a->next;   /* already faulted in: no page to clear */
+		} else {
+			if (!(a = big_alloc(size)))
+				return NULL;
+			a->size = size;
+			b->arena_bytes += size;
+		}
 		a->next = b->arena;
-		a->size = size;
 		b->arena = a;
-		b->arena_bytes += size;
 		b->acur = (uint8_t *)(a + 1);
-		b->aend = (uint8_t *)a + size;
+		b->aend = (uint8_t *)a + a->size;
 	}
 	void *p = b->acur;
 	b->acur += n;
@@ -527,15 +531,36 @@ int chunk_builder_new(struct chunk_builder **ret, uint64_t first_seq)
 	return 0;
 }
 
+static void free_blocks(struct arena_blk *a)
+{
+	while (a) {
+		struct arena_blk *next = a->next;
+		big_free(a, a->size);
+		a = next;
+	}
+}
+
+void chunk_builder_reset(struct chunk_builder *b, uint64_t first_seq)
+{
+	while (b->arena) {
+		struct arena_blk *a = b->arena;
+		b->arena = a->next;
+		a->next = b->spare;
+		b->spare = a;
+	}
+	b->acur = b->aend = NULL;
+	memset(b->slots, 0, (b->mask + 1) * sizeof(*b->slots));
+	b->nterms = 0;
+	b->ndocs = 0;
+	b->first_seq = first_seq;
+}
+
 void chunk_builder_free(struct chunk_builder *b)
 {
 	if (!b)
 		return;
-	while (b->arena) {
-		struct arena_blk *a = b->arena;
-		b->arena = a->next;
-		big_free(a, a->size);
-	}
+	free_blocks(b->arena);
+	free_blocks(b->spare);
 	big_free(b->slots, (b->mask + 1) * sizeof(*b->slots));
 	free(b->time);
 	free(b->recv);

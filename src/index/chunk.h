@@ -90,6 +90,12 @@ size_t chunk_builder_mem(const struct chunk_builder *b);
 int chunk_builder_write(struct chunk_builder *b, const char *path, char *err,
 			size_t errcap);
 
+/* Empties the builder for a new chunk whose doc 0 is first_seq, keeping
+ * its memory (the table at its size, the arena's blocks, the columns): the
+ * next chunk's adds find their pages already faulted in. The derive
+ * setting stays. */
+void chunk_builder_reset(struct chunk_builder *b, uint64_t first_seq);
+
 /* Frees the builder and everything it holds. NULL is fine. */
 void chunk_builder_free(struct chunk_builder *b);
 
