@@ -867,8 +867,38 @@ static void *merger_main(void *arg)
 	return NULL;
 }
 
+/* A catch-up's merges, on a thread of their own beside the builds. */
+struct merge_along {
+	struct index *ix;
+	pthread_t t;
+	bool on;
+	bool done;    /* atomic */
+	int r;
+};
+
+static void *merge_along_main(void *arg)
+{
+	struct merge_along *m = arg;
+	while ((m->r = merge_one(m->ix)) == 1)
+		;
+	__atomic_store_n(&m->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Joins the merge thread when it is done (wait: in any case); its error,
+ * else 0. */
+static int merge_along_join(struct merge_along *m, bool wait)
+{
+	if (!m->on || (!wait && !__atomic_load_n(&m->done, __ATOMIC_ACQUIRE)))
+		return 0;
+	pthread_join(m->t, NULL);
+	m->on = false;
+	return m->r < 0 ? m->r : 0;
+}
+
 static int step(struct index *ix, bool all)
 {
+	struct merge_along ma = { .ix = ix };
 	int r = 0;
 	pthread_mutex_lock(&ix->build_mu);
 	for (;;) {
@@ -888,11 +918,33 @@ static int step(struct index *ix, bool all)
 			pthread_mutex_unlock(&ix->mu);
 			break;
 		}
+		if (!all) {
+			while ((r = merge_one(ix)) == 1)
+				;
+			break;
+		}
+		/* A catch-up (reindex, or a restart far behind): the merges run
+		 * beside the next builds instead of between them, where they
+		 * left a core idle (one merge thread at a time). */
+		if ((r = merge_along_join(&ma, false)) < 0)
+			break;
+		if (!ma.on) {
+			ma.done = false;
+			ma.on = pthread_create(&ma.t, NULL, merge_along_main, &ma) == 0;
+			if (!ma.on) {
+				while ((r = merge_one(ix)) == 1)
+					;
+				if (r < 0)
+					break;
+			}
+		}
+	}
+	int mr = merge_along_join(&ma, true);
+	if (r >= 0 && mr < 0)
+		r = mr;
+	if (all && r >= 0)
 		while ((r = merge_one(ix)) == 1)
 			;
-		if (r < 0 || !all)
-			break;
-	}
 	pthread_mutex_unlock(&ix->build_mu);
 	pthread_mutex_lock(&ix->mu);
 	ix->last_error = r < 0 ? r : 0;
