@@ -65,7 +65,7 @@ enum {
 /* Content rules for a value, checked after it has been read. */
 enum {
 	R_NONE, R_NONEMPTY, R_TIME, R_TENANT, R_ID, R_OUTCOME, R_ACTION, R_RES_TYPE, R_SCHEMA,
-	R_U64, R_RTIME, R_B64_32, R_SID, R_PSEQ, R_PID,
+	R_U64, R_RTIME, R_B64_32, R_SID, R_PSEQ, R_PID, R_CCERT,
 };
 
 /* Contexts: objects whose members have field rules. */
@@ -131,6 +131,7 @@ struct parser {
 	uint64_t pseq;                /* source.producer_seq, 0 when absent */
 	const uint8_t *pid;           /* source.producer_id as written */
 	size_t pid_len;
+	bool ccert;                   /* source.client_cert is present */
 	uint8_t tprev[32];
 	const uint8_t *tenant;
 	size_t tenant_len;
@@ -856,11 +857,16 @@ static const struct field resource_fields[] = {
 
 /* A producer's sequence (docs/CAPTURE.md): source.producer_id names the
  * sending instance, source.producer_seq counts its events from 1. */
-enum { OF_PRODUCER_ID, OF_PRODUCER_SEQ };
+enum { OF_PRODUCER_ID, OF_PRODUCER_SEQ, OF_CLIENT_CERT };
 
+/* source.client_cert is a verified TLS client certificate's subject, which
+ * only the server writes (a syslog listener with client certificates,
+ * DECISIONS.md 31): its presence is reported (event_info), and the ingest
+ * refuses it from any other transport. */
 static const struct field source_fields[] = {
 	[OF_PRODUCER_ID] = F("producer_id", T_STR, R_PID, 0, 0),
 	[OF_PRODUCER_SEQ] = F("producer_seq", T_NUM, R_PSEQ, 0, 0),
+	[OF_CLIENT_CERT] = F("client_cert", T_STR, R_CCERT, 0, 0),
 };
 
 static const struct field stored_fields[] = {
@@ -1025,7 +1031,8 @@ static int classify(struct parser *ps, const struct frame *f, const struct key *
 			break;
 		case C_SOURCE:
 			fd = len == 11 && !memcmp(name, "producer_id", 11) ? &source_fields[OF_PRODUCER_ID] :
-			     len == 12 && !memcmp(name, "producer_seq", 12) ? &source_fields[OF_PRODUCER_SEQ] : NULL;
+			     len == 12 && !memcmp(name, "producer_seq", 12) ? &source_fields[OF_PRODUCER_SEQ] :
+			     len == 11 && !memcmp(name, "client_cert", 11) ? &source_fields[OF_CLIENT_CERT] : NULL;
 			break;
 		default:
 			fd = resource_lookup(name, len);
@@ -1101,6 +1108,9 @@ static int check_string(struct parser *ps, const struct want *w, const uint8_t *
 		ps->pid_len = n;
 		break;
 	}
+	case R_CCERT:
+		ps->ccert = true;
+		break;
 	case R_NONEMPTY:
 	case R_ACTION:
 	case R_RES_TYPE:
@@ -1521,6 +1531,7 @@ static void parser_init(struct parser *ps, const uint8_t *in, size_t len,
 	ps->time_ns = ps->recv_ns = 0;
 	ps->seq = ps->tseq = ps->pseq = 0;
 	ps->pid = NULL;
+	ps->ccert = false;
 	ps->pid_len = 0;
 	ps->tenant = NULL;
 	ps->tenant_len = 0;
@@ -1589,6 +1600,7 @@ int event_parse(const uint8_t *in, size_t len, const struct event_limits *lim,
 		ret_info->producer_id = (const char *)ps.pid;
 		ret_info->producer_id_len = ps.pid_len;
 		ret_info->producer_seq = ps.pseq;
+		ret_info->has_client_cert = ps.ccert;
 		ret_info->has_request_id = (ps.seen & S_REQUEST_ID) != 0;
 		ret_info->has_trace_id = (ps.seen & S_TRACE_ID) != 0;
 		ret_info->id = (const char *)ps.id;

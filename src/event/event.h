@@ -102,6 +102,9 @@ struct event_info {
 	const char *producer_id;
 	size_t producer_id_len;
 	uint64_t producer_seq;
+	/* source.client_cert is present: a member only the server writes
+	 * (DECISIONS.md 31), which the ingest refuses from producers. */
+	bool has_client_cert;
 };
 
 /* Most bytes of source.producer_id. */

@@ -287,6 +287,7 @@ struct ingest_req {
 	struct server *s;
 	struct hreq *r;
 	const struct token *tok;
+	bool server_composed;        /* ingest_origin's: source.client_cert allowed */
 	struct ingest_job job;
 	size_t nitems, nev;
 	struct item *items;
@@ -702,6 +703,13 @@ static void ingest_item(struct ingest_req *q, struct item *it, const struct body
 		snprintf(msg, sizeof(msg), "%s", perr.msg);
 		item_error(q, it, r == ST_ELIMIT ? REJ_LIMIT : REJ_INVALID, msg, perr.path,
 			   bi->offset + perr.offset);
+		return;
+	}
+	if (info.has_client_cert && !q->server_composed) {
+		item_error(q, it, REJ_INVALID,
+			   "source.client_cert is written by the server from a verified TLS client "
+			   "certificate (a syslog listener's); a producer may not set it",
+			   "source.client_cert", bi->offset);
 		return;
 	}
 	const char *tenant;
@@ -1233,6 +1241,7 @@ int ingest_req_build(struct server *s, const struct ingest_origin *o, const uint
 	if (q->en.traceparent_ignored)
 		stat_add(&s->st.traceparent_ignored, 1);
 	q->tok = token_get(o->tok);
+	q->server_composed = o->server_composed;
 	q->t0 = now_monotonic_ns();
 	q->nitems = n;
 	/* A policy may lengthen an event (hashes, tokens, the redacted

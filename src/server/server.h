@@ -182,6 +182,11 @@ struct ingest_origin {
 	const char *request_id;
 	const char *traceparent;
 	const char *peer;
+	/* The events were composed by the server itself (a syslog listener's
+	 * mapping), so source.client_cert is its own record of a verified
+	 * client certificate; from any other origin that member is refused
+	 * (DECISIONS.md 31). */
+	bool server_composed;
 };
 struct ingest_req;
 enum ingest_outcome {

@@ -262,7 +262,8 @@ static void flush(struct syslogd *d, struct sconn *c)
 		c->retry_at = now_monotonic_ns() + RETRY_FAILED_MS * 1000000LL;
 		return;
 	}
-	struct ingest_origin o = { .tok = c->li->tok, .listener = c->li->context, .peer = c->peer };
+	struct ingest_origin o = { .tok = c->li->tok, .listener = c->li->context, .peer = c->peer,
+				   .server_composed = true };
 	struct ingest_req *q = NULL;
 	int r = ingest_req_build(s, &o, c->nd.data, c->nd.len, BODY_NDJSON, c->nbatch, &c->nd, &q, err,
 				 sizeof(err));

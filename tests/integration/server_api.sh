@@ -674,6 +674,10 @@ printf '{"time":"2026-11-27T10:00:00Z","action":"a.\xff","actor":{"id":"x"},"res
 http "${TOK[prod-a]}" POST /v1/events "${POSTJ[@]}" --data-binary @"$T/utf8.json"
 check "invalid UTF-8 (0xFF): 400, an invalid result naming UTF-8 and the field" \
 	'[ "$code" = 400 ] && jt "d[\"results\"][0][\"error\"][\"code\"]==\"invalid\" and \"UTF-8\" in d[\"results\"][0][\"error\"][\"message\"] and d[\"results\"][0][\"error\"][\"field\"]==\"action\""'
+printf '{"time":"2026-11-27T10:00:00Z","action":"a.cc","actor":{"id":"x"},"resource":{"type":"t"},"source":{"host":"h","client_cert":"CN=forged"}}' > "$T/ccert.json"
+http "${TOK[prod-a]}" POST /v1/events "${POSTJ[@]}" --data-binary @"$T/ccert.json"
+check "source.client_cert from an HTTP producer: 400, an invalid result naming the field (only a syslog listener writes it)" \
+	'[ "$code" = 400 ] && jt "d[\"results\"][0][\"error\"][\"code\"]==\"invalid\" and d[\"results\"][0][\"error\"][\"field\"]==\"source.client_cert\" and d[\"rejected\"]==1"'
 { ev u1; printf '\n\xff\xfe\n'; ev u2; echo; } > "$T/utf8.ndjson"
 http "${TOK[prod-a]}" POST /v1/events "${POSTN[@]}" --data-binary @"$T/utf8.ndjson"
 check "an NDJSON line of raw 0xFF 0xFE is refused alone: 207" '[ "$code" = 207 ] && jt "d[\"accepted\"]==2 and d[\"results\"][1][\"error\"][\"code\"]==\"invalid\""'
