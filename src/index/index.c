@@ -571,7 +571,7 @@ static int leaf_terms(void *ctx, const struct jw_leaf *lf)
 	struct doc_ctx *d = ctx;
 	int r;
 	uint8_t *t;
-	bool column = is_column(lf), nul = memchr(lf->path, 0, lf->path_len) != NULL;
+	bool column = is_column(lf), nul = lf->path_nul;
 
 	if (lf->type == JW_OBJECT || lf->type == JW_ARRAY || column || nul) {
 		if (!(t = term_room(d, lf->path_len + 1, &r)))

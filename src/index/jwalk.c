@@ -31,6 +31,7 @@ struct frame {
 	size_t plen;   /* length of this container's path (may exceed JW_PATH_MAX) */
 	bool arr;
 	bool first;    /* no member read yet */
+	bool nul;      /* the path holds a 0x00 (a decoded "\u0000" name) */
 };
 
 static inline bool is_ws(uint8_t c)
@@ -202,7 +203,7 @@ static int walk(const uint8_t *json, size_t len, bool ends, jw_fn fn, void *ctx)
 		return ST_EINVAL;
 	p++;
 	top = 0;
-	st[0] = (struct frame){ 0, false, true };
+	st[0] = (struct frame){ 0, false, true, false };
 	path[0] = 0;
 	leaf.path = path;
 
@@ -216,6 +217,7 @@ static int walk(const uint8_t *json, size_t len, bool ends, jw_fn fn, void *ctx)
 		if (*p == (f->arr ? ']' : '}')) {
 			if (ends && top > 0) {
 				leaf.path_cut = plen > JW_PATH_MAX;
+				leaf.path_nul = f->nul;
 				leaf.path_len = leaf.path_cut ? JW_PATH_MAX : plen;
 				path[leaf.path_len] = 0;
 				leaf.depth = top;
@@ -244,6 +246,7 @@ static int walk(const uint8_t *json, size_t len, bool ends, jw_fn fn, void *ctx)
 
 		leaf.key = NULL;
 		leaf.key_len = 0;
+		bool nul = f->nul;
 		if (!f->arr) {
 			const uint8_t *q;
 			bool esc;
@@ -263,6 +266,7 @@ static int walk(const uint8_t *json, size_t len, bool ends, jw_fn fn, void *ctx)
 				if (k < 0)
 					return ST_EINVAL;
 				klen = (size_t)k;
+				nul = nul || memchr(dst, 0, klen < cap ? klen : cap) != NULL;
 			} else if (cap) {
 				memcpy(dst, p + 1, klen < cap ? klen : cap);
 			}
@@ -280,6 +284,7 @@ static int walk(const uint8_t *json, size_t len, bool ends, jw_fn fn, void *ctx)
 		bool report = plen <= JW_PATH_MAX || ends;
 		leaf.path_cut = plen > JW_PATH_MAX;
 		leaf.path_len = leaf.path_cut ? JW_PATH_MAX : plen;
+		leaf.path_nul = nul;
 		if (report)
 			path[leaf.path_len] = 0;
 		leaf.depth = top + 1;
@@ -312,7 +317,7 @@ static int walk(const uint8_t *json, size_t len, bool ends, jw_fn fn, void *ctx)
 			leaf.type = *p == '{' ? JW_OBJECT : JW_ARRAY;
 			if (top + 1 >= JW_DEPTH_MAX)
 				return ST_ELIMIT;
-			st[++top] = (struct frame){ plen, *p == '[', true };
+			st[++top] = (struct frame){ plen, *p == '[', true, nul };
 			p++;
 			break;
 		case 't':

@@ -57,6 +57,9 @@ struct jw_leaf {
 	/* jwalk_ends only: the path was longer than JW_PATH_MAX and is given
 	 * cut to its first JW_PATH_MAX bytes (jwalk skips such values). */
 	bool path_cut;
+	/* The path holds a 0x00 byte (a member name with "\u0000"), so
+	 * path_len, not strlen, is its length. Not set on JW_END. */
+	bool path_nul;
 };
 
 /* Non-zero return stops the walk; jwalk returns that value. */

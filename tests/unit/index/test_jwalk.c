@@ -83,6 +83,25 @@ static void test_paths(void)
 	CHECK(rc == 0 && !strcmp(o, "a|A||1\na|N|1|2\na|S|x|2\n"));
 }
 
+struct nul_rec {
+	char path[16][32];
+	size_t len[16];
+	bool nul[16];
+	size_t n;
+};
+
+static int nul_leaf(void *ctx, const struct jw_leaf *lf)
+{
+	struct nul_rec *r = ctx;
+	if (r->n < 16 && lf->path_len < 32) {
+		memcpy(r->path[r->n], lf->path, lf->path_len);
+		r->len[r->n] = lf->path_len;
+		r->nul[r->n] = lf->path_nul;
+	}
+	r->n++;
+	return 0;
+}
+
 static void test_escapes(void)
 {
 	int rc;
@@ -94,6 +113,19 @@ static void test_escapes(void)
 	/* Raw UTF-8 passes through. */
 	o = walk("{\"n\":\"Zo\xc3\xab\"}", &rc);
 	CHECK(rc == 0 && !strcmp(o, "n|S|Zo\xc3\xab|1\n"));
+	/* A "\u0000" in a member name: path_nul on it and below it, not
+	 * beside it (the indexer gives such a path no F term). */
+	const char *nj = "{\"a\\u0000b\":{\"c\":1,\"d\":[2]},\"e\":{\"f\":3},\"x\\ty\":4}";
+	static const struct { const char *path; size_t len; bool nul; } want[] = {
+		{ "a\0b", 3, true }, { "a\0b.c", 5, true }, { "a\0b.d", 5, true }, { "a\0b.d", 5, true },
+		{ "e", 1, false }, { "e.f", 3, false }, { "x\ty", 3, false },
+	};
+	struct nul_rec nr = { 0 };
+	CHECK(jwalk((const uint8_t *)nj, strlen(nj), nul_leaf, &nr) == 0);
+	CHECK_MSG(nr.n == sizeof(want) / sizeof(want[0]), "%zu leaves", nr.n);
+	for (size_t i = 0; i < nr.n && i < sizeof(want) / sizeof(want[0]); i++)
+		CHECK_MSG(nr.len[i] == want[i].len && !memcmp(nr.path[i], want[i].path, want[i].len) &&
+			  nr.nul[i] == want[i].nul, "leaf %zu", i);
 }
 
 static void test_stop_and_limits(void)
