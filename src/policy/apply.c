@@ -51,20 +51,6 @@ struct vslot {
 	struct policy_view v;
 };
 
-/* The hashes of the last values hashed (a request's events repeat their
- * actors' IPs and addresses): the same value under the same tenant key
- * always hashes the same, so a hit is exact. Direct-mapped, values of up
- * to HASH_MEMO_VALUE bytes; emptied when the tenant key changes, wiped
- * with the scratch. */
-#define HASH_MEMO 64
-#define HASH_MEMO_VALUE 64
-
-struct hmemo {
-	uint8_t len;                     /* 0: empty */
-	char v[HASH_MEMO_VALUE];
-	char h[APPLY_HASH_CHARS];
-};
-
 struct actx {
 	const struct apply_env *env;
 	char tenant[VAULT_TENANT_MAX + 1];
@@ -77,7 +63,6 @@ struct actx {
 	struct hmac_sha256 hk;
 	char hk_tenant[VAULT_TENANT_MAX + 1];
 	bool hk_ready;
-	struct hmemo hm[HASH_MEMO];      /* valid while hk is */
 	const struct policy_view *view;  /* in vc[] or in own_view */
 	struct policy_view own_view;
 	struct vslot vc[VIEW_CACHE];
@@ -168,50 +153,20 @@ static void tenant_key(const uint8_t key[APPLY_KEY_BYTES], const char *tenant, s
 	sodium_memzero(tkey, sizeof(tkey));
 }
 
-/* The APPLY_HASH_CHARS characters of value's hash: base64url, no padding,
- * of the first 16 bytes of its HMAC. */
-static void hash_chars(const struct hmac_sha256 *hk, const char *value, size_t n,
-		       char h[APPLY_HASH_CHARS])
+static int hash_with(const struct hmac_sha256 *hk, const char *value, size_t n, struct buf *out)
 {
 	uint8_t mac[HASH_SIZE];
 	char b64[BASE64_LEN(16) + 1];
+	int r;
 
 	hmac_sha256(hk, value, n, mac);
 	base64_encode(mac, 16, b64);
-	for (size_t i = 0; i < APPLY_HASH_CHARS; i++)
-		h[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
-}
-
-static int put_hash(const char h[APPLY_HASH_CHARS], struct buf *out)
-{
-	int r = buf_append(out, APPLY_HASH_PREFIX, sizeof(APPLY_HASH_PREFIX) - 1);
-	return r < 0 ? r : buf_append(out, h, APPLY_HASH_CHARS);
-}
-
-static int hash_with(const struct hmac_sha256 *hk, const char *value, size_t n, struct buf *out)
-{
-	char h[APPLY_HASH_CHARS];
-	hash_chars(hk, value, n, h);
-	return put_hash(h, out);
-}
-
-/* hash_with under the actx's tenant key, through its memo. */
-static int hash_memo(struct actx *a, const char *value, size_t n, struct buf *out)
-{
-	if (n == 0 || n > HASH_MEMO_VALUE)
-		return hash_with(&a->hk, value, n, out);
-	uint64_t x = 0, y = 0;
-	size_t w = n < 8 ? n : 8;
-	memcpy(&x, value, w);           /* the first and the last 8 bytes */
-	memcpy(&y, value + n - w, w);
-	uint64_t k = (x ^ (y * 0x9e3779b97f4a7c15ull) ^ n) * 0xd6e8feb86659fd93ull;
-	struct hmemo *m = &a->hm[(k >> 58) % HASH_MEMO];
-	if (m->len != n || memcmp(m->v, value, n) != 0) {
-		hash_chars(&a->hk, value, n, m->h);
-		memcpy(m->v, value, n);
-		m->len = (uint8_t)n;
-	}
-	return put_hash(m->h, out);
+	/* base64url, no padding */
+	for (char *p = b64; *p; p++)
+		*p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+	if ((r = buf_append(out, APPLY_HASH_PREFIX, sizeof(APPLY_HASH_PREFIX) - 1)) < 0)
+		return r;
+	return buf_append(out, b64, APPLY_HASH_CHARS);
 }
 
 int apply_hash(const uint8_t key[APPLY_KEY_BYTES], const char *tenant, size_t tl,
@@ -298,10 +253,8 @@ static int transform(struct actx *a, const struct jw_leaf *lf, const struct poli
 			tenant_key(a->env->key, a->tenant, a->tl, &a->hk);
 			memcpy(a->hk_tenant, a->tenant, a->tl + 1);
 			a->hk_ready = true;
-			for (size_t i = 0; i < HASH_MEMO; i++)
-				a->hm[i].len = 0;
 		}
-		return hash_memo(a, v, n, out);
+		return hash_with(&a->hk, v, n, out);
 	case POLICY_TOKENIZE: {
 		char tok[VAULT_TOKEN_LEN + 1], why[160];
 		struct find f = { 0 };
@@ -519,10 +472,8 @@ void apply_scratch_release(struct apply_scratch *s)
 	buf_release(&s->out);
 	buf_release(&s->repl);
 	buf_release(&s->redacted);
-	if (s->a) {
+	if (s->a)
 		sodium_memzero(&s->a->hk, sizeof(s->a->hk));
-		sodium_memzero(s->a->hm, sizeof(s->a->hm));
-	}
 	free(s->a);
 	s->a = NULL;
 }
