@@ -675,17 +675,21 @@ static int compose(const struct sealtrail_client *c, const char *p, size_t n, ui
 }
 
 /* Appends one record to the open segment (moving to the next when full).
+ * *seg and *off move only when the record is whole on disk: after a
+ * failure they are the end of the last whole record, where spool_rewind
+ * cuts back to (c->fd_seg says whether a new segment was begun).
  * mu not held: only the writer writes; the end is published after. */
 static int append_record(struct sealtrail_client *c, const char *payload, size_t len, uint64_t seq,
 			 uint64_t *seg, uint64_t *off)
 {
 	uint8_t hdr[HDR];
+	uint64_t s = *seg, o = *off;
 	int r;
-	if (*off > 0 && *off + HDR + len > SEG_MAX) {
+	if (o > 0 && o + HDR + len > SEG_MAX) {
 		char path[4096];
 		if (c->o.sync == SEALTRAIL_SYNC_BATCH && fsync(c->seg_fd) < 0)
 			return -errno;
-		if ((r = seg_path(c, path, sizeof(path), *seg + 1)) < 0)
+		if ((r = seg_path(c, path, sizeof(path), s + 1)) < 0)
 			return r;
 		int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd < 0)
@@ -696,17 +700,17 @@ static int append_record(struct sealtrail_client *c, const char *payload, size_t
 		}
 		close(c->seg_fd);
 		c->seg_fd = fd;
-		(*seg)++;
-		c->fd_seg = *seg;
-		*off = 0;
+		c->fd_seg = ++s;
+		o = 0;
 	}
 	put32(hdr, (uint32_t)len);
 	put32(hdr + 4, (uint32_t)crc32(0, (const Bytef *)payload, (uInt)len));
 	put64(hdr + 8, seq);
-	if ((r = pwrite_all(c->seg_fd, hdr, HDR, (off_t)*off)) < 0 ||
-	    (r = pwrite_all(c->seg_fd, payload, len, (off_t)(*off + HDR))) < 0)
+	if ((r = pwrite_all(c->seg_fd, hdr, HDR, (off_t)o)) < 0 ||
+	    (r = pwrite_all(c->seg_fd, payload, len, (off_t)(o + HDR))) < 0)
 		return r;
-	*off += HDR + len;
+	*seg = s;
+	*off = o + HDR + len;
 	return 0;
 }
 
@@ -800,12 +804,8 @@ static void *writer_main(void *arg)
 				if (c->o.on_refused)
 					c->o.on_refused(c->o.arg, 0, "not a JSON object, or it sets source.producer_seq/producer_id");
 			} else {
-				uint64_t s0 = seg, o0 = off;
-				if ((err = append_record(c, one.p, one.len, seq, &seg, &off)) < 0) {
-					seg = s0;
-					off = o0;
+				if ((err = append_record(c, one.p, one.len, seq, &seg, &off)) < 0)
 					break;
-				}
 				bytes += HDR + one.len;
 				seq++;
 				written++;
@@ -816,13 +816,8 @@ static void *writer_main(void *arg)
 		if (!err && hb && seq > 1) {
 			one.len = 0;
 			heartbeat(c, seq - 1, dropped, &one);
-			uint64_t s0 = seg, o0 = off;
 			if ((err = append_record(c, one.p, one.len, 0, &seg, &off)) == 0)
 				bytes += HDR + one.len;
-			else {
-				seg = s0;
-				off = o0;
-			}
 		}
 		/* A failure keeps the whole records before it: a disk that
 		 * fills mid-batch holds what fits, and a backlog larger than the

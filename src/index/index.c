@@ -571,29 +571,28 @@ static int leaf_terms(void *ctx, const struct jw_leaf *lf)
 	struct doc_ctx *d = ctx;
 	int r;
 	uint8_t *t;
-	bool column = is_column(lf), nul = lf->path_nul;
+	bool container = lf->type == JW_OBJECT || lf->type == JW_ARRAY, column = is_column(lf);
 
-	if (lf->type == JW_OBJECT || lf->type == JW_ARRAY || column || nul) {
+	if (container || column || lf->path_nul) {
 		if (!(t = term_room(d, lf->path_len + 1, &r)))
 			return r;
 		t[0] = 'H';
 		memcpy(t + 1, lf->path, lf->path_len);
 		term_done(d, lf->path_len + 1);
-		if (lf->type == JW_OBJECT || lf->type == JW_ARRAY)
+		if (container)
 			return 0;
 		if (column)
 			return column_leaf(d, lf);
-		return lf->type == JW_STRING && jw_text_path(lf->path, lf->path_len) ?
-			jw_tokens(lf->val, lf->val_len, word_term, d) : 0;
+	} else {
+		size_t vl = lf->val_len < IX_VALUE_MAX ? lf->val_len : IX_VALUE_MAX;
+		if (!(t = term_room(d, 2 + lf->path_len + vl, &r)))
+			return r;
+		t[0] = 'F';
+		memcpy(t + 1, lf->path, lf->path_len);
+		t[1 + lf->path_len] = 0;
+		memcpy(t + 2 + lf->path_len, lf->val, vl);
+		term_done(d, 2 + lf->path_len + vl);
 	}
-	size_t vl = lf->val_len < IX_VALUE_MAX ? lf->val_len : IX_VALUE_MAX;
-	if (!(t = term_room(d, 2 + lf->path_len + vl, &r)))
-		return r;
-	t[0] = 'F';
-	memcpy(t + 1, lf->path, lf->path_len);
-	t[1 + lf->path_len] = 0;
-	memcpy(t + 2 + lf->path_len, lf->val, vl);
-	term_done(d, 2 + lf->path_len + vl);
 	if (lf->type == JW_STRING && jw_text_path(lf->path, lf->path_len))
 		return jw_tokens(lf->val, lf->val_len, word_term, d);
 	return 0;
